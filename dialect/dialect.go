@@ -1,0 +1,149 @@
+// Package dialect holds everything SQL that the outbox library and its relay
+// need, behind one interface, with implementations for PostgreSQL, MySQL 8 /
+// MariaDB 10.6+ and SQLite.
+//
+// The package never imports a database driver: the application (or
+// cmd/relay) imports the driver it uses and hands a *sql.DB or a transaction
+// to the library. Every time that matters for a decision (lease expiry,
+// retry schedules, delayed delivery) comes from the database clock, never
+// from the clock of the process that runs the query, so relays with skewed
+// clocks cannot steal leases from each other.
+//
+// A dialect is correct when it passes the conformance suite in
+// dialect/dialecttest; a new dialect is done when it passes it.
+package dialect
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Table names. They are fixed so that the migrations stay plain SQL files.
+const (
+	TableMessages    = "outbox_messages"
+	TableShards      = "outbox_shards"
+	TableRelays      = "outbox_relays"
+	TableDeadLetters = "outbox_dead_letters"
+)
+
+// NotifyChannel is the PostgreSQL channel that the migrations' insert
+// trigger notifies when outbox rows commit.
+const NotifyChannel = "outbox_messages"
+
+// Execer is what inserting messages needs. *sql.DB, *sql.Tx, *sql.Conn,
+// *sqlx.Tx, GORM's ConnPool and ent's transaction all satisfy it.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Message is one row to insert into the outbox table. The root package
+// fills it from an outbox.Message after validation.
+type Message struct {
+	MessageID string // unique id, sent as the outbox-id header
+	Topic     string
+	Key       []byte // nil means "no key"; an empty non-nil key is a key
+	KeyHash   int64  // stable hash of Key; ignored when Key is nil
+	Value     []byte // nil means a null value (a tombstone on compacted topics)
+	Headers   []byte // encoded headers, nil when there are none
+	Shard     int
+	// Delay postpones delivery: available_at = database now + Delay.
+	// Zero or negative means available at once.
+	Delay time.Duration
+}
+
+// Record is a stored message, as the relay reads it.
+type Record struct {
+	ID        int64 // auto-increment id: the order of the outbox
+	MessageID string
+	Topic     string
+	Key       []byte
+	Value     []byte
+	Headers   []byte
+	Shard     int
+	Attempts  int // failed publish attempts so far
+	CreatedAt time.Time
+}
+
+// Lease is a shard held by a relay. Fence grows by one every time the shard
+// changes owner, so an owner that lost its lease cannot renew it.
+type Lease struct {
+	Shard int
+	Fence int64
+}
+
+// Retry schedules one more attempt for a message: attempts+1,
+// available_at = database now + Delay, last_error = Err.
+type Retry struct {
+	ID    int64
+	Delay time.Duration
+	Err   string
+}
+
+// Failure moves a message to the dead-letter table with its error.
+type Failure struct {
+	ID  int64
+	Err string
+}
+
+// Stats are counts for operators and metrics.
+type Stats struct {
+	Pending     int64         // rows in the outbox table
+	Retrying    int64         // rows that failed at least once and wait for another attempt
+	Delayed     int64         // rows not yet available (delayed delivery or retry backoff)
+	DeadLetters int64         // rows in the dead-letter table
+	OldestAge   time.Duration // age of the oldest pending row, 0 when empty
+}
+
+// Dialect is everything SQL the library and the relay need. Methods that
+// take a *sql.DB may run several statements and short transactions; none
+// keeps a transaction open after it returns.
+type Dialect interface {
+	// Name is a short lowercase name: "postgres", "mysql" or "sqlite".
+	Name() string
+
+	// Insert writes msgs with one multi-row INSERT through exec, usually the
+	// caller's transaction. It is one round trip.
+	Insert(ctx context.Context, exec Execer, msgs []Message) error
+
+	// EnsureShards makes sure the shard rows 0..n-1 exist. It is idempotent
+	// and safe to call from several relays at once.
+	EnsureShards(ctx context.Context, db *sql.DB, n int) error
+
+	// Heartbeat records that relayID is alive, forgets relays silent for
+	// longer than ttl, and returns how many relays are alive (itself included).
+	Heartbeat(ctx context.Context, db *sql.DB, relayID string, ttl time.Duration) (live int, err error)
+	// Deregister removes relayID from the live relays.
+	Deregister(ctx context.Context, db *sql.DB, relayID string) error
+
+	// Acquire leases up to max shards that are free or whose lease expired,
+	// for the duration lease, and returns them. Concurrent callers never get
+	// the same shard.
+	Acquire(ctx context.Context, db *sql.DB, relayID string, max int, lease time.Duration) ([]Lease, error)
+	// Renew extends the leases that relayID still holds with the same fence
+	// and returns those; a lease taken over by another relay is not renewed.
+	Renew(ctx context.Context, db *sql.DB, relayID string, leases []Lease, lease time.Duration) ([]Lease, error)
+	// Release gives leases back so that other relays can take them at once.
+	Release(ctx context.Context, db *sql.DB, relayID string, leases []Lease) error
+
+	// ReadBatch returns up to limit available messages of the given shards in
+	// id order, without locking rows. A message waiting for a retry holds
+	// back the later messages of its key (same shard, same key hash); a
+	// delayed message that never failed holds back nothing.
+	ReadBatch(ctx context.Context, db *sql.DB, shards []int, limit int) ([]Record, error)
+	// Ack deletes published messages and returns how many rows it deleted.
+	Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
+	// Retry schedules another attempt for each message.
+	Retry(ctx context.Context, db *sql.DB, retries []Retry) error
+	// DeadLetter moves messages to the dead-letter table in one transaction.
+	// Messages already gone (acked or dead-lettered by another relay) are
+	// skipped.
+	DeadLetter(ctx context.Context, db *sql.DB, failures []Failure) error
+
+	// Stats returns counts of the outbox and dead-letter tables.
+	Stats(ctx context.Context, db *sql.DB) (Stats, error)
+
+	// SupportsNotify reports whether committed inserts notify NotifyChannel
+	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
+	SupportsNotify() bool
+}

@@ -1,0 +1,21 @@
+package dialect
+
+// MySQL returns the dialect for MySQL 8.0 and MariaDB 10.6 and later. It
+// uses only SQL that both accept (no RETURNING) and keeps time in UTC
+// (UTC_TIMESTAMP), whatever the session time zone. Use it with
+// github.com/go-sql-driver/mysql; parseTime=true is optional.
+func MySQL() Dialect {
+	return newSQLDialect(flavor{
+		name: "mysql",
+		now:  "UTC_TIMESTAMP(6)",
+		plusMicros: func(base string) string {
+			return "(" + base + " + INTERVAL ? MICROSECOND)"
+		},
+		ageMicros:       "TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6))",
+		skipLocked:      " FOR UPDATE SKIP LOCKED",
+		forUpdate:       "FOR UPDATE",
+		insertIgnore:    "INSERT IGNORE",
+		upsertHeartbeat: " ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
+		readCommitted:   true,
+	})
+}

@@ -1,0 +1,63 @@
+package outbox
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error the package returns wraps one of them (or
+// the driver's or publisher's own error), so callers can use errors.Is.
+var (
+	// ErrInvalidMessage is wrapped by every validation error of a message;
+	// a *MessageError says which message and why.
+	ErrInvalidMessage = errors.New("outbox: invalid message")
+	// ErrInvalidTopic: the topic is empty, longer than 249 characters, "."
+	// or "..", or has a character outside [a-zA-Z0-9._-].
+	ErrInvalidTopic = errors.New("outbox: invalid topic")
+	// ErrMessageTooLarge: key, value and headers together exceed the limit.
+	ErrMessageTooLarge = errors.New("outbox: message too large")
+	// ErrInvalidHeader: a header name is empty, not UTF-8, or reserved.
+	ErrInvalidHeader = errors.New("outbox: invalid header")
+	// ErrInvalidID: a caller-supplied message ID is too long, not UTF-8 or
+	// has a NUL byte.
+	ErrInvalidID = errors.New("outbox: invalid message id")
+	// ErrInvalidSchedule: both AvailableAt and Delay are set, or Delay is
+	// negative.
+	ErrInvalidSchedule = errors.New("outbox: invalid schedule")
+	// ErrNilExecutor: Enqueue got no transaction (or connection) to write in.
+	ErrNilExecutor = errors.New("outbox: nil executor: pass the transaction the messages belong to")
+	// ErrInvalidConfig is wrapped by every *ConfigError.
+	ErrInvalidConfig = errors.New("outbox: invalid config")
+	// ErrInvalidHeaders: stored headers could not be decoded.
+	ErrInvalidHeaders = errors.New("outbox: malformed encoded headers")
+)
+
+// MessageError says which message of an Enqueue call is invalid and why.
+// It matches ErrInvalidMessage and the specific sentinel (ErrInvalidTopic,
+// ErrMessageTooLarge, ...) with errors.Is.
+type MessageError struct {
+	Index  int    // position of the message in the call
+	Topic  string // its topic, as given
+	Err    error  // the specific sentinel
+	Reason string // human-readable detail
+}
+
+func (e *MessageError) Error() string {
+	return fmt.Sprintf("%v (message %d, topic %q): %s", e.Err, e.Index, e.Topic, e.Reason)
+}
+
+// Unwrap returns the specific sentinel and ErrInvalidMessage.
+func (e *MessageError) Unwrap() []error { return []error{e.Err, ErrInvalidMessage} }
+
+// ConfigError names the configuration field that is wrong.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("outbox: invalid config: %s %s", e.Field, e.Reason)
+}
+
+// Unwrap returns ErrInvalidConfig.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }

@@ -1,0 +1,178 @@
+// Package migrations creates and upgrades the outbox tables with goose v3.
+//
+// The SQL files of each dialect are embedded and exported as an fs.FS. Up
+// applies them with goose's Provider and a version table of its own
+// (VersionTable), so the outbox never collides with an application's own
+// goose history, and under a lock, so that several processes starting at
+// once (relays, application replicas) can all call Up safely.
+//
+// # Applications that already use goose
+//
+// Keep the outbox migrations apart from yours: their version numbers start
+// at 1 and would clash with your own files. Either call Up at start-up, or
+// run a second goose Provider over FS with VersionTable:
+//
+//	fsys, _ := migrations.FS(dialect.Postgres())
+//	p, _ := goose.NewProvider(goose.DialectPostgres, db, fsys,
+//		goose.WithTableName(migrations.VersionTable))
+//	_, err := p.Up(ctx)
+//
+// With the goose CLI: goose -dir <copy of the files> -table outbox_goose_version postgres "$DSN" up.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// VersionTable is the goose version table of the outbox migrations.
+const VersionTable = "outbox_goose_version"
+
+// lockTable is the lock table used on SQLite, which has no session lock.
+const lockTable = "outbox_goose_lock"
+
+// lockID is the PostgreSQL advisory lock id: the ASCII bytes of "outb".
+const lockID = 0x6f75_7462
+
+// ErrUnsupportedDialect is returned for a dialect that has no migrations.
+var ErrUnsupportedDialect = errors.New("migrations: unsupported dialect")
+
+//go:embed postgres/*.sql mysql/*.sql sqlite/*.sql
+var files embed.FS
+
+// FS returns the migration files of the dialect d, at the root of the
+// returned file system.
+func FS(d dialect.Dialect) (fs.FS, error) {
+	if _, err := gooseDialect(d); err != nil {
+		return nil, err
+	}
+	return fs.Sub(files, d.Name())
+}
+
+func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
+	if d == nil {
+		return "", fmt.Errorf("%w: nil", ErrUnsupportedDialect)
+	}
+	switch d.Name() {
+	case "postgres":
+		return goose.DialectPostgres, nil
+	case "mysql":
+		return goose.DialectMySQL, nil
+	case "sqlite":
+		return goose.DialectSQLite3, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnsupportedDialect, d.Name())
+}
+
+// NewProvider returns a goose Provider for the outbox migrations of d on db,
+// with the outbox version table and a lock that serializes concurrent
+// callers. Use it for Status, Down and the other Provider methods.
+func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
+	gd, err := gooseDialect(d)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := FS(d)
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
+	switch gd {
+	case goose.DialectPostgres:
+		l, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(l))
+	case goose.DialectMySQL:
+		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: 10 * time.Minute}))
+	case goose.DialectSQLite3:
+		opts = append(opts, goose.WithLocker(&sqliteLocker{poll: 50 * time.Millisecond, stale: 10 * time.Minute}))
+	}
+	return goose.NewProvider(gd, db, fsys, opts...)
+}
+
+// Up applies every pending outbox migration of d to db. It is idempotent:
+// with nothing pending it changes nothing.
+func Up(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
+	p, err := NewProvider(db, d)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: up (%s): %w", d.Name(), err)
+	}
+	return nil
+}
+
+// mysqlLockName is the MySQL/MariaDB user lock (GET_LOCK) name, made
+// unique per database (user locks are server-wide; names are at most 64
+// characters).
+const mysqlLockName = "LEFT(CONCAT('outbox_migrations.', DATABASE()), 64)"
+
+// mysqlLocker is a goose SessionLocker on MySQL's GET_LOCK. The server
+// releases the lock when the session ends, so a crashed migrator never
+// leaves it behind. (goose's own MySQL table locker needs parseTime=true in
+// the DSN; this one works with any DSN.)
+type mysqlLocker struct{ timeout time.Duration }
+
+func (l mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var got sql.NullInt64
+	err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+mysqlLockName+", ?)", int(l.timeout.Seconds())).Scan(&got)
+	if err != nil {
+		return fmt.Errorf("migrations: taking the migration lock: %w", err)
+	}
+	if got.Int64 != 1 {
+		return fmt.Errorf("migrations: migration lock still held by another session after %s", l.timeout)
+	}
+	return nil
+}
+
+func (l mysqlLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SELECT RELEASE_LOCK("+mysqlLockName+")")
+	return err
+}
+
+// sqliteLocker is a goose Locker for SQLite: a row in a lock table, taken
+// with an INSERT that only one writer can win. A lock older than stale is
+// considered abandoned by a crashed process and taken over.
+type sqliteLocker struct {
+	poll, stale time.Duration
+}
+
+func (l *sqliteLocker) Lock(ctx context.Context, db *sql.DB) error {
+	const create = "CREATE TABLE IF NOT EXISTS " + lockTable + " (id INTEGER PRIMARY KEY, locked_at INTEGER NOT NULL)"
+	for {
+		_, err := db.ExecContext(ctx, create)
+		if err == nil {
+			_, err = db.ExecContext(ctx, "DELETE FROM "+lockTable+" WHERE id = 1 AND locked_at < ?",
+				time.Now().Add(-l.stale).UnixMicro())
+		}
+		if err == nil {
+			_, err = db.ExecContext(ctx, "INSERT INTO "+lockTable+" (id, locked_at) VALUES (1, ?)", time.Now().UnixMicro())
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migrations: waiting for the migration lock: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(l.poll):
+		}
+	}
+}
+
+func (l *sqliteLocker) Unlock(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, "DELETE FROM "+lockTable+" WHERE id = 1")
+	return err
+}

@@ -1,0 +1,177 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// Defaults of Config.
+const (
+	// DefaultNumShards is the number of shards: the unit of ordering and of
+	// work distribution between relays. It bounds how many relays can work
+	// in parallel.
+	DefaultNumShards = 64
+	// MaxNumShards is the largest allowed NumShards.
+	MaxNumShards = 4096
+	// MaxRowsPerStatement is how many messages one INSERT carries. Enqueue
+	// of more messages issues one statement per this many (still in the
+	// caller's transaction).
+	MaxRowsPerStatement = 1000
+)
+
+// Execer is what Enqueue writes through: *sql.Tx, *sql.DB, *sql.Conn,
+// *sqlx.Tx, GORM's ConnPool (db.Statement.ConnPool inside a transaction)
+// and ent's transaction all satisfy it. Pass the transaction of the business
+// change: then the messages commit or roll back with it.
+type Execer = dialect.Execer
+
+// Enqueuer is what application code needs to depend on. *Outbox implements
+// it; outboxtest.Recorder is a fake for unit tests.
+type Enqueuer interface {
+	// Enqueue writes msgs in the transaction exec. Nothing is written when
+	// any message is invalid.
+	Enqueue(ctx context.Context, exec Execer, msgs ...Message) error
+}
+
+// Config configures an Outbox. The zero value of every field but Dialect
+// means its default.
+type Config struct {
+	// Dialect is the SQL dialect of the database (dialect.Postgres(),
+	// dialect.MySQL(), dialect.SQLite()). Required.
+	Dialect dialect.Dialect
+	// NumShards must be the same in the application and in every relay.
+	// Default DefaultNumShards (64).
+	NumShards int
+	// MaxMessageBytes limits key, value and headers of one message
+	// together. Keep it at or below the broker's message.max.bytes.
+	// Default DefaultMaxMessageBytes (1 MiB).
+	MaxMessageBytes int
+	// Logger receives the warning for messages enqueued outside a
+	// transaction. Default: no logging.
+	Logger *slog.Logger
+}
+
+// withDefaults fills defaults and validates, naming the wrong field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Dialect == nil {
+		return c, &ConfigError{Field: "Dialect", Reason: "is required (dialect.Postgres(), dialect.MySQL() or dialect.SQLite())"}
+	}
+	if c.NumShards == 0 {
+		c.NumShards = DefaultNumShards
+	}
+	if c.NumShards < 1 || c.NumShards > MaxNumShards {
+		return c, &ConfigError{Field: "NumShards", Reason: fmt.Sprintf("must be between 1 and %d, got %d", MaxNumShards, c.NumShards)}
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxMessageBytes < 0 {
+		return c, &ConfigError{Field: "MaxMessageBytes", Reason: fmt.Sprintf("must be positive, got %d", c.MaxMessageBytes)}
+	}
+	return c, nil
+}
+
+// Outbox enqueues messages into the outbox table. It is safe for concurrent
+// use and holds no connection of its own.
+type Outbox struct {
+	cfg      Config
+	warnOnce sync.Once
+}
+
+// New returns an Outbox for cfg, or a *ConfigError.
+func New(cfg Config) (*Outbox, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{cfg: cfg}, nil
+}
+
+// Dialect returns the configured dialect.
+func (o *Outbox) Dialect() dialect.Dialect { return o.cfg.Dialect }
+
+// NumShards returns the configured number of shards.
+func (o *Outbox) NumShards() int { return o.cfg.NumShards }
+
+// Enqueue writes msgs into the outbox table through exec, in one INSERT
+// (one round trip) per MaxRowsPerStatement messages. Pass the transaction of
+// the business change: the messages are published after it commits and
+// never if it rolls back.
+//
+// Every message is validated first; if one is invalid, Enqueue returns a
+// *MessageError (errors.Is ErrInvalidMessage) and writes nothing. A nil exec
+// returns ErrNilExecutor. Enqueue does not modify msgs. With no messages it
+// does nothing.
+func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) error {
+	if isNil(exec) {
+		return ErrNilExecutor
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := Validate(o.cfg.MaxMessageBytes, msgs...); err != nil {
+		return err
+	}
+	if _, ok := exec.(*sql.DB); ok && o.cfg.Logger != nil {
+		o.warnOnce.Do(func() {
+			o.cfg.Logger.Warn("outbox: Enqueue called with a *sql.DB, not a transaction: " +
+				"the messages commit on their own, not with a business change")
+		})
+	}
+	rows := make([]dialect.Message, len(msgs))
+	now := time.Now()
+	for i := range msgs {
+		o.row(&rows[i], &msgs[i], now)
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), MaxRowsPerStatement)]
+		rows = rows[len(chunk):]
+		if err := o.cfg.Dialect.Insert(ctx, exec, chunk); err != nil {
+			return fmt.Errorf("outbox: enqueue %d messages: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// row turns a validated message into the row to insert.
+func (o *Outbox) row(r *dialect.Message, m *Message, now time.Time) {
+	r.MessageID = m.ID
+	if r.MessageID == "" {
+		r.MessageID = NewMessageID()
+	}
+	r.Topic, r.Key, r.Value = m.Topic, m.Key, m.Value
+	r.Headers = EncodeHeaders(m.Headers)
+	if m.Key != nil {
+		h := KeyHash(m.Key)
+		r.KeyHash = int64(h)
+		r.Shard = int(h % uint64(o.cfg.NumShards))
+	} else {
+		// Keyless messages have no order to keep: spread them by ID.
+		r.Shard = int(KeyHash([]byte(r.MessageID)) % uint64(o.cfg.NumShards))
+	}
+	r.Delay = m.Delay
+	if !m.AvailableAt.IsZero() {
+		r.Delay = m.AvailableAt.Sub(now)
+	}
+}
+
+// isNil reports whether exec is nil or a typed nil pointer, which would
+// panic on ExecContext.
+func isNil(exec Execer) bool {
+	if exec == nil {
+		return true
+	}
+	v := reflect.ValueOf(exec)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
+}
