@@ -61,3 +61,39 @@ func (e *ConfigError) Error() string {
 
 // Unwrap returns ErrInvalidConfig.
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// Publishing errors. A Publisher marks each failure so the relay knows what
+// to do with the message.
+var (
+	// ErrUnavailable marks a failure that is not the message's fault: the
+	// broker could not be reached. The relay leaves such messages untouched
+	// (no attempt is counted), stops the rest of their keys for this batch
+	// and backs off as a whole (OutageBackoff). Wrap it with %w.
+	ErrUnavailable = errors.New("outbox: broker unavailable")
+	// ErrRelayRunning: Run was called on a Relay that is already running.
+	ErrRelayRunning = errors.New("outbox: relay already running")
+)
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as permanent: the broker will never accept the
+// message (too large, invalid topic, not authorized). The relay moves such a
+// message to the dead-letter table at once; the other messages, even of the
+// same key, flow on. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked with
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

@@ -1,0 +1,20 @@
+# Developer commands. CI runs .ci/run, which runs the README's test command.
+.PHONY: test lint bench fuzz ci
+
+test:
+	go test -race -count=1 ./...
+
+lint:
+	gofmt -l $$(git ls-files '*.go')
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+bench:
+	go test -run='^$$' -bench=. -benchtime=2s ./
+
+fuzz:
+	go test -run='^$$' -fuzz=FuzzDecodeHeaders -fuzztime=60s ./
+	go test -run='^$$' -fuzz=FuzzHeadersRoundTrip -fuzztime=60s ./
+
+ci:
+	bash .ci/run

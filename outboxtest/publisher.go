@@ -1,0 +1,170 @@
+package outboxtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/outboxrelay/outbox"
+)
+
+// ErrInjected is the failure FakePublisher injects unless told otherwise.
+var ErrInjected = errors.New("outboxtest: injected publish failure")
+
+// Failure kinds for FakePublisher's injections, as the relay classifies
+// them.
+var (
+	// ErrRetriable fails an attempt; the relay retries it with backoff.
+	ErrRetriable = ErrInjected
+	// ErrPermanent is rejected for good; the relay dead-letters it.
+	ErrPermanent = outbox.Permanent(fmt.Errorf("%w (permanent)", ErrInjected))
+	// ErrUnavailable is a broker outage; the relay leaves the message
+	// untouched and backs off.
+	ErrUnavailable = fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrInjected)
+)
+
+// FakePublisher is an in-memory outbox.Publisher with failure injection, for
+// tests of code that runs a Relay. It records what it accepted, in order,
+// and checks the Publisher contract the relay must keep (no two records of
+// one key in a call). It is safe for concurrent use.
+type FakePublisher struct {
+	mu         sync.Mutex
+	published  []outbox.Record
+	calls      int
+	failNext   int
+	failErr    error
+	topics     map[string]error
+	hook       func(outbox.Record) error
+	violations []string
+	closed     bool
+}
+
+// NewFakePublisher returns a FakePublisher that accepts everything.
+func NewFakePublisher() *FakePublisher {
+	return &FakePublisher{topics: map[string]error{}}
+}
+
+// FailNext makes the next n records fail with err (ErrRetriable, ErrPermanent,
+// ErrUnavailable or any error).
+func (p *FakePublisher) FailNext(n int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failNext, p.failErr = n, err
+}
+
+// FailTopic makes every record of topic fail with err until called again
+// with a nil err.
+func (p *FakePublisher) FailTopic(topic string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		delete(p.topics, topic)
+		return
+	}
+	p.topics[topic] = err
+}
+
+// SetHook calls fn for every record before the other injections; a non-nil
+// error fails the record. fn runs with the publisher's lock held: it must
+// not call the publisher.
+func (p *FakePublisher) SetHook(fn func(outbox.Record) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hook = fn
+}
+
+// Publish implements outbox.Publisher.
+func (p *FakePublisher) Publish(ctx context.Context, recs []outbox.Record) []error {
+	errs := make([]error, len(recs))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	keys := make(map[string]bool, len(recs))
+	for i, rec := range recs {
+		if rec.Key != nil {
+			k := string(rec.Key)
+			if keys[k] {
+				p.violations = append(p.violations, fmt.Sprintf("call %d: two records of key %q in one Publish", p.calls, k))
+			}
+			keys[k] = true
+		}
+		var hookErr error
+		if p.hook != nil {
+			hookErr = p.hook(rec)
+		}
+		switch {
+		case p.closed:
+			errs[i] = fmt.Errorf("%w: publisher closed", outbox.ErrUnavailable)
+		case ctx.Err() != nil:
+			errs[i] = ctx.Err()
+		case hookErr != nil:
+			errs[i] = hookErr
+		case p.failNext > 0:
+			p.failNext--
+			errs[i] = p.failErr
+			if errs[i] == nil {
+				errs[i] = ErrInjected
+			}
+		case p.topics[rec.Topic] != nil:
+			errs[i] = p.topics[rec.Topic]
+		default:
+			p.published = append(p.published, pubCloneRecord(rec))
+		}
+	}
+	return errs
+}
+
+// Published returns copies of the records accepted so far, in order.
+func (p *FakePublisher) Published() []outbox.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]outbox.Record, len(p.published))
+	for i, r := range p.published {
+		out[i] = pubCloneRecord(r)
+	}
+	return out
+}
+
+// Calls returns how many times Publish was called.
+func (p *FakePublisher) Calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls
+}
+
+// Violations lists breaches of the Publisher contract by the caller.
+func (p *FakePublisher) Violations() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.violations...)
+}
+
+// Close makes later records fail as unavailable. It is idempotent.
+func (p *FakePublisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return nil
+}
+
+func pubCloneRecord(r outbox.Record) outbox.Record {
+	r.Key = pubCloneBytes(r.Key)
+	r.Value = pubCloneBytes(r.Value)
+	hs := make([]outbox.Header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = outbox.Header{Key: h.Key, Value: pubCloneBytes(h.Value)}
+	}
+	if r.Headers == nil {
+		hs = nil
+	}
+	r.Headers = hs
+	return r
+}
+
+func pubCloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}

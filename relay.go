@@ -1,0 +1,667 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// Defaults of RelayConfig.
+const (
+	DefaultBatchSize        = 1000
+	DefaultPollInterval     = 250 * time.Millisecond
+	DefaultMinPollInterval  = 5 * time.Millisecond
+	DefaultLeaseDuration    = 15 * time.Second
+	DefaultMaxAttempts      = 10
+	DefaultRetryBackoff     = time.Second
+	DefaultRetryBackoffMax  = 5 * time.Minute
+	DefaultOutageBackoff    = 2 * time.Second
+	DefaultOutageBackoffMax = time.Minute
+	DefaultPublishTimeout   = 30 * time.Second
+	DefaultShutdownTimeout  = 10 * time.Second
+)
+
+// RelayConfig configures a Relay. A zero field means its default.
+type RelayConfig struct {
+	// Dialect is the SQL dialect of the database. Required.
+	Dialect dialect.Dialect
+	// NumShards must equal the Outbox's NumShards. Default 64.
+	NumShards int
+	// ID names this relay in leases and logs; unique among live relays.
+	// Default: hostname-pid-random.
+	ID string
+	// BatchSize is the most messages read and published per batch.
+	// Default 1000.
+	BatchSize int
+	// PollInterval is the longest wait between two reads of an idle outbox.
+	// The relay polls every MinPollInterval after traffic and doubles the
+	// wait while the outbox stays empty, up to PollInterval. Default 250ms.
+	PollInterval time.Duration
+	// MinPollInterval is the shortest wait after an empty read. Default 5ms.
+	MinPollInterval time.Duration
+	// Wake, when set, wakes an idle relay at once (for example on a
+	// PostgreSQL notification). Default: none, polling only.
+	Wake <-chan struct{}
+	// LeaseDuration is how long a shard lease lasts without renewal: how
+	// long a crashed relay's shards wait before others take them over.
+	// Default 15s.
+	LeaseDuration time.Duration
+	// RenewInterval is how often leases are renewed and shares rebalanced.
+	// It must be below LeaseDuration/2. Default LeaseDuration/3.
+	RenewInterval time.Duration
+	// MaxAttempts is how many failed attempts move a message to the
+	// dead-letter table. Default 10.
+	MaxAttempts int
+	// RetryBackoff and RetryBackoffMax bound the wait before another attempt
+	// of a failed message: RetryBackoff * 2^(attempts-1), capped, with
+	// jitter. Defaults 1s and 5m.
+	RetryBackoff, RetryBackoffMax time.Duration
+	// OutageBackoff and OutageBackoffMax bound the relay's pause while the
+	// broker is unavailable: doubling from OutageBackoff up to
+	// OutageBackoffMax. Defaults 2s and 60s.
+	OutageBackoff, OutageBackoffMax time.Duration
+	// PublishTimeout bounds one Publish call. Default 30s.
+	PublishTimeout time.Duration
+	// ShutdownTimeout is how long Run waits for the in-flight batch after
+	// its context ends, before abandoning it. Default 10s.
+	ShutdownTimeout time.Duration
+	// Logger receives the relay's logs. Payloads are never logged.
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c RelayConfig) withDefaults() (RelayConfig, error) {
+	bad := func(field, format string, args ...any) (RelayConfig, error) {
+		return c, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	if c.Dialect == nil {
+		return bad("Dialect", "is required")
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&c.NumShards, DefaultNumShards)
+	defInt(&c.BatchSize, DefaultBatchSize)
+	defInt(&c.MaxAttempts, DefaultMaxAttempts)
+	def(&c.PollInterval, DefaultPollInterval)
+	def(&c.MinPollInterval, min(DefaultMinPollInterval, c.PollInterval))
+	def(&c.LeaseDuration, DefaultLeaseDuration)
+	def(&c.RenewInterval, c.LeaseDuration/3)
+	def(&c.RetryBackoff, DefaultRetryBackoff)
+	def(&c.RetryBackoffMax, max(DefaultRetryBackoffMax, c.RetryBackoff))
+	def(&c.OutageBackoff, DefaultOutageBackoff)
+	def(&c.OutageBackoffMax, max(DefaultOutageBackoffMax, c.OutageBackoff))
+	def(&c.PublishTimeout, DefaultPublishTimeout)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), NewMessageID()[24:])
+	}
+	switch {
+	case c.NumShards < 1 || c.NumShards > MaxNumShards:
+		return bad("NumShards", "must be between 1 and %d, got %d", MaxNumShards, c.NumShards)
+	case len(c.ID) > 255 || !utf8.ValidString(c.ID):
+		return bad("ID", "must be at most 255 bytes of UTF-8")
+	case c.BatchSize < 1 || c.BatchSize > 100_000:
+		return bad("BatchSize", "must be between 1 and 100000, got %d", c.BatchSize)
+	case c.MaxAttempts < 1:
+		return bad("MaxAttempts", "must be at least 1, got %d", c.MaxAttempts)
+	case c.MinPollInterval <= 0 || c.PollInterval < c.MinPollInterval:
+		return bad("PollInterval", "(%s) cannot be shorter than MinPollInterval (%s), and both must be positive", c.PollInterval, c.MinPollInterval)
+	case c.LeaseDuration < 100*time.Millisecond:
+		return bad("LeaseDuration", "must be at least 100ms, got %s", c.LeaseDuration)
+	case c.RenewInterval <= 0 || c.RenewInterval > c.LeaseDuration/2:
+		return bad("RenewInterval", "(%s) must be positive and at most half of LeaseDuration (%s)", c.RenewInterval, c.LeaseDuration)
+	case c.RetryBackoff < 0 || c.RetryBackoffMax < c.RetryBackoff:
+		return bad("RetryBackoffMax", "(%s) cannot be shorter than RetryBackoff (%s)", c.RetryBackoffMax, c.RetryBackoff)
+	case c.OutageBackoff < 0 || c.OutageBackoffMax < c.OutageBackoff:
+		return bad("OutageBackoffMax", "(%s) cannot be shorter than OutageBackoff (%s)", c.OutageBackoffMax, c.OutageBackoff)
+	case c.PublishTimeout < 0:
+		return bad("PublishTimeout", "must be positive, got %s", c.PublishTimeout)
+	case c.ShutdownTimeout < 0:
+		return bad("ShutdownTimeout", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	return c, nil
+}
+
+// RelayStats are the relay's counters since it was created.
+type RelayStats struct {
+	Published    int64 // records the broker acknowledged
+	Retried      int64 // failed attempts scheduled for another try
+	DeadLettered int64 // messages moved to the dead-letter table
+	Unavailable  int64 // records that failed because the broker was unavailable
+	Batches      int64 // batches read
+	Shards       int   // shards held now
+}
+
+// Relay publishes committed outbox messages. Several relays, in one process
+// or many, share the work by leasing shards; each shard is published by one
+// relay at a time, in id order, which keeps the order of every key.
+//
+// Give a relay its own small pool (db.SetMaxOpenConns(4) is plenty): it
+// needs one connection for its batches and one for its leases, and never
+// holds a transaction open while it talks to the broker.
+type Relay struct {
+	db  *sql.DB
+	pub Publisher
+	cfg RelayConfig
+	log *slog.Logger
+
+	running atomic.Bool
+	changed chan struct{} // the lease set changed
+
+	mu    sync.Mutex
+	held  map[int]heldLease
+	inUse map[int]bool // shards of the batch in flight
+
+	published, retried, deadLettered, unavailable, batches atomic.Int64
+}
+
+type heldLease struct {
+	fence    int64
+	deadline time.Time // local, conservative: request start + LeaseDuration
+}
+
+// NewRelay returns a relay that reads db and publishes with pub. It
+// validates cfg and returns a *ConfigError naming the wrong field.
+func NewRelay(db *sql.DB, pub Publisher, cfg RelayConfig) (*Relay, error) {
+	if db == nil {
+		return nil, &ConfigError{Field: "db", Reason: "is nil"}
+	}
+	if pub == nil {
+		return nil, &ConfigError{Field: "Publisher", Reason: "is nil"}
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Relay{
+		db: db, pub: pub, cfg: cfg,
+		log:     cfg.Logger.With("relay", cfg.ID),
+		changed: make(chan struct{}, 1),
+		held:    map[int]heldLease{},
+		inUse:   map[int]bool{},
+	}, nil
+}
+
+// ID returns the relay's id.
+func (r *Relay) ID() string { return r.cfg.ID }
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() RelayStats {
+	r.mu.Lock()
+	shards := len(r.held)
+	r.mu.Unlock()
+	return RelayStats{
+		Published: r.published.Load(), Retried: r.retried.Load(),
+		DeadLettered: r.deadLettered.Load(), Unavailable: r.unavailable.Load(),
+		Batches: r.batches.Load(), Shards: shards,
+	}
+}
+
+// Run publishes until ctx ends, then stops claiming, finishes the batch in
+// flight (or abandons it after ShutdownTimeout: its messages are published
+// again later, never lost), releases its leases and returns nil. Database
+// and broker failures are logged and retried, never returned.
+func (r *Relay) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return ErrRelayRunning
+	}
+	defer r.running.Store(false)
+	r.log.Info("outbox relay starting", "dialect", r.cfg.Dialect.Name(), "shards", r.cfg.NumShards, "batch_size", r.cfg.BatchSize)
+	if err := r.ensureShards(ctx); err != nil {
+		return nil // ctx ended while the database was unreachable
+	}
+
+	// work outlives ctx by ShutdownTimeout so the batch in flight can finish.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.ShutdownTimeout, stopWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	keeperDone := make(chan struct{})
+	go func() {
+		defer close(keeperDone)
+		r.keepLeases(ctx, work)
+	}()
+	r.work(ctx, work)
+	stopWork()
+	<-keeperDone
+
+	// Hand everything back so other relays take over at once.
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	leases := r.leasesLocked()
+	r.held = map[int]heldLease{}
+	r.mu.Unlock()
+	if err := r.cfg.Dialect.Release(cleanup, r.db, r.cfg.ID, leases); err != nil {
+		r.log.Warn("releasing leases at shutdown failed; they expire on their own", "err", err)
+	}
+	if err := r.cfg.Dialect.Deregister(cleanup, r.db, r.cfg.ID); err != nil {
+		r.log.Warn("deregistering failed", "err", err)
+	}
+	r.log.Info("outbox relay stopped", "published", r.published.Load())
+	return nil
+}
+
+// ensureShards creates the shard rows, retrying while the database is
+// unreachable, with one log line per failure and a growing pause.
+func (r *Relay) ensureShards(ctx context.Context) error {
+	wait := 500 * time.Millisecond
+	for {
+		err := r.cfg.Dialect.EnsureShards(ctx, r.db, r.cfg.NumShards)
+		if err == nil {
+			return nil
+		}
+		r.log.Error("cannot prepare the shard table; is the database up and migrated ('relay migrate')?", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func (r *Relay) leasesLocked() []dialect.Lease {
+	out := make([]dialect.Lease, 0, len(r.held))
+	for s, h := range r.held {
+		out = append(out, dialect.Lease{Shard: s, Fence: h.fence})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Shard < out[j].Shard })
+	return out
+}
+
+// keepLeases heartbeats, renews, and moves the relay towards its fair share
+// of shards: ceil(NumShards / live relays). It hands back shards above the
+// share (not those of the batch in flight) so that a new relay gets work
+// within about one RenewInterval, and polls every second while below it.
+// After ctx ends it only renews, for the batch in flight, until work ends.
+func (r *Relay) keepLeases(ctx, work context.Context) {
+	d, db, id := r.cfg.Dialect, r.db, r.cfg.ID
+	for {
+		wait := r.cfg.RenewInterval
+		if err := r.leaseRound(work, ctx.Err() == nil, d, db, id, &wait); err != nil && work.Err() == nil {
+			r.log.Warn("lease maintenance failed", "err", err)
+			wait = min(wait, time.Second)
+		}
+		if !sleep(work, wait) {
+			return
+		}
+	}
+}
+
+func (r *Relay) leaseRound(ctx context.Context, claim bool, d dialect.Dialect, db *sql.DB, id string, wait *time.Duration) error {
+	live, err := d.Heartbeat(ctx, db, id, r.cfg.LeaseDuration)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	share := (r.cfg.NumShards + max(live, 1) - 1) / max(live, 1)
+
+	r.mu.Lock()
+	current := r.leasesLocked()
+	r.mu.Unlock()
+	start := time.Now()
+	renewed, err := d.Renew(ctx, db, id, current, r.cfg.LeaseDuration)
+	if err != nil {
+		return fmt.Errorf("renew: %w", err)
+	}
+	keep := make(map[int]bool, len(renewed))
+	r.mu.Lock()
+	for _, l := range renewed {
+		keep[l.Shard] = true
+		r.held[l.Shard] = heldLease{fence: l.Fence, deadline: start.Add(r.cfg.LeaseDuration)}
+	}
+	lost := 0
+	for s := range r.held {
+		if !keep[s] {
+			delete(r.held, s)
+			lost++
+		}
+	}
+	// Hand back the highest shards above the share, skipping the batch in flight.
+	var extra []dialect.Lease
+	if n := len(r.held) - share; n > 0 {
+		all := r.leasesLocked()
+		for i := len(all) - 1; i >= 0 && len(extra) < n; i-- {
+			if !r.inUse[all[i].Shard] {
+				extra = append(extra, all[i])
+				delete(r.held, all[i].Shard)
+			}
+		}
+	}
+	need := share - len(r.held)
+	if !claim {
+		need = 0
+	}
+	r.mu.Unlock()
+	if lost > 0 {
+		r.log.Warn("lost shard leases to another relay", "lost", lost)
+	}
+	if len(extra) > 0 {
+		if err := d.Release(ctx, db, id, extra); err != nil {
+			return fmt.Errorf("release: %w", err)
+		}
+		r.log.Debug("handed back shards above the fair share", "released", len(extra), "live_relays", live)
+	}
+	if need > 0 {
+		start := time.Now()
+		got, err := d.Acquire(ctx, db, id, need, r.cfg.LeaseDuration)
+		if err != nil {
+			return fmt.Errorf("acquire: %w", err)
+		}
+		r.mu.Lock()
+		for _, l := range got {
+			r.held[l.Shard] = heldLease{fence: l.Fence, deadline: start.Add(r.cfg.LeaseDuration)}
+		}
+		r.mu.Unlock()
+		if len(got) > 0 {
+			r.log.Debug("acquired shards", "acquired", len(got), "live_relays", live)
+		}
+		if len(got) < need {
+			*wait = min(*wait, time.Second) // someone should hand shards back soon
+		}
+	}
+	if lost > 0 || len(extra) > 0 || need > 0 {
+		select {
+		case r.changed <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// validShards returns the shards whose lease has more than a margin left.
+// The margin (one RenewInterval) covers a renewal that is late or failing.
+func (r *Relay) validShards(now time.Time) map[int]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int]bool, len(r.held))
+	for s, h := range r.held {
+		if h.deadline.Sub(now) > r.cfg.RenewInterval {
+			out[s] = true
+		}
+	}
+	return out
+}
+
+// work is the batch loop: read the held shards in id order, publish, settle.
+// Reads stop when ctx ends; the batch in flight runs on work.
+func (r *Relay) work(ctx, work context.Context) {
+	idle := r.cfg.MinPollInterval
+	outage := time.Duration(0)
+	for ctx.Err() == nil {
+		valid := r.validShards(time.Now())
+		if len(valid) == 0 {
+			r.idleWait(ctx, r.cfg.PollInterval)
+			continue
+		}
+		shards := make([]int, 0, len(valid))
+		for s := range valid {
+			shards = append(shards, s)
+		}
+		recs, err := r.cfg.Dialect.ReadBatch(work, r.db, shards, r.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("reading the outbox failed", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		if len(recs) == 0 {
+			r.idleWait(ctx, idle)
+			idle = min(idle*2, r.cfg.PollInterval)
+			continue
+		}
+		idle = r.cfg.MinPollInterval
+		r.batches.Add(1)
+		r.setInUse(recs)
+		unavailable := r.publishBatch(work, recs)
+		r.setInUse(nil)
+		if unavailable {
+			if outage == 0 {
+				outage = r.cfg.OutageBackoff
+			} else {
+				outage = min(outage*2, r.cfg.OutageBackoffMax)
+			}
+			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage)
+			sleep(ctx, outage)
+		} else if outage != 0 {
+			r.log.Info("broker available again")
+			outage = 0
+		}
+	}
+}
+
+func (r *Relay) idleWait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-r.changed:
+	case <-r.cfg.Wake:
+	}
+}
+
+func (r *Relay) setInUse(recs []dialect.Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.inUse)
+	for _, rec := range recs {
+		r.inUse[rec.Shard] = true
+	}
+}
+
+// publishBatch publishes recs in rounds: round i holds the i-th message of
+// every key, so the records of a call never share a key, and a key whose
+// message failed is left out of the later rounds. A later message of a key
+// is therefore never published after an earlier one failed, whatever the
+// publisher does inside a call. It reports whether the broker was
+// unavailable.
+func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavailable bool) {
+	var (
+		acks     []int64
+		retries  []dialect.Retry
+		failures []dialect.Failure
+	)
+	// Group by key and rank within the key.
+	type keyID struct {
+		shard int
+		key   string
+	}
+	rank := make([]int, len(recs))
+	group := make([]int, len(recs)) // index of the key group; keyless records get their own
+	seen := make(map[keyID]int, len(recs))
+	counts := make([]int, 0, len(recs))
+	rounds := 0
+	for i := range recs {
+		if recs[i].Key == nil {
+			group[i] = len(counts)
+			counts = append(counts, 1)
+		} else {
+			k := keyID{recs[i].Shard, string(recs[i].Key)}
+			g, ok := seen[k]
+			if !ok {
+				g = len(counts)
+				seen[k] = g
+				counts = append(counts, 0)
+			}
+			group[i] = g
+			rank[i] = counts[g]
+			counts[g]++
+		}
+		rounds = max(rounds, rank[i]+1)
+	}
+	blocked := make([]bool, len(counts))
+	msgs := make([]Record, len(recs))
+	for i := range recs {
+		hs, err := DecodeHeaders(recs[i].Headers)
+		if err != nil {
+			// Cannot happen for rows written by Enqueue; never block on it.
+			failures = append(failures, dialect.Failure{ID: recs[i].ID, Err: err.Error()})
+			blocked[group[i]] = true
+			continue
+		}
+		msgs[i] = Record{ID: recs[i].MessageID, Topic: recs[i].Topic, Key: recs[i].Key, Value: recs[i].Value,
+			Headers: hs, Attempts: recs[i].Attempts, CreatedAt: recs[i].CreatedAt}
+	}
+
+	byRound := make([][]int, rounds)
+	for i := range recs {
+		byRound[rank[i]] = append(byRound[rank[i]], i)
+	}
+	for _, idx := range byRound {
+		if ctx.Err() != nil {
+			break // shutting down: settle what is done
+		}
+		valid := r.validShards(time.Now())
+		batch := make([]Record, 0, len(idx))
+		which := make([]int, 0, len(idx))
+		for _, i := range idx {
+			if blocked[group[i]] {
+				continue
+			}
+			if !valid[recs[i].Shard] {
+				blocked[group[i]] = true // lease lost: the new owner publishes it
+				continue
+			}
+			batch = append(batch, msgs[i])
+			which = append(which, i)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+		errs := r.pub.Publish(pctx, batch)
+		cancel()
+		if len(errs) != len(batch) {
+			r.log.Error("publisher returned a wrong number of results; treating the round as failed", "want", len(batch), "got", len(errs))
+			errs = make([]error, len(batch))
+			for j := range errs {
+				errs[j] = fmt.Errorf("%w: publisher returned %d results for %d records", ErrUnavailable, len(errs), len(batch))
+			}
+		}
+		for j, err := range errs {
+			i := which[j]
+			rec := &recs[i]
+			switch {
+			case err == nil:
+				acks = append(acks, rec.ID)
+			case errors.Is(err, ErrUnavailable) || ctx.Err() != nil:
+				// Not the message's fault (or we are shutting down): leave the
+				// row untouched, no attempt counted.
+				unavailable = unavailable || errors.Is(err, ErrUnavailable)
+				r.unavailable.Add(1)
+				blocked[group[i]] = true
+			case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:
+				failures = append(failures, dialect.Failure{ID: rec.ID, Err: errText(err)})
+				r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic,
+					"attempts", rec.Attempts+1, "permanent", IsPermanent(err), "err", err)
+				// A dead letter does not hold back its key: the next messages flow.
+			default:
+				retries = append(retries, dialect.Retry{ID: rec.ID, Delay: r.backoff(rec.Attempts + 1), Err: errText(err)})
+				blocked[group[i]] = true
+			}
+		}
+	}
+	r.settle(ctx, acks, retries, failures)
+	return unavailable
+}
+
+// settle records the outcome of a batch. Acks come first: a lost ack means a
+// duplicate, never a loss.
+func (r *Relay) settle(ctx context.Context, acks []int64, retries []dialect.Retry, failures []dialect.Failure) {
+	// The batch's database writes get their own deadline even when ctx is
+	// ending, so a finished publish is not thrown away for want of a DELETE.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	d := r.cfg.Dialect
+	try := func(what string, fn func() error) {
+		for attempt := 1; ; attempt++ {
+			err := fn()
+			if err == nil {
+				return
+			}
+			if attempt == 3 || dctx.Err() != nil {
+				r.log.Error("recording the batch outcome failed; its messages will be published again", "step", what, "err", err)
+				return
+			}
+			sleep(dctx, time.Duration(attempt)*100*time.Millisecond)
+		}
+	}
+	if len(acks) > 0 {
+		try("ack", func() error { _, err := d.Ack(dctx, r.db, acks); return err })
+		r.published.Add(int64(len(acks)))
+	}
+	if len(failures) > 0 {
+		try("dead-letter", func() error { return d.DeadLetter(dctx, r.db, failures) })
+		r.deadLettered.Add(int64(len(failures)))
+	}
+	if len(retries) > 0 {
+		try("retry", func() error { return d.Retry(dctx, r.db, retries) })
+		r.retried.Add(int64(len(retries)))
+	}
+}
+
+// backoff is the wait before attempt n+1: RetryBackoff * 2^(n-1), capped at
+// RetryBackoffMax, minus up to a fifth of jitter so that failed messages
+// spread out.
+func (r *Relay) backoff(n int) time.Duration {
+	d := r.cfg.RetryBackoff
+	for i := 1; i < n && d < r.cfg.RetryBackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.cfg.RetryBackoffMax)
+	if d > 0 {
+		d -= time.Duration(rand.Int64N(int64(d)/5 + 1))
+	}
+	return d
+}
+
+// errText makes an error fit the last_error column: valid UTF-8, no NUL,
+// at most 2000 bytes.
+func errText(err error) string {
+	s := strings.ToValidUTF8(err.Error(), "?")
+	s = strings.ReplaceAll(s, "\x00", "?")
+	if len(s) > 2000 {
+		s = strings.ToValidUTF8(s[:2000], "")
+	}
+	return s
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,593 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest"
+)
+
+
+func testLogger() *slog.Logger {
+	if os.Getenv("OUTBOX_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// fastConfig is a relay configuration with short timings for tests.
+func fastConfig(db *testdb.DB) outbox.RelayConfig {
+	return outbox.RelayConfig{
+		Dialect:          db.Dialect,
+		NumShards:        testShards,
+		BatchSize:        200,
+		PollInterval:     50 * time.Millisecond,
+		MinPollInterval:  2 * time.Millisecond,
+		LeaseDuration:    1500 * time.Millisecond,
+		RenewInterval:    300 * time.Millisecond,
+		MaxAttempts:      100,
+		RetryBackoff:     10 * time.Millisecond,
+		RetryBackoffMax:  50 * time.Millisecond,
+		OutageBackoff:    50 * time.Millisecond,
+		OutageBackoffMax: 200 * time.Millisecond,
+		ShutdownTimeout:  2 * time.Second,
+		Logger:           testLogger(),
+	}
+}
+
+type running struct {
+	relay  *outbox.Relay
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// start runs a relay until stop (or the end of the test).
+func start(t *testing.T, db *sql.DB, pub outbox.Publisher, cfg outbox.RelayConfig) *running {
+	t.Helper()
+	r, err := outbox.NewRelay(db, pub, cfg)
+	if err != nil {
+		t.Fatalf("NewRelay: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &running{relay: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { run.done <- r.Run(ctx) }()
+	t.Cleanup(func() { run.stop(t) })
+	return run
+}
+
+// stop cancels the relay and waits for Run to return.
+func (run *running) stop(t *testing.T) {
+	run.once.Do(func() {
+		run.cancel()
+		select {
+		case err := <-run.done:
+			if err != nil {
+				t.Errorf("Run returned %v, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("relay %s did not stop within 30s", run.relay.ID())
+		}
+	})
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ledger enqueues messages on keys with per-key sequence numbers and checks
+// what a publisher delivered.
+type ledger struct {
+	mu         sync.Mutex
+	ob         *outbox.Outbox
+	seq        map[string]int
+	committed  map[string]string // message id -> "key/seq"
+	rolledBack map[string]bool
+}
+
+func newLedger(t *testing.T, db *testdb.DB) *ledger {
+	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ledger{ob: ob, seq: map[string]int{}, committed: map[string]string{}, rolledBack: map[string]bool{}}
+}
+
+// tx enqueues n messages on random keys of keys in one transaction.
+func (l *ledger) tx(t *testing.T, db *sql.DB, rng *rand.Rand, keys, n int, rollback bool, topic string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	msgs := make([]outbox.Message, n)
+	next := map[string]int{}
+	for i := range msgs {
+		key := "key-" + strconv.Itoa(rng.IntN(keys))
+		next[key]++
+		seq := l.seq[key] + next[key]
+		msgs[i] = outbox.Message{ID: outbox.NewMessageID(), Topic: topic, Key: []byte(key),
+			Value: []byte(key + "/" + strconv.Itoa(seq)), Headers: []outbox.Header{{Key: "seq", Value: []byte(strconv.Itoa(seq))}}}
+	}
+	if err := l.ob.Enqueue(ctx, tx, msgs...); err != nil {
+		tx.Rollback()
+		t.Fatalf("Enqueue: %v", err)
+	}
+	if rollback {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			l.rolledBack[m.ID] = true
+		}
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range next {
+		l.seq[k] += v
+	}
+	for _, m := range msgs {
+		l.committed[m.ID] = string(m.Value)
+	}
+}
+
+type verdict struct {
+	delivered, lost, rolledBackDelivered, orderViolations, duplicates int
+}
+
+// check compares deliveries with the ledger: every committed message
+// delivered, no rolled-back one, first deliveries of each key in order.
+func (l *ledger) check(recs []outbox.Record) verdict {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var v verdict
+	seen := map[string]bool{}
+	last := map[string]int{}
+	for _, r := range recs {
+		if l.rolledBack[r.ID] {
+			v.rolledBackDelivered++
+			continue
+		}
+		if seen[r.ID] {
+			v.duplicates++
+			continue
+		}
+		seen[r.ID] = true
+		v.delivered++
+		key, seqText, _ := strings.Cut(string(r.Value), "/")
+		seq, _ := strconv.Atoi(seqText)
+		if seq <= last[key] {
+			v.orderViolations++
+		}
+		last[key] = max(last[key], seq)
+	}
+	for id := range l.committed {
+		if !seen[id] {
+			v.lost++
+		}
+	}
+	return v
+}
+
+func (l *ledger) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.committed)
+}
+
+func requireClean(t *testing.T, v verdict, wantDelivered int) {
+	t.Helper()
+	if v.lost != 0 || v.rolledBackDelivered != 0 || v.orderViolations != 0 || v.delivered != wantDelivered {
+		t.Fatalf("delivered=%d (want %d) lost=%d rolled_back_delivered=%d order_violations=%d duplicates=%d",
+			v.delivered, wantDelivered, v.lost, v.rolledBackDelivered, v.orderViolations, v.duplicates)
+	}
+}
+
+func pending(t *testing.T, db *testdb.DB) int64 {
+	t.Helper()
+	st, err := db.Dialect.Stats(context.Background(), db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Pending
+}
+
+func relayEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB)) {
+	for _, name := range testdb.Names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, testdb.Open(t, name))
+		})
+	}
+}
+
+func TestRelayPublishesCommittedOnly(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 60; i++ {
+			l.tx(t, db.DB, rng, 10, 1+rng.IntN(5), i%7 == 3, "orders")
+		}
+		pub := outboxtest.NewFakePublisher()
+		run := start(t, db.DB, pub, fastConfig(db))
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		recs := pub.Published()
+		requireClean(t, l.check(recs), l.total())
+		if v := pub.Violations(); len(v) > 0 {
+			t.Fatalf("publisher contract broken: %v", v)
+		}
+		for _, r := range recs {
+			if r.Topic != "orders" || len(r.Headers) != 1 || r.Headers[0].Key != "seq" || r.CreatedAt.IsZero() {
+				t.Fatalf("record %+v lost its topic, headers or created_at", r)
+			}
+		}
+		if st := run.relay.Stats(); st.Published != int64(l.total()) || st.Retried != 0 || st.DeadLettered != 0 {
+			t.Fatalf("relay stats %+v, want Published=%d and no retries", st, l.total())
+		}
+	})
+}
+
+// Random retriable failures: everything arrives, first deliveries in key
+// order, and later messages of a failing key are never sent before it.
+func TestRelayRetriesKeepKeyOrder(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i := 0; i < 80; i++ {
+			l.tx(t, db.DB, rng, 6, 1+rng.IntN(5), false, "orders")
+		}
+		pub := outboxtest.NewFakePublisher()
+		var mu sync.Mutex
+		frng := rand.New(rand.NewPCG(5, 6))
+		pub.SetHook(func(outbox.Record) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if frng.IntN(10) < 3 {
+				return outboxtest.ErrRetriable
+			}
+			return nil
+		})
+		run := start(t, db.DB, pub, fastConfig(db))
+		waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		requireClean(t, l.check(pub.Published()), l.total())
+		if v := pub.Violations(); len(v) > 0 {
+			t.Fatalf("publisher contract broken: %v", v)
+		}
+		if st := run.relay.Stats(); st.Retried == 0 || st.DeadLettered != 0 {
+			t.Fatalf("stats %+v: want retries and no dead letters", st)
+		}
+	})
+}
+
+func deadLetters(t *testing.T, db *testdb.DB) map[string]string {
+	t.Helper()
+	rows, err := db.Query("SELECT message_id, attempts, last_error FROM outbox_dead_letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, le string
+		var attempts int
+		if err := rows.Scan(&id, &attempts, &le); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = fmt.Sprintf("%d:%s", attempts, le)
+	}
+	return out
+}
+
+// A poison message goes to the dead-letter table with its error; the rest of
+// the batch, even the later messages of its key, flows.
+func TestRelayPoisonMessage(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+		var msgs []outbox.Message
+		for i := 0; i < 20; i++ {
+			msgs = append(msgs, outbox.Message{ID: "m" + strconv.Itoa(i), Topic: "t", Key: []byte("k" + strconv.Itoa(i%2)), Value: []byte("v")})
+		}
+		msgs[6].Value = []byte("poison")
+		if err := ob.Enqueue(context.Background(), db.DB, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		pub := outboxtest.NewFakePublisher()
+		pub.SetHook(func(r outbox.Record) error {
+			if string(r.Value) == "poison" {
+				return outboxtest.ErrPermanent
+			}
+			return nil
+		})
+		run := start(t, db.DB, pub, fastConfig(db))
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		got := pub.Published()
+		if len(got) != 19 {
+			t.Fatalf("published %d, want 19", len(got))
+		}
+		dl := deadLetters(t, db)
+		if len(dl) != 1 || !strings.HasPrefix(dl["m6"], "1:") || !strings.Contains(dl["m6"], "permanent") {
+			t.Fatalf("dead letters %v, want m6 after 1 attempt with its error", dl)
+		}
+	})
+}
+
+// A message that keeps failing is dead-lettered after MaxAttempts; its key
+// then flows on.
+func TestRelayMaxAttempts(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+		err := ob.Enqueue(context.Background(), db.DB,
+			outbox.Message{ID: "bad", Topic: "t", Key: []byte("k"), Value: []byte("bad")},
+			outbox.Message{ID: "after", Topic: "t", Key: []byte("k"), Value: []byte("after")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := outboxtest.NewFakePublisher()
+		pub.SetHook(func(r outbox.Record) error {
+			if r.ID == "bad" {
+				return outboxtest.ErrRetriable
+			}
+			return nil
+		})
+		cfg := fastConfig(db)
+		cfg.MaxAttempts = 3
+		run := start(t, db.DB, pub, cfg)
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		if got := pub.Published(); len(got) != 1 || got[0].ID != "after" {
+			t.Fatalf("published %v, want only 'after'", got)
+		}
+		if dl := deadLetters(t, db); !strings.HasPrefix(dl["bad"], "3:") {
+			t.Fatalf("dead letters %v, want 'bad' after 3 attempts", dl)
+		}
+		if st := run.relay.Stats(); st.Retried != 2 || st.DeadLettered != 1 {
+			t.Fatalf("stats %+v, want 2 retries and 1 dead letter", st)
+		}
+	})
+}
+
+// Broker down: nothing dead-lettered, no attempt counted, everything
+// published after recovery.
+func TestRelayBrokerOutage(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(7, 8))
+		for i := 0; i < 40; i++ {
+			l.tx(t, db.DB, rng, 8, 5, false, "orders")
+		}
+		var down atomic.Bool
+		down.Store(true)
+		pub := outboxtest.NewFakePublisher()
+		pub.SetHook(func(outbox.Record) error {
+			if down.Load() {
+				return outboxtest.ErrUnavailable
+			}
+			return nil
+		})
+		run := start(t, db.DB, pub, fastConfig(db))
+		waitFor(t, 10*time.Second, "the relay to hit the outage", func() bool { return run.relay.Stats().Unavailable > 50 })
+		var maxAttempts sql.NullInt64
+		if err := db.QueryRow("SELECT MAX(attempts) FROM outbox_messages").Scan(&maxAttempts); err != nil {
+			t.Fatal(err)
+		}
+		if maxAttempts.Int64 != 0 {
+			t.Fatalf("attempts counted during the outage: max attempts = %d", maxAttempts.Int64)
+		}
+		down.Store(false)
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		requireClean(t, l.check(pub.Published()), l.total())
+		if st := run.relay.Stats(); st.Retried != 0 || st.DeadLettered != 0 {
+			t.Fatalf("stats %+v: an outage must not retry or dead-letter", st)
+		}
+	})
+}
+
+func heldShards(runs ...*running) (total int, each []int) {
+	for _, r := range runs {
+		n := r.relay.Stats().Shards
+		each = append(each, n)
+		total += n
+	}
+	return total, each
+}
+
+// Three relays split the shards and publish everything exactly once in key
+// order; a fourth joining gets shards; one stopping hands its shards over.
+func TestRelaysShareShards(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		pub := outboxtest.NewFakePublisher()
+		var runs []*running
+		for i := 0; i < 3; i++ {
+			cfg := fastConfig(db)
+			cfg.ID = fmt.Sprintf("relay-%d", i)
+			runs = append(runs, start(t, db.OpenMore(t), pub, cfg))
+		}
+		waitFor(t, 15*time.Second, "3 relays to hold all shards fairly", func() bool {
+			total, each := heldShards(runs...)
+			for _, n := range each {
+				if n == 0 || n > (testShards+2)/3 {
+					return false
+				}
+			}
+			return total == testShards
+		})
+		rng := rand.New(rand.NewPCG(9, 10))
+		for i := 0; i < 100; i++ {
+			l.tx(t, db.DB, rng, 30, 1+rng.IntN(5), i%9 == 0, "orders")
+		}
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		v := l.check(pub.Published())
+		requireClean(t, v, l.total())
+		if v.duplicates != 0 {
+			t.Fatalf("%d duplicates with no crash", v.duplicates)
+		}
+		published := 0
+		for _, r := range runs {
+			if r.relay.Stats().Published == 0 {
+				t.Errorf("relay %s published nothing: the work is not shared", r.relay.ID())
+			}
+			published += int(r.relay.Stats().Published)
+		}
+		if published != l.total() {
+			t.Fatalf("relays published %d in all, want %d", published, l.total())
+		}
+
+		cfg := fastConfig(db)
+		cfg.ID = "relay-late"
+		late := start(t, db.OpenMore(t), pub, cfg)
+		waitFor(t, 2*cfg.LeaseDuration+3*time.Second, "the new relay to get shards", func() bool { return late.relay.Stats().Shards > 0 })
+		runs = append(runs, late)
+		runs[0].stop(t)
+		rest := runs[1:]
+		waitFor(t, 2*cfg.LeaseDuration+3*time.Second, "the stopped relay's shards to be taken over", func() bool {
+			total, _ := heldShards(rest...)
+			return total == testShards
+		})
+		for i := 0; i < 30; i++ {
+			l.tx(t, db.DB, rng, 30, 3, false, "orders")
+		}
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		requireClean(t, l.check(pub.Published()), l.total())
+	})
+}
+
+// A relay that stops renewing (its database connections die: a crash as far
+// as the others can tell) loses nothing: the survivor takes its shards once
+// the leases expire and publishes the rest.
+func TestRelayCrashLosesNothing(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(11, 12))
+		for i := 0; i < 100; i++ {
+			l.tx(t, db.DB, rng, 20, 4, false, "orders")
+		}
+		pub := outboxtest.NewFakePublisher()
+		var slow atomic.Bool
+		slow.Store(true)
+		pub.SetHook(func(outbox.Record) error {
+			if slow.Load() {
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+		victimDB := db.OpenMore(t)
+		cfg := fastConfig(db)
+		cfg.ID = "victim"
+		cfg.BatchSize = 20
+		victim := start(t, victimDB, pub, cfg)
+		waitFor(t, 10*time.Second, "the victim to publish", func() bool { return victim.relay.Stats().Published > 0 })
+		cfg.ID = "survivor"
+		survivor := start(t, db.OpenMore(t), pub, cfg)
+		victimDB.Close() // the victim can no longer renew, ack or release
+		slow.Store(false)
+		waitFor(t, 30*time.Second, "the survivor to drain the outbox", func() bool { return pending(t, db) == 0 })
+		survivor.stop(t)
+		victim.stop(t)
+		v := l.check(pub.Published())
+		requireClean(t, v, l.total())
+		t.Logf("duplicates after the crash: %d", v.duplicates)
+	})
+}
+
+// A relay cancelled mid-batch stops within its shutdown timeout, releases
+// its shards at once, and loses nothing.
+func TestRelayCancelMidBatch(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(13, 14))
+		for i := 0; i < 100; i++ {
+			l.tx(t, db.DB, rng, 5, 5, false, "orders")
+		}
+		pub := outboxtest.NewFakePublisher()
+		pub.SetHook(func(outbox.Record) error { time.Sleep(2 * time.Millisecond); return nil })
+		cfg := fastConfig(db)
+		cfg.ShutdownTimeout = 500 * time.Millisecond
+		cfg.LeaseDuration = time.Minute // takeover must come from the release, not expiry
+		cfg.RenewInterval = 200 * time.Millisecond
+		first := start(t, db.OpenMore(t), pub, cfg)
+		waitFor(t, 10*time.Second, "the first relay to publish", func() bool { return first.relay.Stats().Published > 0 })
+		began := time.Now()
+		first.stop(t)
+		if d := time.Since(began); d > cfg.ShutdownTimeout+3*time.Second {
+			t.Fatalf("Run took %s to return after cancel, shutdown timeout is %s", d, cfg.ShutdownTimeout)
+		}
+		if first.relay.Stats().Shards != 0 {
+			t.Fatalf("stopped relay still holds shards")
+		}
+		second := start(t, db.OpenMore(t), pub, cfg)
+		waitFor(t, 30*time.Second, "the second relay to drain the outbox", func() bool { return pending(t, db) == 0 })
+		second.stop(t)
+		requireClean(t, l.check(pub.Published()), l.total())
+	})
+}
+
+func TestRelayConfigValidation(t *testing.T) {
+	db := &sql.DB{}
+	pub := outboxtest.NewFakePublisher()
+	d := testdb.Dialect("sqlite")
+	tests := []struct {
+		field string
+		mod   func(*outbox.RelayConfig)
+	}{
+		{"Dialect", func(c *outbox.RelayConfig) { c.Dialect = nil }},
+		{"NumShards", func(c *outbox.RelayConfig) { c.NumShards = -1 }},
+		{"NumShards", func(c *outbox.RelayConfig) { c.NumShards = outbox.MaxNumShards + 1 }},
+		{"BatchSize", func(c *outbox.RelayConfig) { c.BatchSize = -5 }},
+		{"MaxAttempts", func(c *outbox.RelayConfig) { c.MaxAttempts = -1 }},
+		{"PollInterval", func(c *outbox.RelayConfig) { c.PollInterval, c.MinPollInterval = time.Millisecond, time.Second }},
+		{"LeaseDuration", func(c *outbox.RelayConfig) { c.LeaseDuration = time.Millisecond }},
+		{"RenewInterval", func(c *outbox.RelayConfig) { c.LeaseDuration, c.RenewInterval = 10*time.Second, 6*time.Second }},
+		{"RetryBackoffMax", func(c *outbox.RelayConfig) { c.RetryBackoff, c.RetryBackoffMax = time.Minute, time.Second }},
+		{"OutageBackoffMax", func(c *outbox.RelayConfig) { c.OutageBackoff, c.OutageBackoffMax = time.Minute, time.Second }},
+		{"ID", func(c *outbox.RelayConfig) { c.ID = strings.Repeat("x", 300) }},
+	}
+	for _, tc := range tests {
+		cfg := outbox.RelayConfig{Dialect: d}
+		tc.mod(&cfg)
+		_, err := outbox.NewRelay(db, pub, cfg)
+		var ce *outbox.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, outbox.ErrInvalidConfig) {
+			t.Errorf("%s: NewRelay error = %v, want a ConfigError naming %s", tc.field, err, tc.field)
+		}
+	}
+	if _, err := outbox.NewRelay(nil, pub, outbox.RelayConfig{Dialect: d}); !errors.Is(err, outbox.ErrInvalidConfig) {
+		t.Errorf("nil db: %v", err)
+	}
+	if _, err := outbox.NewRelay(db, nil, outbox.RelayConfig{Dialect: d}); !errors.Is(err, outbox.ErrInvalidConfig) {
+		t.Errorf("nil publisher: %v", err)
+	}
+	if _, err := outbox.NewRelay(db, pub, outbox.RelayConfig{Dialect: d}); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
