@@ -14,7 +14,8 @@ var (
 	// ErrInvalidTopic: the topic is empty, longer than 249 characters, "."
 	// or "..", or has a character outside [a-zA-Z0-9._-].
 	ErrInvalidTopic = errors.New("outbox: invalid topic")
-	// ErrMessageTooLarge: key, value and headers together exceed the limit.
+	// ErrMessageTooLarge: key, value, headers and framing exceed the limit
+	// (see Config.MaxMessageBytes).
 	ErrMessageTooLarge = errors.New("outbox: message too large")
 	// ErrInvalidHeader: a header name is empty, not UTF-8, or reserved.
 	ErrInvalidHeader = errors.New("outbox: invalid header")

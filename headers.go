@@ -40,8 +40,9 @@ func EncodeHeaders(hs []Header) []byte {
 
 // DecodeHeaders decodes what EncodeHeaders encoded. Malformed input
 // (truncated, trailing bytes, unknown version, a name that is not UTF-8)
-// returns an error wrapping ErrInvalidHeaders; it never panics and never
-// allocates more than the input's size.
+// returns an error wrapping ErrInvalidHeaders; it never panics, and it
+// grows its result as headers parse, so a forged header count cannot make
+// it allocate ahead of the input.
 func DecodeHeaders(b []byte) ([]Header, error) {
 	if len(b) == 0 {
 		return nil, nil
@@ -59,8 +60,9 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 	if count == 0 || count > uint64(len(b))/2 {
 		return nil, fmt.Errorf("%w: header count %d does not fit %d bytes", ErrInvalidHeaders, count, len(b))
 	}
-	hs := make([]Header, count)
-	for i := range hs {
+	hs := make([]Header, 0, min(count, 16))
+	for i := 0; uint64(i) < count; i++ {
+		var h Header
 		kl, n := binary.Uvarint(b)
 		if n <= 0 || kl > uint64(len(b)-n) {
 			return nil, fmt.Errorf("%w: header %d: bad name length", ErrInvalidHeaders, i)
@@ -70,7 +72,7 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 		if !utf8.Valid(key) {
 			return nil, fmt.Errorf("%w: header %d: name is not UTF-8", ErrInvalidHeaders, i)
 		}
-		hs[i].Key = string(key)
+		h.Key = string(key)
 		b = b[kl:]
 		vl, n := binary.Uvarint(b)
 		if n <= 0 || (vl > 0 && vl-1 > uint64(len(b)-n)) {
@@ -78,9 +80,10 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 		}
 		b = b[n:]
 		if vl > 0 {
-			hs[i].Value = append([]byte{}, b[:vl-1]...)
+			h.Value = append([]byte{}, b[:vl-1]...)
 			b = b[vl-1:]
 		}
+		hs = append(hs, h)
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrInvalidHeaders, len(b))

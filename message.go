@@ -58,11 +58,24 @@ type Header struct {
 	Value []byte
 }
 
+// Framing allowance counted against MaxMessageBytes on top of key, value
+// and headers: a Kafka record batch header (61 bytes), the record's own
+// fields (up to 21 bytes of varints), the outbox-id header the relay adds
+// (9 + up to 128 bytes + varints) and per-header varints. With it, a message
+// that Enqueue accepts fits a broker whose message.max.bytes is the same
+// limit, even alone in its batch.
+const (
+	// RecordOverhead is counted once per message.
+	RecordOverhead = 256
+	// HeaderOverhead is counted once per header.
+	HeaderOverhead = 10
+)
+
 // size is what the message counts against MaxMessageBytes.
 func (m *Message) size() int {
-	n := len(m.Key) + len(m.Value)
+	n := RecordOverhead + len(m.Key) + len(m.Value)
 	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
+		n += HeaderOverhead + len(h.Key) + len(h.Value)
 	}
 	return n
 }
@@ -114,7 +127,7 @@ func validate(m *Message, maxBytes int) *MessageError {
 		return &MessageError{Err: ErrInvalidSchedule, Reason: "set AvailableAt or Delay, not both"}
 	}
 	if n := m.size(); n > maxBytes {
-		return &MessageError{Err: ErrMessageTooLarge, Reason: fmt.Sprintf("key, value and headers are %d bytes, the limit is %d", n, maxBytes)}
+		return &MessageError{Err: ErrMessageTooLarge, Reason: fmt.Sprintf("key, value, headers and framing are %d bytes, the limit is %d", n, maxBytes)}
 	}
 	return nil
 }

@@ -49,8 +49,10 @@ type Config struct {
 	// NumShards must be the same in the application and in every relay.
 	// Default DefaultNumShards (64).
 	NumShards int
-	// MaxMessageBytes limits key, value and headers of one message
-	// together. Keep it at or below the broker's message.max.bytes.
+	// MaxMessageBytes limits one message: key, value and headers, plus an
+	// allowance of 256 bytes and 10 per header for Kafka's record framing
+	// and the outbox-id header. Set it to the broker's (or topic's)
+	// message.max.bytes: a message Enqueue accepts then always fits.
 	// Default DefaultMaxMessageBytes (1 MiB).
 	MaxMessageBytes int
 	// Logger receives the warning for messages enqueued outside a
@@ -109,6 +111,11 @@ func (o *Outbox) NumShards() int { return o.cfg.NumShards }
 // *MessageError (errors.Is ErrInvalidMessage) and writes nothing. A nil exec
 // returns ErrNilExecutor. Enqueue does not modify msgs. With no messages it
 // does nothing.
+//
+// Atomicity comes from the caller's transaction: given a *sql.DB (or a
+// *sql.Conn outside a transaction), each INSERT of up to
+// MaxRowsPerStatement messages commits on its own, so a failure in a later
+// one leaves the earlier ones written.
 func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) error {
 	if isNil(exec) {
 		return ErrNilExecutor

@@ -558,6 +558,7 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 		errs := r.pub.Publish(pctx, batch)
+		timedOut := pctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if len(errs) != len(batch) {
 			r.log.Error("publisher returned a wrong number of results; treating the round as failed", "want", len(batch), "got", len(errs))
@@ -572,10 +573,11 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 			switch {
 			case err == nil:
 				acks = append(acks, rec.ID)
-			case errors.Is(err, ErrUnavailable) || ctx.Err() != nil:
-				// Not the message's fault (or we are shutting down): leave the
-				// row untouched, no attempt counted.
-				unavailable = unavailable || errors.Is(err, ErrUnavailable)
+			case errors.Is(err, ErrUnavailable) || ctx.Err() != nil || timedOut:
+				// Not the message's fault (the broker is unreachable or too
+				// slow, or we are shutting down): leave the row untouched, no
+				// attempt counted.
+				unavailable = unavailable || errors.Is(err, ErrUnavailable) || timedOut
 				r.unavailable.Add(1)
 				blocked[group[i]] = true
 			case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:

@@ -79,8 +79,9 @@ func (d *sqlDialect) rebind(query string) string {
 // placeholder writes the n-th (1-based) placeholder.
 func (d *sqlDialect) placeholder(b *strings.Builder, n int) {
 	if d.f.dollar {
+		var num [20]byte
 		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
+		b.Write(strconv.AppendInt(num[:0], int64(n), 10))
 		return
 	}
 	b.WriteByte('?')
