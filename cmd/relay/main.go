@@ -1,0 +1,131 @@
+// Command relay publishes committed outbox messages to Kafka, applies the
+// outbox migrations, and runs a self-contained demo.
+//
+//	relay run       the daemon (run one or many, next to the database)
+//	relay migrate   create or upgrade the outbox tables
+//	relay demo      a zero-setup end-to-end run with SQLite and an in-process broker
+//
+// Configuration comes from flags and OUTBOX_* environment variables (a flag
+// beats its variable); secrets (the database URL, the SASL password) only
+// from the environment or from files. Run "relay <command> --help" for the
+// flags of a command.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `relay publishes committed outbox messages to Kafka.
+
+Usage:
+  relay <command> [flags]
+
+Commands:
+  run       publish outbox messages to Kafka until SIGTERM/SIGINT
+  migrate   create or upgrade the outbox tables
+  demo      run an end-to-end demo with SQLite and an in-process Kafka broker
+
+Examples:
+  go run ./cmd/relay demo -n 20000
+  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay migrate
+  OUTBOX_DATABASE_URL=postgres://app@db:5432/app OUTBOX_KAFKA_BROKERS=kafka:9092 relay run
+
+Run "relay <command> --help" for the flags of a command.
+`
+
+// realMain runs the command line args and returns the exit status: 0 on
+// success (including a stop by signal), 1 on failure, 2 on a usage error.
+func realMain(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stderr, getenv)
+	case "migrate":
+		err = cmdMigrate(args[1:], stdout, stderr, getenv)
+	case "demo":
+		err = cmdDemo(args[1:], stdout, stderr, getenv)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "relay: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(stderr, "relay %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "relay %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// newFlagSet returns a flag set whose --help prints about, examples, and
+// every flag with its environment variable and default.
+func newFlagSet(name, about, examples string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: relay %s [flags]\n\n%s\n", name, about)
+		if examples != "" {
+			fmt.Fprintf(out, "\nExamples:\n%s\n", examples)
+		}
+		fmt.Fprintf(out, "\nFlags (each also read from its environment variable; a flag wins):\n")
+		var flags []*flag.Flag
+		fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
+		sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
+		for _, f := range flags {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(out, "  --%s\n      %s%s\n      env %s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", "\n      "), def, envName(f.Name))
+		}
+	}
+	return fs
+}
+
+// signalContext returns a context cancelled by the first SIGTERM or SIGINT;
+// a second signal exits the process at once with status 1.
+func signalContext(onFirst func(os.Signal)) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		onFirst(s)
+		cancel()
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(os.Stderr, "relay: second signal: exiting now")
+			os.Exit(1)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(sigs)
+		cancel()
+	}
+}

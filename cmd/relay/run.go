@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // mysql:// URLs
+	_ "github.com/lib/pq"              // postgres:// URLs
+	_ "modernc.org/sqlite"             // sqlite: URLs
+
+	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/migrations"
+	"github.com/outboxrelay/outbox/publisher/kafka"
+)
+
+const runAbout = `Publishes committed outbox messages to Kafka until SIGTERM or SIGINT, then
+stops claiming, finishes its batch within --shutdown-timeout, releases its
+shards and exits 0. A second signal exits at once. Run as many relays as you
+like against one database: they split the shards between them.
+
+The database URL comes from OUTBOX_DATABASE_URL (or the file named by
+--database-url-file), never from a flag:
+  postgres://user:pass@host:5432/db?sslmode=disable
+  mysql://user:pass@host:3306/db
+  sqlite:/path/to/app.db
+The SASL password comes from OUTBOX_KAFKA_SASL_PASSWORD or
+--kafka-sasl-password-file.`
+
+const runExamples = `  OUTBOX_DATABASE_URL=postgres://app@localhost:5432/app?sslmode=disable \
+  OUTBOX_KAFKA_BROKERS=localhost:9092 relay run
+  relay run --database-url-file /run/secrets/db --kafka-brokers k1:9092,k2:9092 \
+    --kafka-tls --kafka-sasl-mechanism SCRAM-SHA-512 --kafka-sasl-user relay \
+    --kafka-sasl-password-file /run/secrets/kafka --log-format json`
+
+// dbFlags are the flags every command that opens the database has.
+type dbFlags struct {
+	urlFile  *string
+	maxConns *int
+}
+
+func addDBFlags(fs *flag.FlagSet) dbFlags {
+	return dbFlags{
+		urlFile:  fs.String("database-url-file", "", "file holding the database URL (else OUTBOX_DATABASE_URL)"),
+		maxConns: fs.Int("db-max-conns", 4, "most open database connections of the relay's own pool"),
+	}
+}
+
+func (f dbFlags) open(getenv func(string) string) (*sql.DB, database, error) {
+	raw, err := secret(getenv, "OUTBOX_DATABASE_URL", *f.urlFile)
+	if err != nil {
+		return nil, database{}, err
+	}
+	d, err := parseDatabaseURL(raw)
+	if err != nil {
+		return nil, database{}, err
+	}
+	if *f.maxConns < 2 {
+		return nil, database{}, fmt.Errorf("%w: --db-max-conns must be at least 2, got %d", ErrUsage, *f.maxConns)
+	}
+	db, err := sql.Open(d.driver, d.dsn)
+	if err != nil {
+		return nil, database{}, fmt.Errorf("opening %s: %w", d.display, err)
+	}
+	db.SetMaxOpenConns(*f.maxConns)
+	db.SetMaxIdleConns(*f.maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db, d, nil
+}
+
+// waitForDatabase pings until the database answers, one log line per
+// failure with a growing pause, so a relay started before its database does
+// not crash-loop.
+func waitForDatabase(ctx context.Context, db *sql.DB, d database, log *slog.Logger) error {
+	wait := 500 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := db.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Error("database unreachable; retrying", "database", d.display, "err", err, "retry_in", wait)
+		if !sleepCtx(ctx, wait) {
+			return ctx.Err()
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("run", runAbout, runExamples, stderr)
+	dbf := addDBFlags(fs)
+	brokers := fs.String("kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required)")
+	clientID := fs.String("kafka-client-id", "outbox-relay", "Kafka client id")
+	version := fs.String("kafka-version", "", "Kafka protocol version, e.g. 3.6.0 (default: the publisher's)")
+	compression := fs.String("kafka-compression", "none", "none, gzip, snappy, lz4 or zstd")
+	partitioner := fs.String("kafka-partitioner", "hash", "hash (Sarama's FNV-1a) or murmur2 (where Java clients and Debezium put keys)")
+	maxMsg := fs.Int("kafka-max-message-bytes", outbox.DefaultMaxMessageBytes, "largest record the producer sends; keep it at the broker's message.max.bytes")
+	var tlsOpt tlsOptions
+	fs.BoolVar(&tlsOpt.enable, "kafka-tls", false, "connect to Kafka over TLS")
+	fs.StringVar(&tlsOpt.caFile, "kafka-tls-ca-file", "", "PEM file of the CAs to trust (default: the system's)")
+	fs.StringVar(&tlsOpt.certFile, "kafka-tls-cert-file", "", "PEM client certificate (mutual TLS)")
+	fs.StringVar(&tlsOpt.keyFile, "kafka-tls-key-file", "", "PEM client key (mutual TLS)")
+	fs.StringVar(&tlsOpt.serverName, "kafka-tls-server-name", "", "server name to verify (default: the broker host)")
+	fs.BoolVar(&tlsOpt.insecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
+	saslMech := fs.String("kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
+	saslUser := fs.String("kafka-sasl-user", "", "SASL user name")
+	saslPassFile := fs.String("kafka-sasl-password-file", "", "file holding the SASL password (else OUTBOX_KAFKA_SASL_PASSWORD)")
+	shards := fs.Int("shards", outbox.DefaultNumShards, "number of shards; must equal the application's outbox.Config.NumShards")
+	batch := fs.Int("batch-size", outbox.DefaultBatchSize, "most messages per batch")
+	poll := fs.Duration("poll-interval", outbox.DefaultPollInterval, "longest wait between reads of an idle outbox")
+	lease := fs.Duration("lease-duration", outbox.DefaultLeaseDuration, "shard lease; a crashed relay's shards are taken over after it")
+	maxAttempts := fs.Int("max-attempts", outbox.DefaultMaxAttempts, "failed attempts before a message is dead-lettered")
+	retryBackoff := fs.Duration("retry-backoff", outbox.DefaultRetryBackoff, "first wait before retrying a failed message (doubles)")
+	retryBackoffMax := fs.Duration("retry-backoff-max", outbox.DefaultRetryBackoffMax, "longest wait before retrying a failed message")
+	outageBackoff := fs.Duration("outage-backoff", outbox.DefaultOutageBackoff, "first pause while the broker is unavailable (doubles)")
+	outageBackoffMax := fs.Duration("outage-backoff-max", outbox.DefaultOutageBackoffMax, "longest pause while the broker is unavailable")
+	publishTimeout := fs.Duration("publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish round")
+	shutdownTimeout := fs.Duration("shutdown-timeout", outbox.DefaultShutdownTimeout, "time to finish the batch in flight after SIGTERM")
+	relayID := fs.String("relay-id", "", "name of this relay in leases and logs (default: host-pid-random)")
+	migrate := fs.Bool("migrate", false, "apply the outbox migrations before starting")
+	logFormat := fs.String("log-format", "text", "text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	if len(splitList(*brokers)) == 0 {
+		return fmt.Errorf("%w: --kafka-brokers (OUTBOX_KAFKA_BROKERS) is required", ErrUsage)
+	}
+	tlsConf, err := tlsOpt.config()
+	if err != nil {
+		return err
+	}
+	password, err := secret(getenv, "OUTBOX_KAFKA_SASL_PASSWORD", *saslPassFile)
+	if err != nil {
+		return err
+	}
+	kcfg := kafka.Config{
+		Brokers: splitList(*brokers), ClientID: *clientID, Version: *version,
+		Compression: *compression, Partitioner: *partitioner, MaxMessageBytes: *maxMsg,
+		TLS: tlsConf, SASL: kafka.SASL{Mechanism: *saslMech, User: *saslUser, Password: password},
+	}
+	if err := kcfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	db, d, err := dbf.open(getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rcfg := outbox.RelayConfig{
+		Dialect: d.dialect, NumShards: *shards, ID: *relayID, BatchSize: *batch,
+		PollInterval: *poll, MinPollInterval: min(outbox.DefaultMinPollInterval, *poll),
+		LeaseDuration: *lease, MaxAttempts: *maxAttempts,
+		RetryBackoff: *retryBackoff, RetryBackoffMax: *retryBackoffMax,
+		OutageBackoff: *outageBackoff, OutageBackoffMax: *outageBackoffMax,
+		PublishTimeout: *publishTimeout, ShutdownTimeout: *shutdownTimeout, Logger: log,
+	}
+	// Validate everything before touching the network.
+	if _, err := outbox.NewRelay(db, nopPublisher{}, rcfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+
+	ctx, stop := signalContext(func(s os.Signal) {
+		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", *shutdownTimeout)
+	})
+	defer stop()
+	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", tlsConf != nil, "sasl", *saslMech)
+	if err := waitForDatabase(ctx, db, d, log); err != nil {
+		return nil // stopped by a signal while waiting
+	}
+	if *migrate {
+		if err := migrations.Up(ctx, db, d.dialect); err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		log.Info("migrations applied")
+	}
+	pub, err := connectKafka(ctx, kcfg, log)
+	if err != nil {
+		return nil // stopped by a signal while waiting
+	}
+	defer pub.Close()
+	relay, err := outbox.NewRelay(db, pub, rcfg)
+	if err != nil {
+		return err
+	}
+	return relay.Run(ctx)
+}
+
+// connectKafka creates the publisher, retrying while the brokers are
+// unreachable, with one log line per failure and a growing pause.
+func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kafka.Publisher, error) {
+	wait := time.Second
+	for {
+		pub, err := kafka.New(cfg)
+		if err == nil {
+			return pub, nil
+		}
+		if !errors.Is(err, outbox.ErrUnavailable) {
+			return nil, err
+		}
+		log.Error("Kafka unreachable; retrying", "brokers", cfg.Brokers, "err", err, "retry_in", wait)
+		if !sleepCtx(ctx, wait) {
+			return nil, ctx.Err()
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// nopPublisher lets run validate its relay configuration before connecting.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []outbox.Record) []error { return nil }
+func (nopPublisher) Close() error                                     { return nil }
+
+const migrateAbout = `Creates or upgrades the outbox tables (goose migrations with their own
+version table, outbox_goose_version). Safe to run from several processes at
+once, and again when nothing is pending. The database URL comes from
+OUTBOX_DATABASE_URL or --database-url-file.`
+
+func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stderr)
+	dbf := addDBFlags(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	db, d, err := dbf.open(getenv)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, stop := signalContext(func(os.Signal) {})
+	defer stop()
+	p, err := migrations.NewProvider(db, d.dialect)
+	if err != nil {
+		return err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.display, err)
+	}
+	version, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.display, err)
+	}
+	fmt.Fprintf(stdout, "migrate: %s: applied %d, schema version %d\n", d.display, len(results), version)
+	return nil
+}

@@ -1,0 +1,72 @@
+// Package kafkatest starts an in-process Kafka-protocol broker (kfake) on
+// loopback and reads topics back, for the demo, the tests and
+// outboxtest.NewKafka. Clients talk to it over TCP exactly as to a cluster.
+package kafkatest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Broker is a running kfake cluster.
+type Broker struct {
+	Cluster *kfake.Cluster
+	Addrs   []string
+}
+
+// Start starts a one-broker cluster on a free loopback port (or the ports
+// opts set) with topics of the given number of partitions.
+func Start(partitions int32, topics []string, opts ...kfake.Opt) (*Broker, error) {
+	all := append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...)}, opts...)
+	c, err := kfake.NewCluster(all...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkatest: start broker: %w", err)
+	}
+	return &Broker{Cluster: c, Addrs: c.ListenAddrs()}, nil
+}
+
+// Close stops the broker.
+func (b *Broker) Close() { b.Cluster.Close() }
+
+// Consumer reads topics from their start.
+type Consumer struct {
+	cl *kgo.Client
+}
+
+// NewConsumer returns a consumer of topics on the brokers at addrs.
+func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addrs...),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafkatest: consumer: %w", err)
+	}
+	return &Consumer{cl: cl}, nil
+}
+
+// Poll returns the records fetched within ctx (possibly none), in offset
+// order per partition.
+func (c *Consumer) Poll(ctx context.Context) []*kgo.Record {
+	fs := c.cl.PollFetches(ctx)
+	return fs.Records()
+}
+
+// Close closes the consumer.
+func (c *Consumer) Close() { c.cl.Close() }
+
+// Header returns the value of the first header called name, or nil.
+func Header(r *kgo.Record, name string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == name {
+			return h.Value
+		}
+	}
+	return nil
+}
