@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite"             // sqlite: URLs
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect/pqnotify"
 	"github.com/outboxrelay/outbox/migrations"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
@@ -202,9 +203,23 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	}
 	pub, err := connectKafka(ctx, kcfg, log)
 	if err != nil {
-		return nil // stopped by a signal while waiting
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while waiting
+		}
+		return err // not worth retrying: bad credentials, refused configuration
 	}
-	defer pub.Close()
+	defer closePublisher(pub, log)
+	if d.dialect.SupportsNotify() {
+		// Wake at commit instead of waiting for the next poll; polling
+		// stays as the fallback if the listener's connection drops.
+		l, err := pqnotify.New(ctx, d.dsn, log)
+		if err != nil {
+			log.Warn("LISTEN/NOTIFY unavailable; polling only", "err", err)
+		} else {
+			defer l.Close()
+			rcfg.Wake = l.Wake()
+		}
+	}
 	relay, err := outbox.NewRelay(db, pub, rcfg)
 	if err != nil {
 		return err
@@ -229,6 +244,23 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// closePublisher closes the producer but waits at most two seconds: a
+// broker that does not answer must not hold the exit past the shutdown
+// timeout. Records still in flight were not acknowledged, so they stay in
+// the outbox and are published again later.
+func closePublisher(pub *kafka.Publisher, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		_ = pub.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		log.Warn("Kafka producer did not close within 2s; exiting anyway (records in flight are published again later)")
 	}
 }
 
