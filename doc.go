@@ -15,9 +15,11 @@
 //   - a transaction that rolls back never emits its messages;
 //   - a transaction that commits has its messages published at least once,
 //     whatever crashes (the relay, the broker, the database);
-//   - messages with the same key are published in commit order, with any
-//     number of relays, across retries and crashes (a crash may re-send a
-//     suffix: duplicates, never reordering of first deliveries);
+//   - messages with the same key are published in the order they were
+//     enqueued (for transactions that commit one after the other: commit
+//     order), with any number of relays, across retries and crashes (a crash
+//     may re-send a suffix: duplicates, never reordering of first
+//     deliveries);
 //   - every record carries the header outbox-id (a UUIDv7 unless you set
 //     Message.ID), so consumers can de-duplicate.
 //

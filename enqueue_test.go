@@ -492,8 +492,8 @@ func TestEnqueueDuplicateID(t *testing.T) {
 			again := first
 			again.Value = []byte("2")
 			err := ob.Enqueue(testCtx(t), tx, again)
-			if err == nil {
-				t.Fatal("second Enqueue of the same ID succeeded")
+			if !errors.Is(err, outbox.ErrDuplicateID) {
+				t.Fatalf("second Enqueue of the same ID: %v, want ErrDuplicateID", err)
 			}
 			if errors.Is(err, outbox.ErrInvalidMessage) {
 				t.Errorf("duplicate reported as invalid message: %v", err)
@@ -504,14 +504,14 @@ func TestEnqueueDuplicateID(t *testing.T) {
 			tx := beginTx(t, db)
 			a := outbox.Message{ID: "dup-in-call", Topic: "t", Value: []byte("a")}
 			err := ob.Enqueue(testCtx(t), tx, outbox.Message{Topic: "t", Value: []byte("other")}, a, a)
-			if err == nil {
-				t.Fatal("Enqueue of one ID twice in a call succeeded")
+			if !errors.Is(err, outbox.ErrDuplicateID) {
+				t.Fatalf("Enqueue of one ID twice in a call: %v, want ErrDuplicateID", err)
 			}
 			_ = tx.Rollback()
 		})
 		t.Run("db", func(t *testing.T) {
-			if err := ob.Enqueue(testCtx(t), db.DB, first); err == nil {
-				t.Fatal("Enqueue of a duplicate ID through *sql.DB succeeded")
+			if err := ob.Enqueue(testCtx(t), db.DB, first); !errors.Is(err, outbox.ErrDuplicateID) {
+				t.Fatalf("Enqueue of a duplicate ID through *sql.DB: %v, want ErrDuplicateID", err)
 			}
 		})
 		recs := readAvailable(t, db)

@@ -29,6 +29,9 @@ var (
 	ErrNilExecutor = errors.New("outbox: nil executor: pass the transaction the messages belong to")
 	// ErrInvalidConfig is wrapped by every *ConfigError.
 	ErrInvalidConfig = errors.New("outbox: invalid config")
+	// ErrDuplicateID: a pending message already has this Message.ID. The
+	// database error is wrapped too.
+	ErrDuplicateID = errors.New("outbox: duplicate message id")
 	// ErrInvalidHeaders: stored headers could not be decoded.
 	ErrInvalidHeaders = errors.New("outbox: malformed encoded headers")
 )

@@ -26,15 +26,20 @@ const (
 // Message is one record to publish once the enqueuing transaction commits.
 type Message struct {
 	// ID identifies the message and is sent as the outbox-id header. Leave
-	// it empty and Enqueue makes a UUIDv7; set it (at most 128 bytes of
-	// UTF-8) to make enqueueing idempotent: a second message with the same
-	// ID fails on the unique index.
+	// it empty and Enqueue makes a UUIDv7, or set it (at most 128 bytes of
+	// UTF-8). While a message is pending, enqueueing another with the same
+	// ID fails with ErrDuplicateID (on PostgreSQL the failed INSERT aborts
+	// the caller's transaction); once published, the ID is free again, so
+	// consumers still de-duplicate by outbox-id.
 	ID string
 	// Topic is the Kafka topic: 1 to 249 characters of [a-zA-Z0-9._-].
 	Topic string
 	// Key decides the partition and the order: messages with the same key
-	// are published in the order their transactions committed. A nil Key
-	// means no key; such messages are spread over shards and have no order.
+	// are published in the order they were enqueued. When the transactions
+	// that enqueue a key follow one another (each commits before the next
+	// enqueues, as when writers lock the aggregate's row first), that is
+	// their commit order. A nil Key means no key; such messages are spread
+	// over shards and have no order.
 	Key []byte
 	// Value is the record's value. A nil Value is a null value (a tombstone
 	// on compacted topics), distinct from an empty one.

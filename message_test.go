@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -588,4 +589,34 @@ func TestEnqueueUnit(t *testing.T) {
 			t.Error("Enqueue modified the caller's message")
 		}
 	})
+}
+
+func TestZeroOutbox(t *testing.T) {
+	var o Outbox
+	err := o.Enqueue(context.Background(), &countingExecer{}, Message{Topic: "t"})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Dialect" {
+		t.Fatalf("zero Outbox Enqueue = %v, want a ConfigError naming Dialect", err)
+	}
+	var nilOutbox *Outbox
+	if err := nilOutbox.Enqueue(context.Background(), &countingExecer{}, Message{Topic: "t"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("nil *Outbox Enqueue = %v", err)
+	}
+}
+
+// A call whose payload passes 64 MiB is split, whatever the row count.
+func TestEnqueueChunksByBytes(t *testing.T) {
+	o, err := New(Config{Dialect: nopDialect{}, MaxMessageBytes: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, maxBytesPerStatement/2+1) // shared by all messages
+	exec := &countingExecer{}
+	msgs := []Message{{Topic: "t", Value: big}, {Topic: "t", Value: big}, {Topic: "t", Value: big}, {Topic: "t", Value: []byte("x")}}
+	if err := o.Enqueue(context.Background(), exec, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{2, 2}; !slices.Equal(exec.args, want) {
+		t.Fatalf("statements carried %v messages, want %v", exec.args, want)
+	}
 }

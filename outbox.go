@@ -24,6 +24,9 @@ const (
 	// of more messages issues one statement per this many (still in the
 	// caller's transaction).
 	MaxRowsPerStatement = 1000
+	// maxBytesPerStatement keeps one INSERT far below the 1 GB protocol
+	// message limit of PostgreSQL and MySQL's max_allowed_packet ceiling.
+	maxBytesPerStatement = 64 << 20
 )
 
 // Execer is what Enqueue writes through: *sql.Tx, *sql.DB, *sql.Conn,
@@ -102,8 +105,11 @@ func (o *Outbox) Dialect() dialect.Dialect { return o.cfg.Dialect }
 // NumShards returns the configured number of shards.
 func (o *Outbox) NumShards() int { return o.cfg.NumShards }
 
-// Enqueue writes msgs into the outbox table through exec, in one INSERT
-// (one round trip) per MaxRowsPerStatement messages. Pass the transaction of
+// Enqueue writes msgs into the outbox table through exec, in one INSERT per
+// MaxRowsPerStatement messages (or per 64 MiB of payload). One INSERT is one
+// network round trip when the driver sends parameters with the statement:
+// lib/pq with binary_parameters=yes, go-sql-driver/mysql with
+// interpolateParams=true; otherwise the driver prepares it first (two). Pass the transaction of
 // the business change: the messages are published after it commits and
 // never if it rolls back.
 //
@@ -117,6 +123,9 @@ func (o *Outbox) NumShards() int { return o.cfg.NumShards }
 // MaxRowsPerStatement messages commits on its own, so a failure in a later
 // one leaves the earlier ones written.
 func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) error {
+	if o == nil || o.cfg.Dialect == nil {
+		return &ConfigError{Field: "Dialect", Reason: "is not set: create the Outbox with outbox.New"}
+	}
 	if isNil(exec) {
 		return ErrNilExecutor
 	}
@@ -138,9 +147,17 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 		o.row(&rows[i], &msgs[i], now)
 	}
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), MaxRowsPerStatement)]
-		rows = rows[len(chunk):]
+		n, bytes := 0, 0
+		for n < len(rows) && n < MaxRowsPerStatement && (n == 0 || bytes < maxBytesPerStatement) {
+			bytes += len(rows[n].Key) + len(rows[n].Value) + len(rows[n].Headers)
+			n++
+		}
+		chunk := rows[:n]
+		rows = rows[n:]
 		if err := o.cfg.Dialect.Insert(ctx, exec, chunk); err != nil {
+			if dialect.IsUniqueViolation(err) {
+				return fmt.Errorf("%w: %w", ErrDuplicateID, err)
+			}
 			return fmt.Errorf("outbox: enqueue %d messages: %w", len(chunk), err)
 		}
 	}

@@ -442,13 +442,13 @@ func (r *Relay) work(ctx, work context.Context) {
 		r.setInUse(recs)
 		unavailable := r.publishBatch(work, recs)
 		r.setInUse(nil)
-		if unavailable {
+		if unavailable != nil {
 			if outage == 0 {
 				outage = r.cfg.OutageBackoff
 			} else {
 				outage = min(outage*2, r.cfg.OutageBackoffMax)
 			}
-			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage)
+			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", unavailable)
 			sleep(ctx, outage)
 		} else if outage != 0 {
 			r.log.Info("broker available again")
@@ -481,9 +481,9 @@ func (r *Relay) setInUse(recs []dialect.Record) {
 // every key, so the records of a call never share a key, and a key whose
 // message failed is left out of the later rounds. A later message of a key
 // is therefore never published after an earlier one failed, whatever the
-// publisher does inside a call. It reports whether the broker was
-// unavailable.
-func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavailable bool) {
+// publisher does inside a call. It returns the first error that showed the
+// broker unavailable, or nil.
+func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavailable error) {
 	var (
 		acks     []int64
 		retries  []dialect.Retry
@@ -560,11 +560,11 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 		errs := r.pub.Publish(pctx, batch)
 		timedOut := pctx.Err() != nil && ctx.Err() == nil
 		cancel()
-		if len(errs) != len(batch) {
-			r.log.Error("publisher returned a wrong number of results; treating the round as failed", "want", len(batch), "got", len(errs))
+		if got := len(errs); got != len(batch) {
+			r.log.Error("publisher returned a wrong number of results; treating the round as failed", "want", len(batch), "got", got)
 			errs = make([]error, len(batch))
 			for j := range errs {
-				errs[j] = fmt.Errorf("%w: publisher returned %d results for %d records", ErrUnavailable, len(errs), len(batch))
+				errs[j] = fmt.Errorf("%w: publisher returned %d results for %d records", ErrUnavailable, got, len(batch))
 			}
 		}
 		for j, err := range errs {
@@ -577,7 +577,9 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 				// Not the message's fault (the broker is unreachable or too
 				// slow, or we are shutting down): leave the row untouched, no
 				// attempt counted.
-				unavailable = unavailable || errors.Is(err, ErrUnavailable) || timedOut
+				if (errors.Is(err, ErrUnavailable) || timedOut) && unavailable == nil {
+					unavailable = err
+				}
 				r.unavailable.Add(1)
 				blocked[group[i]] = true
 			case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:

@@ -16,6 +16,8 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"strings"
 	"time"
 )
 
@@ -103,7 +105,7 @@ type Dialect interface {
 	Name() string
 
 	// Insert writes msgs with one multi-row INSERT through exec, usually the
-	// caller's transaction. It is one round trip.
+	// caller's transaction.
 	Insert(ctx context.Context, exec Execer, msgs []Message) error
 
 	// EnsureShards makes sure the shard rows 0..n-1 exist. It is idempotent
@@ -135,7 +137,8 @@ type Dialect interface {
 	Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
 	// Retry schedules another attempt for each message.
 	Retry(ctx context.Context, db *sql.DB, retries []Retry) error
-	// DeadLetter moves messages to the dead-letter table in one transaction.
+	// DeadLetter moves messages to the dead-letter table, in one
+	// transaction per 1250 messages.
 	// Messages already gone (acked or dead-lettered by another relay) are
 	// skipped.
 	DeadLetter(ctx context.Context, db *sql.DB, failures []Failure) error
@@ -146,4 +149,21 @@ type Dialect interface {
 	// SupportsNotify reports whether committed inserts notify NotifyChannel
 	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
 	SupportsNotify() bool
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation
+// from PostgreSQL (SQLSTATE 23505: lib/pq and pgx expose SQLState), MySQL or
+// MariaDB (error 1062) or SQLite (UNIQUE constraint failed). It is the one
+// place that knows the drivers' error forms, without importing them.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) && st.SQLState() == "23505" {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "Error 1062") || strings.Contains(s, "Duplicate entry") ||
+		strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "23505")
 }

@@ -172,10 +172,14 @@ func (d *sqlDialect) EnsureShards(ctx context.Context, db *sql.DB, n int) error 
 	// locks; the statement is idempotent, so try again.
 	for attempt := 0; ; attempt++ {
 		_, err = db.ExecContext(ctx, b.String(), args...)
-		if err == nil || attempt == 4 || ctx.Err() != nil {
+		if err == nil || attempt == 4 {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
 	}
 }
 

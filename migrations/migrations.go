@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 
 	"github.com/outboxrelay/outbox/dialect"
 )
@@ -89,11 +88,7 @@ func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
 	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
 	switch gd {
 	case goose.DialectPostgres:
-		l, err := lock.NewPostgresSessionLocker(lock.WithLockID(lockID), lock.WithLockTimeout(1, 600))
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, goose.WithSessionLocker(l))
+		opts = append(opts, goose.WithSessionLocker(postgresLocker{}))
 	case goose.DialectMySQL:
 		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: 10 * time.Minute}))
 	case goose.DialectSQLite3:
@@ -113,6 +108,24 @@ func Up(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
 		return fmt.Errorf("migrations: up (%s): %w", d.Name(), err)
 	}
 	return nil
+}
+
+// postgresLocker is a goose SessionLocker on a session-level advisory lock.
+// Unlike goose's own, which polls once a second, it blocks in
+// pg_advisory_lock until the lock is free or ctx ends, so processes that
+// migrate at once go one after the other without delay.
+type postgresLocker struct{}
+
+func (postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
+		return fmt.Errorf("migrations: taking the migration lock: %w", err)
+	}
+	return nil
+}
+
+func (postgresLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", lockID)
+	return err
 }
 
 // mysqlLockName is the MySQL/MariaDB user lock (GET_LOCK) name, made

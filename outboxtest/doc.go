@@ -1,5 +1,5 @@
 // Package outboxtest helps applications test code that enqueues outbox
-// messages.
+// messages, and code that runs a relay.
 //
 // Which helper to use:
 //
@@ -20,6 +20,20 @@
 //     visible after the business change commits and absent after it rolls
 //     back, or that a duplicate Message.ID is rejected. SQLite.Messages reads
 //     back what is pending in the outbox table.
+//
+//   - FakePublisher is an in-memory outbox.Publisher for tests of code that
+//     runs an outbox.Relay: it records what the relay published, in order,
+//     injects failures (retriable, permanent, broker unavailable: FailNext,
+//     FailTopic, SetHook) and lists breaches of the Publisher contract
+//     (Violations).
+//
+//   - NewKafka starts an in-process Kafka-protocol broker on a loopback
+//     port, closed when the test ends, for integration tests that run a
+//     Relay with the real publisher/kafka: point kafka.Config.Brokers at
+//     Kafka.Brokers, then read what arrived with Kafka.Records. Every
+//     record carries the header outbox-id (outbox.HeaderID), the message's
+//     ID. Kafka.Cluster gives the underlying kfake cluster for fault
+//     injection.
 //
 // The assertion helpers take a TB, which *testing.T and *testing.B satisfy,
 // and fail through its Fatalf. Their messages are prefixed with the package

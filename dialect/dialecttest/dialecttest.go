@@ -684,9 +684,10 @@ func (s suite) stats(t *testing.T, db *sql.DB) {
 
 // concurrent: 8 writers enqueue 20,000 messages on 200 keys in
 // transactions of 1-5 messages, a tenth of them rolled back, while 3
-// claimers lease shards (with hand-back and rotation), read and ack. At the
-// end every committed message was acked exactly once, in per-key order, and
-// no rolled-back message was ever read.
+// claimers lease shards (with hand-back and rotation), read, fail one
+// message in twenty with a short retry (leaving the rest of its key for
+// later) and ack the others. At the end every committed message was acked
+// exactly once, in per-key order, and no rolled-back message was ever read.
 func (s suite) concurrent(t *testing.T, db *sql.DB) {
 	const (
 		writers      = 8
@@ -711,6 +712,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 		lastSeq    = map[string]int{}
 		owner      = map[int]string{}
 		writersOn  atomic.Int32
+		retried    atomic.Int64
 	)
 	writersOn.Store(writers)
 	var wg sync.WaitGroup
@@ -773,6 +775,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 		go func() {
 			defer cwg.Done()
 			me := fmt.Sprintf("claimer-%d", c)
+			rng := rand.New(rand.NewPCG(uint64(c), 99))
 			var held []dialect.Lease
 			drop := func(ls []dialect.Lease) {
 				mu.Lock()
@@ -842,10 +845,28 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 					time.Sleep(time.Millisecond)
 					continue
 				}
-				idList := make([]int64, len(recs))
-				for i, r := range recs {
-					idList[i] = r.ID
+				// Fail one message in twenty, as a relay whose publish
+				// failed: it is retried shortly, and the later messages of
+				// its key in this batch are left alone (they must wait
+				// behind it). The rest is acked.
+				var idList []int64
+				var retries []dialect.Retry
+				failedKeys := map[string]bool{}
+				var ackedRecs []dialect.Record
+				for _, r := range recs {
+					k := string(r.Key)
+					if failedKeys[k] {
+						continue
+					}
+					if rng.IntN(20) == 0 {
+						failedKeys[k] = true
+						retries = append(retries, dialect.Retry{ID: r.ID, Delay: 3 * time.Millisecond, Err: "injected"})
+						continue
+					}
+					idList = append(idList, r.ID)
+					ackedRecs = append(ackedRecs, r)
 				}
+				recs = ackedRecs
 				var n int64
 				for {
 					n, err = s.Dialect.Ack(ctx, db, idList)
@@ -859,6 +880,17 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 				}
 				if n != int64(len(recs)) {
 					fail("%s: Ack deleted %d of %d rows it read: another claimer acked them", me, n, len(recs))
+				}
+				for len(retries) > 0 {
+					err = s.Dialect.Retry(ctx, db, retries)
+					if err == nil {
+						retried.Add(int64(len(retries)))
+						break
+					}
+					if !isRetriableContention(err) {
+						fail("%s: Retry: %v", me, err)
+						return
+					}
 				}
 				mu.Lock()
 				for _, r := range recs {
@@ -904,7 +936,11 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 	if total+len(rolledBack) != writers*perWriter {
 		t.Errorf("%d committed + %d rolled back, want %d", total, len(rolledBack), writers*perWriter)
 	}
-	t.Logf("%s: %d committed, %d rolled back, all acked exactly once in per-key order", s.Dialect.Name(), total, len(rolledBack))
+	if retried.Load() == 0 {
+		t.Error("no message was retried: the test did not exercise hold-back")
+	}
+	t.Logf("%s: %d committed, %d rolled back, %d retries; all acked exactly once in per-key order",
+		s.Dialect.Name(), total, len(rolledBack), retried.Load())
 }
 
 // writeTx inserts batch in one transaction and commits or rolls back,

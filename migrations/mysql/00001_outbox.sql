@@ -1,6 +1,7 @@
 -- +goose Up
--- Times are UTC (UTC_TIMESTAMP(6)) whatever the session time zone.
-CREATE TABLE outbox_messages (
+-- MySQL DDL is not transactional: IF NOT EXISTS lets a run that died half
+-- way be run again. Times are UTC (UTC_TIMESTAMP(6)) whatever the session time zone.
+CREATE TABLE IF NOT EXISTS outbox_messages (
     id           BIGINT NOT NULL AUTO_INCREMENT,
     message_id   VARBINARY(128) NOT NULL,
     topic        VARCHAR(249) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -22,7 +23,7 @@ CREATE TABLE outbox_messages (
     KEY outbox_messages_waiting (shard, key_hash, attempts, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
-CREATE TABLE outbox_shards (
+CREATE TABLE IF NOT EXISTS outbox_shards (
     shard       INT NOT NULL,
     owner       VARCHAR(255),
     lease_until DATETIME(6),
@@ -30,13 +31,13 @@ CREATE TABLE outbox_shards (
     PRIMARY KEY (shard)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
-CREATE TABLE outbox_relays (
+CREATE TABLE IF NOT EXISTS outbox_relays (
     relay_id     VARCHAR(255) NOT NULL,
     heartbeat_at DATETIME(6) NOT NULL,
     PRIMARY KEY (relay_id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
-CREATE TABLE outbox_dead_letters (
+CREATE TABLE IF NOT EXISTS outbox_dead_letters (
     id         BIGINT NOT NULL AUTO_INCREMENT,
     message_id VARBINARY(128) NOT NULL,
     topic      VARCHAR(249) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
