@@ -15,6 +15,8 @@ bench:
 fuzz:
 	go test -run='^$$' -fuzz=FuzzDecodeHeaders -fuzztime=60s ./
 	go test -run='^$$' -fuzz=FuzzHeadersRoundTrip -fuzztime=60s ./
+	go test -run='^$$' -fuzz=FuzzValidate -fuzztime=60s ./
+	go test -run='^$$' -fuzz=FuzzParseDatabaseURL -fuzztime=60s ./cmd/relay/
 
 ci:
 	bash .ci/run
