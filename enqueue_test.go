@@ -604,6 +604,20 @@ func TestEnqueueWarnsOutsideTx(t *testing.T) {
 	if n := strings.Count(logs.String(), "not a transaction"); n != 1 {
 		t.Fatalf("%d warnings, want 1: %s", n, logs.String())
 	}
+	// A *sql.Conn outside a transaction is no transaction either.
+	logs.Reset()
+	ob2, _ := outbox.New(outbox.Config{Dialect: db.Dialect, Logger: logger})
+	conn, err := db.Conn(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := ob2.Enqueue(testCtx(t), conn, msg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "*sql.Conn") {
+		t.Fatalf("no warning naming *sql.Conn: %q", logs.String())
+	}
 }
 
 func TestConfig(t *testing.T) {

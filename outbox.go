@@ -30,8 +30,8 @@ const (
 )
 
 // Execer is what Enqueue writes through: *sql.Tx, *sql.DB, *sql.Conn,
-// *sqlx.Tx, GORM's ConnPool (db.Statement.ConnPool inside a transaction)
-// and ent's transaction all satisfy it. Pass the transaction of the business
+// *sqlx.Tx, GORM's ConnPool (tx.Statement.ConnPool inside a transaction)
+// and ent's *ent.Tx (generated with --feature sql/execquery) all satisfy it. Pass the transaction of the business
 // change: then the messages commit or roll back with it.
 type Execer = dialect.Execer
 
@@ -135,10 +135,10 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 	if err := Validate(o.cfg.MaxMessageBytes, msgs...); err != nil {
 		return err
 	}
-	if _, ok := exec.(*sql.DB); ok && o.cfg.Logger != nil {
+	if o.cfg.Logger != nil && outsideTx(exec) {
 		o.warnOnce.Do(func() {
-			o.cfg.Logger.Warn("outbox: Enqueue called with a *sql.DB, not a transaction: " +
-				"the messages commit on their own, not with a business change")
+			o.cfg.Logger.Warn("outbox: Enqueue called with a pool or connection, not a transaction: "+
+				"the messages commit on their own, not with a business change", "executor", fmt.Sprintf("%T", exec))
 		})
 	}
 	rows := make([]dialect.Message, len(msgs))
@@ -184,6 +184,19 @@ func (o *Outbox) row(r *dialect.Message, m *Message, now time.Time) {
 	if !m.AvailableAt.IsZero() {
 		r.Delay = m.AvailableAt.Sub(now)
 	}
+}
+
+// outsideTx reports whether exec can begin transactions, as pools and
+// connections can (*sql.DB, *sql.Conn, *sqlx.DB, *ent.Client's driver) and
+// transactions cannot.
+func outsideTx(exec Execer) bool {
+	switch exec.(type) {
+	case interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	}, interface{ Begin() (*sql.Tx, error) }:
+		return true
+	}
+	return false
 }
 
 // isNil reports whether exec is nil or a typed nil pointer, which would

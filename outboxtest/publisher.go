@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/outboxrelay/outbox"
 )
@@ -167,4 +168,22 @@ func pubCloneBytes(b []byte) []byte {
 		return nil
 	}
 	return append([]byte{}, b...)
+}
+
+// WaitPublished waits until at least n records were published and returns
+// them, or fails tb after timeout listing how many arrived.
+func (p *FakePublisher) WaitPublished(tb TB, n int, timeout time.Duration) []outbox.Record {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs := p.Published()
+		if len(recs) >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("outboxtest: %d of %d records published within %s (%d Publish calls)", len(recs), n, timeout, p.Calls())
+			return recs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -264,3 +264,19 @@ func TestNopExecer(t *testing.T) {
 		t.Errorf("RowsAffected() = %d, %v; want 0, nil", n, err)
 	}
 }
+
+func TestFakePublisherWaitPublished(t *testing.T) {
+	p := outboxtest.NewFakePublisher()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		p.Publish(context.Background(), []outbox.Record{{ID: "a", Topic: "t"}, {ID: "b", Topic: "t"}})
+	}()
+	if got := p.WaitPublished(t, 2, 5*time.Second); len(got) != 2 {
+		t.Fatalf("WaitPublished returned %d records", len(got))
+	}
+	ft := &fakeTB{}
+	p.WaitPublished(ft, 3, 20*time.Millisecond)
+	if len(ft.fatals) != 1 || !strings.Contains(ft.fatals[0], "outboxtest: 2 of 3 records published") {
+		t.Fatalf("failure not reported as expected: %q", ft.fatals)
+	}
+}
