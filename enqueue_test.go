@@ -711,3 +711,23 @@ func TestConfigMaxMessageBytes(t *testing.T) {
 
 // The Outbox satisfies Enqueuer.
 var _ outbox.Enqueuer = (*outbox.Outbox)(nil)
+
+// Without the migrations, Enqueue says which command to run, on every
+// dialect, and writes nothing.
+func TestEnqueueNotMigrated(t *testing.T) {
+	t.Parallel()
+	for _, name := range testdb.Names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.OpenEmpty(t, name)
+			ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = ob.Enqueue(testCtx(t), db.DB, outbox.Message{Topic: "t", Value: []byte("v")})
+			if !errors.Is(err, outbox.ErrNotMigrated) || !strings.Contains(err.Error(), "relay migrate") {
+				t.Fatalf("Enqueue without migrations = %v, want ErrNotMigrated naming the command", err)
+			}
+		})
+	}
+}

@@ -32,6 +32,9 @@ var (
 	// ErrDuplicateID: a pending message already has this Message.ID. The
 	// database error is wrapped too.
 	ErrDuplicateID = errors.New("outbox: duplicate message id")
+	// ErrNotMigrated: the outbox tables do not exist. Run "relay migrate"
+	// or migrations.Up. The database error is wrapped too.
+	ErrNotMigrated = errors.New(`outbox: the outbox tables do not exist: run "relay migrate" or migrations.Up`)
 	// ErrInvalidHeaders: stored headers could not be decoded.
 	ErrInvalidHeaders = errors.New("outbox: malformed encoded headers")
 )

@@ -158,6 +158,9 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 			if dialect.IsUniqueViolation(err) {
 				return fmt.Errorf("%w: %w", ErrDuplicateID, err)
 			}
+			if dialect.IsMissingTable(err) {
+				return fmt.Errorf("%w: %w", ErrNotMigrated, err)
+			}
 			return fmt.Errorf("outbox: enqueue %d messages: %w", len(chunk), err)
 		}
 	}

@@ -279,7 +279,11 @@ func (r *Relay) ensureShards(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		r.log.Error("cannot prepare the shard table; is the database up and migrated ('relay migrate')?", "err", err, "retry_in", wait)
+		if dialect.IsMissingTable(err) {
+			r.log.Error(`the outbox tables do not exist: run "relay migrate" (or migrations.Up); retrying`, "err", err, "retry_in", wait)
+		} else {
+			r.log.Error("cannot prepare the shard table; retrying", "err", err, "retry_in", wait)
+		}
 		if !sleep(ctx, wait) {
 			return ctx.Err()
 		}

@@ -167,3 +167,19 @@ func IsUniqueViolation(err error) bool {
 	return strings.Contains(s, "Error 1062") || strings.Contains(s, "Duplicate entry") ||
 		strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "23505")
 }
+
+// IsMissingTable reports whether err says an outbox table does not exist:
+// PostgreSQL SQLSTATE 42P01, MySQL/MariaDB error 1146, SQLite "no such
+// table". It usually means the migrations were not applied.
+func IsMissingTable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) && st.SQLState() == "42P01" {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "Error 1146") || strings.Contains(s, "no such table") ||
+		(strings.Contains(s, "relation") && strings.Contains(s, "does not exist"))
+}

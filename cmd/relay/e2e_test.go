@@ -741,3 +741,54 @@ func TestE2EShutdownBoundedWithStuckBroker(t *testing.T) {
 	}
 	t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
+
+// TestE2EDatabaseRefused: credentials the database refuses, or a database
+// that does not exist, end relay run with status 1 and a clear error at
+// once (waiting cannot fix them), without the password.
+func TestE2EDatabaseRefused(t *testing.T) {
+	relayBinary(t)
+	const password = "WrongPassword987"
+	cases := map[string]string{
+		"mysql wrong password":      "mysql://root:" + password + "@127.0.0.1:3306/test",
+		"mysql unknown database":    "mysql://root@127.0.0.1:3306/outbox_no_such_db",
+		"postgres unknown role":     "postgres://no_such_role_x:" + password + "@127.0.0.1:5432/test?sslmode=disable",
+		"postgres unknown database": "postgres://postgres@127.0.0.1:5432/outbox_no_such_db?sslmode=disable",
+	}
+	for name, url := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := startRelay(t, "relay-refused", []string{"OUTBOX_DATABASE_URL=" + url, "OUTBOX_KAFKA_BROKERS=127.0.0.1:1"}, "run")
+			if code := p.wait(t, 20*time.Second); code != 1 {
+				t.Fatalf("exit status %d, want 1\n%s", code, p.stderr.String())
+			}
+			out := p.stderr.String() + p.stdout.String()
+			if !strings.Contains(out, "refused the connection") {
+				t.Errorf("no clear error:\n%s", out)
+			}
+			if strings.Contains(out, password) {
+				t.Errorf("the output shows the password:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestE2EBrokerUnreachable: a relay whose database is fine but whose broker
+// is not there waits for it with a few log lines, and stops cleanly.
+func TestE2EBrokerUnreachable(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	dbURL, _ := databaseURL(t, "sqlite", db)
+	p := startRelay(t, "relay-no-broker", []string{"OUTBOX_DATABASE_URL=" + dbURL, "OUTBOX_KAFKA_BROKERS=127.0.0.1:1", "OUTBOX_LOG_FORMAT=json"}, "run")
+	time.Sleep(3 * time.Second)
+	if p.exited() {
+		t.Fatalf("exited with status %d instead of waiting for the broker\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	lines := logLines(t, p)
+	retries := countMsg(lines, "Kafka unreachable; retrying")
+	if retries < 1 || len(lines) > 10 {
+		t.Errorf("%d retry lines, %d lines in all in 3s: want at least one retry and a handful of lines\n%s", retries, len(lines), p.stderr.String())
+	}
+}

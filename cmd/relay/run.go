@@ -9,11 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // mysql:// URLs
-	_ "github.com/lib/pq"              // postgres:// URLs
-	_ "modernc.org/sqlite"             // sqlite: URLs
+	"github.com/go-sql-driver/mysql" // mysql:// URLs
+	_ "github.com/lib/pq"            // postgres:// URLs
+	_ "modernc.org/sqlite"           // sqlite: URLs
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect/pqnotify"
@@ -90,12 +91,31 @@ func waitForDatabase(ctx context.Context, db *sql.DB, d database, log *slog.Logg
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if refused(err) {
+			return fmt.Errorf("database %s refused the connection (credentials or database name; not retrying): %w", d.display, err)
+		}
 		log.Error("database unreachable; retrying", "database", d.display, "err", err, "retry_in", wait)
 		if !sleepCtx(ctx, wait) {
 			return ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
 	}
+}
+
+// refused reports errors that waiting does not fix: PostgreSQL SQLSTATE
+// classes 28 (bad credentials, unknown role) and 3D (unknown database),
+// MySQL errors 1044, 1045 (access denied) and 1049 (unknown database).
+func refused(err error) bool {
+	var st interface{ SQLState() string }
+	if errors.As(err, &st) {
+		c := st.SQLState()
+		return strings.HasPrefix(c, "28") || strings.HasPrefix(c, "3D")
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1044 || my.Number == 1045 || my.Number == 1049
+	}
+	return false
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -193,7 +213,10 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	defer stop()
 	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", tlsConf != nil, "sasl", *saslMech)
 	if err := waitForDatabase(ctx, db, d, log); err != nil {
-		return nil // stopped by a signal while waiting
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while waiting
+		}
+		return err
 	}
 	if *migrate {
 		if err := migrations.Up(ctx, db, d.dialect); err != nil {
