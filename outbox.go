@@ -189,9 +189,9 @@ func (o *Outbox) row(r *dialect.Message, m *Message, now time.Time) {
 	}
 }
 
-// outsideTx reports whether exec can begin transactions, as pools and
-// connections can (*sql.DB, *sql.Conn, *sqlx.DB, *ent.Client's driver) and
-// transactions cannot.
+// outsideTx reports whether exec can begin database/sql transactions, as
+// pools and connections can (*sql.DB, *sql.Conn, *sqlx.DB, GORM's pool) and
+// transactions cannot. (An *ent.Client begins *ent.Tx, so it is not seen.)
 func outsideTx(exec Execer) bool {
 	switch exec.(type) {
 	case interface {

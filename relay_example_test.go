@@ -36,10 +36,20 @@ func ExampleRelay() {
 	if err := migrations.Up(ctx, db, dialect.SQLite()); err != nil {
 		log.Fatal(err)
 	}
-	ob, _ := outbox.New(outbox.Config{Dialect: dialect.SQLite()})
-	tx, _ := db.BeginTx(ctx, nil)
-	_ = ob.Enqueue(ctx, tx, outbox.Message{Topic: "orders", Key: []byte("o-42"), Value: []byte(`{"id":42}`)})
-	_ = tx.Commit()
+	ob, err := outbox.New(outbox.Config{Dialect: dialect.SQLite()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := ob.Enqueue(ctx, tx, outbox.Message{Topic: "orders", Key: []byte("o-42"), Value: []byte(`{"id":42}`)}); err != nil {
+		log.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		log.Fatal(err)
+	}
 
 	pub := outboxtest.NewFakePublisher()
 	relay, err := outbox.NewRelay(db, pub, outbox.RelayConfig{
@@ -52,8 +62,10 @@ func ExampleRelay() {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error)
 	go func() { done <- relay.Run(runCtx) }()
-	for len(pub.Published()) == 0 {
-		time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); len(pub.Published()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("nothing published within 10s")
+		}
 	}
 	stop()
 	fmt.Println("Run returned", <-done)

@@ -123,7 +123,8 @@ func (s *Service) CreateOrder(ctx context.Context, customer string, totalCents i
 		// s.Client compiles here just as well. It runs outside the
 		// transaction: the event commits on its own, at once, and is
 		// published even when the order rolls back. outbox.Config.Logger's
-		// warning does not catch that one: it only recognises a *sql.DB.
+		// warning does not catch that one: it recognises executors whose
+		// BeginTx returns a *sql.Tx, and ent's returns an *ent.Tx.
 		// tx.Client() is fine: it is bound to the transaction.
 		if err := s.Outbox.Enqueue(ctx, tx, outbox.Message{
 			Topic:   TopicOrderCreated,

@@ -104,8 +104,12 @@ func TestTrapOuterPool(t *testing.T) {
 					t.Fatalf("Transaction = %v", err)
 				}
 				var rows, pending int64
-				gdb.Model(&orders.Order{}).Count(&rows)
-				gdb.Table(dialect.TableMessages).Count(&pending)
+				if err := gdb.Model(&orders.Order{}).Count(&rows).Error; err != nil {
+					t.Fatal(err)
+				}
+				if err := gdb.Table(dialect.TableMessages).Count(&pending).Error; err != nil {
+					t.Fatal(err)
+				}
 				if rows != 0 || pending != c.pending {
 					t.Errorf("after the rollback: %d order rows, %d outbox rows; want 0 and %d", rows, pending, c.pending)
 				}

@@ -97,8 +97,8 @@ func (s *Service) CreateOrder(ctx context.Context, customer string, totalCents i
 	// *sqlx.Tx embeds *sql.Tx, so it is an outbox.Execer as it is. Trap:
 	// s.DB (a *sqlx.DB) is one too and compiles just as well, but then the
 	// event commits on its own, at once, even if this transaction rolls
-	// back. outbox.Config.Logger's warning does not catch that one: it only
-	// recognises a bare *sql.DB.
+	// back. outbox.Config.Logger warns once when it sees one (a *sqlx.DB can
+	// begin transactions, so it is no transaction).
 	if err := s.Outbox.Enqueue(ctx, tx, outbox.Message{
 		Topic:   TopicOrderCreated,
 		Key:     []byte(o.ID),
