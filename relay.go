@@ -171,12 +171,23 @@ type Relay struct {
 
 	running atomic.Bool
 	changed chan struct{} // the lease set changed
+	kick    chan struct{} // run a lease round now (surplus shards to hand back)
 
-	mu    sync.Mutex
-	held  map[int]heldLease
-	inUse map[int]bool // shards of the batch in flight
+	mu      sync.Mutex
+	held    map[int]heldLease
+	inUse   map[int]bool // shards of the batch in flight
+	surplus map[int]bool // held shards above the fair share, to hand back after the batch
+
+	// Worker-only state.
+	paused  map[string]topicPause // topics unavailable while others are not
+	unacked []int64               // published but not yet deleted
 
 	published, retried, deadLettered, unavailable, batches atomic.Int64
+}
+
+type topicPause struct {
+	until   time.Time
+	backoff time.Duration
 }
 
 type heldLease struct {
@@ -201,8 +212,11 @@ func NewRelay(db *sql.DB, pub Publisher, cfg RelayConfig) (*Relay, error) {
 		db: db, pub: pub, cfg: cfg,
 		log:     cfg.Logger.With("relay", cfg.ID),
 		changed: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 		held:    map[int]heldLease{},
 		inUse:   map[int]bool{},
+		surplus: map[int]bool{},
+		paused:  map[string]topicPause{},
 	}, nil
 }
 
@@ -254,7 +268,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	<-keeperDone
 
 	// Hand everything back so other relays take over at once.
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	r.mu.Lock()
 	leases := r.leasesLocked()
@@ -277,6 +291,7 @@ func (r *Relay) ensureShards(ctx context.Context) error {
 	for {
 		err := r.cfg.Dialect.EnsureShards(ctx, r.db, r.cfg.NumShards)
 		if err == nil {
+			r.checkShardCount(ctx)
 			return nil
 		}
 		if dialect.IsMissingTable(err) {
@@ -288,6 +303,17 @@ func (r *Relay) ensureShards(ctx context.Context) error {
 			return ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// checkShardCount logs an error when pending messages sit in shards this
+// relay never reads: the application uses more shards than NumShards.
+func (r *Relay) checkShardCount(ctx context.Context) {
+	top, ok, err := dialect.MaxPendingShard(ctx, r.db)
+	if err == nil && ok && top >= r.cfg.NumShards {
+		r.log.Error("messages wait in shards this relay does not read: its shard count is below the application's; "+
+			"set --shards (RelayConfig.NumShards) to the application's outbox.Config.NumShards",
+			"relay_shards", r.cfg.NumShards, "highest_pending_shard", top)
 	}
 }
 
@@ -307,15 +333,31 @@ func (r *Relay) leasesLocked() []dialect.Lease {
 // After ctx ends it only renews, for the batch in flight, until work ends.
 func (r *Relay) keepLeases(ctx, work context.Context) {
 	d, db, id := r.cfg.Dialect, r.db, r.cfg.ID
+	lastCheck := time.Now()
 	for {
 		wait := r.cfg.RenewInterval
-		if err := r.leaseRound(work, ctx.Err() == nil, d, db, id, &wait); err != nil && work.Err() == nil {
+		// A round that hangs (a half-open connection) must not outlive the
+		// leases it is meant to keep.
+		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration/2)
+		err := r.leaseRound(rctx, ctx.Err() == nil, d, db, id, &wait)
+		if err == nil && time.Since(lastCheck) > time.Minute {
+			r.checkShardCount(rctx)
+			lastCheck = time.Now()
+		}
+		cancel()
+		if err != nil && work.Err() == nil {
 			r.log.Warn("lease maintenance failed", "err", err)
 			wait = min(wait, time.Second)
 		}
-		if !sleep(work, wait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-work.Done():
+			t.Stop()
 			return
+		case <-r.kick:
+		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
@@ -347,15 +389,21 @@ func (r *Relay) leaseRound(ctx context.Context, claim bool, d dialect.Dialect, d
 			lost++
 		}
 	}
-	// Hand back the highest shards above the share, skipping the batch in flight.
+	// Hand back the highest shards above the share. Those in the batch in
+	// flight become surplus: the worker leaves them out of its next read and
+	// kicks us when the batch is done, so a new relay gets them even while
+	// this one works through a backlog.
 	var extra []dialect.Lease
+	clear(r.surplus)
 	if n := len(r.held) - share; n > 0 {
 		all := r.leasesLocked()
-		for i := len(all) - 1; i >= 0 && len(extra) < n; i-- {
-			if !r.inUse[all[i].Shard] {
-				extra = append(extra, all[i])
-				delete(r.held, all[i].Shard)
+		for i := len(all) - 1; i >= 0 && n > 0; i, n = i-1, n-1 {
+			if r.inUse[all[i].Shard] {
+				r.surplus[all[i].Shard] = true
+				continue
 			}
+			extra = append(extra, all[i])
+			delete(r.held, all[i].Shard)
 		}
 	}
 	need := share - len(r.held)
@@ -406,7 +454,7 @@ func (r *Relay) validShards(now time.Time) map[int]bool {
 	defer r.mu.Unlock()
 	out := make(map[int]bool, len(r.held))
 	for s, h := range r.held {
-		if h.deadline.Sub(now) > r.cfg.RenewInterval {
+		if h.deadline.Sub(now) > r.cfg.RenewInterval && !r.surplus[s] {
 			out[s] = true
 		}
 	}
@@ -419,6 +467,12 @@ func (r *Relay) work(ctx, work context.Context) {
 	idle := r.cfg.MinPollInterval
 	outage := time.Duration(0)
 	for ctx.Err() == nil {
+		// Rows published but not deleted come first: reading again would
+		// publish them again.
+		if len(r.unacked) > 0 {
+			r.retryAck(ctx, work)
+			continue
+		}
 		valid := r.validShards(time.Now())
 		if len(valid) == 0 {
 			r.idleWait(ctx, r.cfg.PollInterval)
@@ -428,8 +482,14 @@ func (r *Relay) work(ctx, work context.Context) {
 		for s := range valid {
 			shards = append(shards, s)
 		}
-		recs, err := r.cfg.Dialect.ReadBatch(work, r.db, shards, r.cfg.BatchSize)
+		// Mark the shards in use before reading, so that the keeper does not
+		// hand them back under a slow read.
+		r.setInUse(shards)
+		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
+		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, shards, r.cfg.BatchSize)
+		cancel()
 		if err != nil {
+			r.setInUse(nil)
 			if ctx.Err() == nil {
 				r.log.Error("reading the outbox failed", "err", err)
 				sleep(ctx, time.Second)
@@ -437,26 +497,77 @@ func (r *Relay) work(ctx, work context.Context) {
 			continue
 		}
 		if len(recs) == 0 {
+			r.setInUse(nil)
 			r.idleWait(ctx, idle)
 			idle = min(idle*2, r.cfg.PollInterval)
 			continue
 		}
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
-		r.setInUse(recs)
-		unavailable := r.publishBatch(work, recs)
+		out := r.publishBatch(work, recs)
+		r.unacked = r.settle(work, out)
 		r.setInUse(nil)
-		if unavailable != nil {
+		r.kickIfSurplus()
+		switch {
+		case out.published == 0 && out.unavailable != nil:
+			// Nothing got through: the broker is down. Rows untouched,
+			// leases kept (the keeper renews), relay-level backoff.
 			if outage == 0 {
 				outage = r.cfg.OutageBackoff
 			} else {
 				outage = min(outage*2, r.cfg.OutageBackoffMax)
 			}
-			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", unavailable)
+			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
 			sleep(ctx, outage)
-		} else if outage != 0 {
-			r.log.Info("broker available again")
-			outage = 0
+		case out.published == 0 && out.skipped > 0:
+			// Only records of paused topics: wait for the first to resume.
+			sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
+		default:
+			if outage != 0 {
+				r.log.Info("broker available again")
+				outage = 0
+			}
+		}
+	}
+}
+
+// retryAck deletes published rows whose ack failed, with a growing pause,
+// before anything is read again.
+func (r *Relay) retryAck(ctx, work context.Context) {
+	wait := 500 * time.Millisecond
+	for len(r.unacked) > 0 && ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(work, 30*time.Second)
+		_, err := r.cfg.Dialect.Ack(actx, r.db, r.unacked)
+		cancel()
+		if err == nil {
+			r.published.Add(int64(len(r.unacked)))
+			r.unacked = nil
+			return
+		}
+		r.log.Error("deleting published messages failed; retrying before reading more", "messages", len(r.unacked), "err", err, "retry_in", wait)
+		sleep(ctx, wait)
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func (r *Relay) nextResume() time.Time {
+	var first time.Time
+	for _, p := range r.paused {
+		if first.IsZero() || p.until.Before(first) {
+			first = p.until
+		}
+	}
+	return first
+}
+
+func (r *Relay) kickIfSurplus() {
+	r.mu.Lock()
+	n := len(r.surplus)
+	r.mu.Unlock()
+	if n > 0 {
+		select {
+		case r.kick <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -472,12 +583,12 @@ func (r *Relay) idleWait(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (r *Relay) setInUse(recs []dialect.Record) {
+func (r *Relay) setInUse(shards []int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	clear(r.inUse)
-	for _, rec := range recs {
-		r.inUse[rec.Shard] = true
+	for _, s := range shards {
+		r.inUse[s] = true
 	}
 }
 
@@ -485,14 +596,20 @@ func (r *Relay) setInUse(recs []dialect.Record) {
 // every key, so the records of a call never share a key, and a key whose
 // message failed is left out of the later rounds. A later message of a key
 // is therefore never published after an earlier one failed, whatever the
-// publisher does inside a call. It returns the first error that showed the
-// broker unavailable, or nil.
-func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavailable error) {
+// publisher does inside a call.
+//
+// Records of a topic that was unavailable while others were not are
+// skipped (untouched, their keys wait) until the topic's pause ends, so one
+// broken topic or partition does not slow down the others.
+func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out batchOutcome) {
 	var (
 		acks     []int64
 		retries  []dialect.Retry
 		failures []dialect.Failure
 	)
+	now := time.Now()
+	unavailTopics := map[string]error{}
+	okTopics := map[string]bool{}
 	// Group by key and rank within the key.
 	type keyID struct {
 		shard int
@@ -550,6 +667,11 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 			if blocked[group[i]] {
 				continue
 			}
+			if p, ok := r.paused[recs[i].Topic]; ok && now.Before(p.until) {
+				blocked[group[i]] = true // untouched; its key waits
+				out.skipped++
+				continue
+			}
 			if !valid[recs[i].Shard] {
 				blocked[group[i]] = true // lease lost: the new owner publishes it
 				continue
@@ -577,12 +699,16 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 			switch {
 			case err == nil:
 				acks = append(acks, rec.ID)
+				okTopics[rec.Topic] = true
 			case errors.Is(err, ErrUnavailable) || ctx.Err() != nil || timedOut:
 				// Not the message's fault (the broker is unreachable or too
 				// slow, or we are shutting down): leave the row untouched, no
 				// attempt counted.
-				if (errors.Is(err, ErrUnavailable) || timedOut) && unavailable == nil {
-					unavailable = err
+				if errors.Is(err, ErrUnavailable) || timedOut {
+					if out.unavailable == nil {
+						out.unavailable = err
+					}
+					unavailTopics[rec.Topic] = err
 				}
 				r.unavailable.Add(1)
 				blocked[group[i]] = true
@@ -597,43 +723,77 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (unavai
 			}
 		}
 	}
-	r.settle(ctx, acks, retries, failures)
-	return unavailable
+	out.acks, out.retries, out.failures = acks, retries, failures
+	out.published = len(acks)
+	// Pause the topics that were unavailable while others got through; a
+	// topic that got through is healthy again.
+	for t := range okTopics {
+		delete(r.paused, t)
+	}
+	if out.published > 0 {
+		for t, err := range unavailTopics {
+			if okTopics[t] {
+				continue
+			}
+			p := r.paused[t]
+			p.backoff = min(max(p.backoff*2, r.cfg.OutageBackoff), r.cfg.OutageBackoffMax)
+			p.until = time.Now().Add(p.backoff)
+			r.paused[t] = p
+			r.log.Warn("topic unavailable while others are not: pausing it; its messages are untouched", "topic", t, "pause", p.backoff, "err", err)
+		}
+	}
+	return out
+}
+
+// batchOutcome is what a batch did.
+type batchOutcome struct {
+	acks        []int64
+	retries     []dialect.Retry
+	failures    []dialect.Failure
+	published   int
+	skipped     int   // records of paused topics, left untouched
+	unavailable error // first error that showed the broker unavailable
 }
 
 // settle records the outcome of a batch. Acks come first: a lost ack means a
-// duplicate, never a loss.
-func (r *Relay) settle(ctx context.Context, acks []int64, retries []dialect.Retry, failures []dialect.Failure) {
-	// The batch's database writes get their own deadline even when ctx is
-	// ending, so a finished publish is not thrown away for want of a DELETE.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+// duplicate, never a loss. It returns the ids it could not delete, which the
+// worker retries before reading again.
+func (r *Relay) settle(work context.Context, out batchOutcome) (unacked []int64) {
+	// The batch's writes get their own deadline, so a finished publish is
+	// not thrown away for want of a DELETE; once the shutdown timeout is over
+	// (work ends) they get two more seconds.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(work), 30*time.Second)
 	defer cancel()
+	stop := context.AfterFunc(work, func() { time.AfterFunc(2*time.Second, cancel) })
+	defer stop()
 	d := r.cfg.Dialect
-	try := func(what string, fn func() error) {
+	try := func(what string, fn func() error) bool {
 		for attempt := 1; ; attempt++ {
 			err := fn()
 			if err == nil {
-				return
+				return true
 			}
 			if attempt == 3 || dctx.Err() != nil {
-				r.log.Error("recording the batch outcome failed; its messages will be published again", "step", what, "err", err)
-				return
+				r.log.Error("recording the batch outcome failed", "step", what, "err", err)
+				return false
 			}
 			sleep(dctx, time.Duration(attempt)*100*time.Millisecond)
 		}
 	}
-	if len(acks) > 0 {
-		try("ack", func() error { _, err := d.Ack(dctx, r.db, acks); return err })
-		r.published.Add(int64(len(acks)))
+	if len(out.acks) > 0 {
+		if try("ack", func() error { _, err := d.Ack(dctx, r.db, out.acks); return err }) {
+			r.published.Add(int64(len(out.acks)))
+		} else {
+			unacked = out.acks
+		}
 	}
-	if len(failures) > 0 {
-		try("dead-letter", func() error { return d.DeadLetter(dctx, r.db, failures) })
-		r.deadLettered.Add(int64(len(failures)))
+	if len(out.failures) > 0 && try("dead-letter", func() error { return d.DeadLetter(dctx, r.db, out.failures) }) {
+		r.deadLettered.Add(int64(len(out.failures)))
 	}
-	if len(retries) > 0 {
-		try("retry", func() error { return d.Retry(dctx, r.db, retries) })
-		r.retried.Add(int64(len(retries)))
+	if len(out.retries) > 0 && try("retry", func() error { return d.Retry(dctx, r.db, out.retries) }) {
+		r.retried.Add(int64(len(out.retries)))
 	}
+	return unacked
 }
 
 // backoff is the wait before attempt n+1: RetryBackoff * 2^(n-1), capped at

@@ -692,7 +692,7 @@ func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent
 func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
 		broker := ktStartBroker(t)
-		rejected, lostAcks, stopFaults := ktFlakyProduce(broker.Cluster, 41, 30, 10)
+		rejected, lostAcks, stopFaults := ktFlakyProduce(broker.Cluster, 41, 55, 10)
 		defer stopFaults()
 
 		w := ktNewWriter(t, db)

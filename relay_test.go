@@ -427,10 +427,15 @@ func TestRelaysShareShards(t *testing.T) {
 		l := newLedger(t, db)
 		pub := outboxtest.NewFakePublisher()
 		var runs []*running
-		for i := 0; i < 3; i++ {
+		// A 6s lease: a join or hand-over faster than that comes from the
+		// relays' hand-back and release, not from expiry.
+		share := func(id string) outbox.RelayConfig {
 			cfg := fastConfig(db)
-			cfg.ID = fmt.Sprintf("relay-%d", i)
-			runs = append(runs, start(t, db.OpenMore(t), pub, cfg))
+			cfg.ID, cfg.LeaseDuration = id, 6*time.Second
+			return cfg
+		}
+		for i := 0; i < 3; i++ {
+			runs = append(runs, start(t, db.OpenMore(t), pub, share(fmt.Sprintf("relay-%d", i))))
 		}
 		waitFor(t, 15*time.Second, "3 relays to hold all shards fairly", func() bool {
 			total, each := heldShards(runs...)
@@ -465,14 +470,20 @@ func TestRelaysShareShards(t *testing.T) {
 			}
 		}
 
-		cfg := fastConfig(db)
-		cfg.ID = "relay-late"
+		// The newcomer joins while a backlog keeps the others busy: they must
+		// still hand shards over within one lease period.
+		for i := 0; i < 200; i++ {
+			l.tx(t, db.DB, rng, 30, 5, false, "orders")
+		}
+		pub.SetHook(func(outbox.Record) error { time.Sleep(100 * time.Microsecond); return nil })
+		cfg := share("relay-late")
 		late := start(t, db.OpenMore(t), pub, cfg)
-		waitFor(t, 2*cfg.LeaseDuration+3*time.Second, "the new relay to get shards", func() bool { return late.relay.Stats().Shards > 0 })
+		waitFor(t, cfg.LeaseDuration, "the new relay to get shards", func() bool { return late.relay.Stats().Shards > 0 })
+		pub.SetHook(nil)
 		runs = append(runs, late)
 		runs[0].stop(t)
 		rest := runs[1:]
-		waitFor(t, 2*cfg.LeaseDuration+3*time.Second, "the stopped relay's shards to be taken over", func() bool {
+		waitFor(t, cfg.LeaseDuration/2, "the stopped relay's shards to be taken over", func() bool {
 			total, _ := heldShards(rest...)
 			return total == testShards
 		})
@@ -592,4 +603,42 @@ func TestRelayConfigValidation(t *testing.T) {
 	if _, err := outbox.NewRelay(db, pub, outbox.RelayConfig{Dialect: d}); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
+}
+
+// One topic unavailable while the others are not (a partition without a
+// leader, say): the other topics flow at full speed, the unavailable one is
+// paused with its messages untouched (no attempt counted), and it resumes
+// when it comes back.
+func TestRelayTopicOutageDoesNotStallOthers(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+		var msgs []outbox.Message
+		msgs = append(msgs, outbox.Message{ID: "broken-1", Topic: "broken", Key: []byte("b"), Value: []byte("x")})
+		for i := 0; i < 2000; i++ {
+			msgs = append(msgs, outbox.Message{Topic: "orders", Key: []byte("k" + strconv.Itoa(i%50)), Value: []byte("v")})
+		}
+		if err := ob.Enqueue(context.Background(), db.DB, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		pub := outboxtest.NewFakePublisher()
+		pub.FailTopic("broken", outboxtest.ErrUnavailable)
+		cfg := fastConfig(db)
+		cfg.OutageBackoff, cfg.OutageBackoffMax = 2*time.Second, 30*time.Second
+		run := start(t, db.DB, pub, cfg)
+		// A relay-wide backoff would take a minute or more for 10 batches.
+		waitFor(t, 15*time.Second, "the healthy topic to drain", func() bool { return pending(t, db) == 1 })
+		var attempts int
+		if err := db.QueryRow("SELECT attempts FROM outbox_messages WHERE message_id = 'broken-1'").Scan(&attempts); err != nil {
+			t.Fatal(err)
+		}
+		if attempts != 0 {
+			t.Fatalf("the unavailable topic's message has %d attempts, want 0", attempts)
+		}
+		pub.FailTopic("broken", nil)
+		waitFor(t, 40*time.Second, "the paused topic to resume", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		if st := run.relay.Stats(); st.DeadLettered != 0 || st.Retried != 0 || st.Published != 2001 {
+			t.Fatalf("stats %+v, want 2001 published, no retry, no dead letter", st)
+		}
+	})
 }

@@ -183,3 +183,14 @@ func IsMissingTable(err error) bool {
 	return strings.Contains(s, "Error 1146") || strings.Contains(s, "no such table") ||
 		(strings.Contains(s, "relation") && strings.Contains(s, "does not exist"))
 }
+
+// MaxPendingShard returns the highest shard of a pending message (ok is
+// false when the outbox is empty). The SQL is the same on every dialect and
+// uses the (shard, id) index.
+func MaxPendingShard(ctx context.Context, db *sql.DB) (shard int, ok bool, err error) {
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT MAX(shard) FROM "+TableMessages).Scan(&v); err != nil {
+		return 0, false, err
+	}
+	return int(v.Int64), v.Valid, nil
+}

@@ -53,14 +53,15 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	return err
 }
 
-// secret reads a secret from the environment variable env or, when empty,
-// from the file named by env_FILE (or by the --*-file flag value file).
-// Secrets never come from flags: flags show in ps and shell history.
+// secret reads a secret from the file named by the --*-file flag (file),
+// else from the environment variable env, else from the file named by
+// env_FILE. Secrets never come from flags themselves: flags show in ps and
+// shell history.
 func secret(getenv func(string) string, env, file string) (string, error) {
-	if v := getenv(env); v != "" {
-		return v, nil
-	}
 	if file == "" {
+		if v := getenv(env); v != "" {
+			return v, nil
+		}
 		file = getenv(env + "_FILE")
 	}
 	if file == "" {
@@ -204,7 +205,7 @@ type tlsOptions struct {
 
 func (o tlsOptions) config() (*tls.Config, error) {
 	if !o.enable {
-		if o.caFile != "" || o.certFile != "" || o.keyFile != "" || o.insecureSkipVerify {
+		if o.caFile != "" || o.certFile != "" || o.keyFile != "" || o.insecureSkipVerify || o.serverName != "" {
 			return nil, fmt.Errorf("%w: --kafka-tls-* options given without --kafka-tls", ErrUsage)
 		}
 		return nil, nil

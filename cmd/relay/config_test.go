@@ -88,8 +88,11 @@ func TestSecretFromFile(t *testing.T) {
 		t.Fatalf("secret from file = %q, %v", s, err)
 	}
 	env["OUTBOX_X"] = "fromenv"
-	if s, _ := secret(getenv, "OUTBOX_X", f); s != "fromenv" {
-		t.Fatalf("env must win over file, got %q", s)
+	if s, _ := secret(getenv, "OUTBOX_X", f); s != "hunter2" {
+		t.Fatalf("the --*-file flag must win over the variable, got %q", s)
+	}
+	if s, _ := secret(getenv, "OUTBOX_X", ""); s != "fromenv" {
+		t.Fatalf("without the flag the variable is used, got %q", s)
 	}
 	delete(env, "OUTBOX_X")
 	env["OUTBOX_X_FILE"] = f

@@ -255,7 +255,30 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kafka.Publisher, error) {
 	wait := time.Second
 	for {
-		pub, err := kafka.New(cfg)
+		// kafka.New does not take a context and can wait long on a broker
+		// that accepts connections but never answers: do not wait for it
+		// past a signal.
+		type result struct {
+			pub *kafka.Publisher
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			pub, err := kafka.New(cfg)
+			done <- result{pub, err}
+		}()
+		var res result
+		select {
+		case res = <-done:
+		case <-ctx.Done():
+			go func() { // close it if it ever connects
+				if res := <-done; res.pub != nil {
+					_ = res.pub.Close()
+				}
+			}()
+			return nil, ctx.Err()
+		}
+		pub, err := res.pub, res.err
 		if err == nil {
 			return pub, nil
 		}
