@@ -52,6 +52,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	case *n < 1, *writers < 1, *keys < *writers, *relays < 1, *partitions < 1, *rollbackPct < 0, *rollbackPct > 90:
 		return fmt.Errorf("%w: need -n >= 1, -writers >= 1, -keys >= -writers, -relays >= 1, -partitions >= 1, 0 <= -rollback-percent <= 90", ErrUsage)
 	}
+	progress := newProgress(stderr) // looks at the terminal before the wrap
+	// Relay logs and the progress line share stderr: one writer at a time.
+	stderr = &lockedWriter{w: stderr}
+	progress.w = stderr
 	log, err := newLogger(stderr, "text", *logLevel)
 	if err != nil {
 		return err
@@ -160,7 +164,6 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	writersDone := make(chan struct{})
 	go func() { wwg.Wait(); close(writersDone) }()
 
-	progress := newProgress(stderr)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var lastPublished time.Time
@@ -266,6 +269,18 @@ func demoWriter(ctx context.Context, db *sql.DB, ob *outbox.Outbox, ledger *veri
 		sent += size
 	}
 	return ctx.Err()
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // progress prints a live status line: rewritten in place on a terminal,
