@@ -706,11 +706,15 @@ func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 
 		pub := ktNewPublisher(t, ktPublisherConfig(broker.Addrs))
 		run := ktStartRelay(t, db.DB, pub, ktRelayConfig(db))
-		time.Sleep(3 * time.Second)
+		// Keep writing under faults for at least 3 s and until 300 messages
+		// committed, however slow the machine is (bounded at 60 s).
+		for begin := time.Now(); time.Since(begin) < 3*time.Second || (w.total() < 300 && time.Since(begin) < time.Minute); {
+			time.Sleep(50 * time.Millisecond)
+		}
 		stopWriting()
 		stopFaults()
 		if w.total() < 300 {
-			t.Errorf("only %d messages committed: the test proves little", w.total())
+			t.Errorf("only %d messages committed in a minute: the test proves little", w.total())
 		}
 		if rejected() == 0 || lostAcks() == 0 {
 			t.Errorf("faults: %d produce requests rejected, %d acks lost; want both", rejected(), lostAcks())
