@@ -225,7 +225,7 @@ func (d *sqlDialect) Acquire(ctx context.Context, db *sql.DB, relayID string, ma
 		if err != nil {
 			return err
 		}
-		shards, err := scanInts(rows)
+		shards, err := scanColumn[int](rows)
 		if err != nil || len(shards) == 0 {
 			return err
 		}
@@ -446,7 +446,7 @@ func (d *sqlDialect) DeadLetter(ctx context.Context, db *sql.DB, failures []Fail
 			if err != nil {
 				return err
 			}
-			if ids, err = scanInt64s(rows); err != nil || len(ids) == 0 {
+			if ids, err = scanColumn[int64](rows); err != nil || len(ids) == 0 {
 				return err
 			}
 		}
@@ -538,24 +538,12 @@ func queryLeases(ctx context.Context, q queryer, query string, args ...any) ([]L
 	return out, rows.Err()
 }
 
-func scanInts(rows *sql.Rows) ([]int, error) {
+// scanColumn reads a one-column result and closes rows.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
-	var out []int
+	var out []T
 	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-func scanInt64s(rows *sql.Rows) ([]int64, error) {
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var v int64
+		var v T
 		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
