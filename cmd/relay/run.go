@@ -170,6 +170,9 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	// The MySQL driver logs on its own ("closing bad idle connection");
+	// route that through the relay's logger so every line keeps its format.
+	_ = mysql.SetLogger(mysqlLogger{log})
 	if len(splitList(*brokers)) == 0 {
 		return fmt.Errorf("%w: --kafka-brokers (OUTBOX_KAFKA_BROKERS) is required", ErrUsage)
 	}
@@ -308,6 +311,13 @@ func closePublisher(pub *kafka.Publisher, log *slog.Logger) {
 	case <-time.After(2 * time.Second):
 		log.Warn("Kafka producer did not close within 2s; exiting anyway (records in flight are published again later)")
 	}
+}
+
+// mysqlLogger adapts slog to the MySQL driver's logger.
+type mysqlLogger struct{ log *slog.Logger }
+
+func (l mysqlLogger) Print(v ...any) {
+	l.log.Warn("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 // nopPublisher lets run validate its relay configuration before connecting.

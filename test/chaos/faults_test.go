@@ -1,0 +1,214 @@
+//go:build unix
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Faults come from two streams that run side by side, so that they also
+// overlap: one on the relay processes (SIGKILL and restart, SIGSTOP past
+// the lease then SIGCONT, a fourth relay joining then leaving with
+// SIGTERM), one on the infrastructure (broker stopped and restarted on the
+// same port, broker failing produce requests, database connections killed
+// from the server). Each stream first plays every kind once in a random
+// order, then picks at random, with a random pause between faults.
+const (
+	kindKill    = "kill"
+	kindStop    = "stop"
+	kindJoin    = "join"
+	kindBroker  = "broker-restart"
+	kindProduce = "produce-errors"
+	kindDBKill  = "db-kill"
+)
+
+func (h *harness) runFaults(dur time.Duration, seed uint64) {
+	deadline := time.Now().Add(dur)
+	procKinds := []string{kindKill, kindStop, kindJoin}
+	infraKinds := []string{kindBroker, kindProduce, kindDBKill}
+	if h.name == "sqlite" {
+		infraKinds = infraKinds[:2]
+		h.logf("database connection kills skipped on sqlite: no server, no connections to kill")
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { h.stream(deadline, 2*time.Second, procKinds, rand.New(rand.NewPCG(seed, 1))) })
+	wg.Go(func() { h.stream(deadline, 4*time.Second, infraKinds, rand.New(rand.NewPCG(seed, 2))) })
+	wg.Wait()
+}
+
+func (h *harness) stream(deadline time.Time, first time.Duration, kinds []string, rng *rand.Rand) {
+	order := append([]string(nil), kinds...)
+	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	time.Sleep(first)
+	for i := 0; time.Now().Before(deadline); i++ {
+		kind := kinds[rng.IntN(len(kinds))]
+		if i < len(order) {
+			kind = order[i]
+		}
+		h.relays.revive()
+		h.inject(kind, rng)
+		sleepUntil(minTime(deadline, time.Now().Add(time.Duration(1000+rng.IntN(2000))*time.Millisecond)))
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func jitter(rng *rand.Rand, base, spread time.Duration) time.Duration {
+	return base + time.Duration(rng.Int64N(int64(spread)+1)).Round(100*time.Millisecond)
+}
+
+func (h *harness) inject(kind string, rng *rand.Rand) {
+	switch kind {
+	case kindKill:
+		slot := fmt.Sprintf("relay-%d", 1+rng.IntN(numRelays))
+		p := h.relays.get(slot)
+		if p == nil {
+			return
+		}
+		down := jitter(rng, 300*time.Millisecond, 1500*time.Millisecond)
+		h.fault("SIGKILL %s (%s), restart after %s", slot, p.id, down)
+		p.expected.Store(true)
+		_ = p.signal(syscall.SIGKILL)
+		if !p.wait(10 * time.Second) {
+			h.t.Errorf("%s still running 10s after SIGKILL", p.id)
+		}
+		time.Sleep(down)
+		if np := h.relays.start(slot); np != nil {
+			h.logf("%s restarted as %s", slot, np.id)
+		}
+
+	case kindStop:
+		slot := fmt.Sprintf("relay-%d", 1+rng.IntN(numRelays))
+		p := h.relays.get(slot)
+		if p == nil {
+			return
+		}
+		hold := jitter(rng, 2*leaseDuration, 1500*time.Millisecond)
+		h.fault("SIGSTOP %s (%s) for %s (lease %s): a paused zombie", slot, p.id, hold, leaseDuration)
+		p.stopped.Store(true)
+		_ = p.signal(syscall.SIGSTOP)
+		time.Sleep(hold)
+		_ = p.signal(syscall.SIGCONT)
+		p.stopped.Store(false)
+		h.logf("SIGCONT %s", p.id)
+
+	case kindJoin:
+		stay := jitter(rng, 4*time.Second, 3*time.Second)
+		p := h.relays.start("relay-4")
+		if p == nil {
+			return
+		}
+		h.fault("relay-4 joins (%s) for %s: rebalance", p.id, stay)
+		time.Sleep(stay)
+		h.relays.remove("relay-4")
+		p.expected.Store(true)
+		_ = p.signal(syscall.SIGTERM)
+		took := h.relays.checkTerm(p)
+		h.logf("relay-4 left (%s): SIGTERM, exit status %d after %s; it published %d records", p.id, p.exitCode(), took.Round(time.Millisecond), p.published())
+
+	case kindBroker:
+		down := jitter(rng, 2*time.Second, 2*time.Second)
+		h.fault("broker stopped for %s, then restarted on the same port", down)
+		h.broker.stop()
+		time.Sleep(down)
+		if err := h.broker.start(); err != nil {
+			h.t.Errorf("restarting the broker: %v", err)
+			return
+		}
+		h.logf("broker up again on %s", h.broker.addr())
+
+	case kindProduce:
+		hold := jitter(rng, 3*time.Second, 2*time.Second)
+		r0, l0 := h.broker.rejected.Load(), h.broker.lostAcks.Load()
+		h.fault("broker fails produce requests for %s (NOT_LEADER_FOR_PARTITION, REQUEST_TIMED_OUT, UNKNOWN_TOPIC_OR_PARTITION, lost acks)", hold)
+		h.broker.faulty.Store(true)
+		time.Sleep(hold)
+		h.broker.faulty.Store(false)
+		h.logf("produce requests pass again: %d refused, %d acks lost", h.broker.rejected.Load()-r0, h.broker.lostAcks.Load()-l0)
+
+	case kindDBKill:
+		rounds := 1 + rng.IntN(3)
+		h.fault("database connections of the relays and writers killed from the server, %d round(s)", rounds)
+		total := 0
+		for r := range rounds {
+			if r > 0 {
+				time.Sleep(jitter(rng, 200*time.Millisecond, 800*time.Millisecond))
+			}
+			n, err := h.killConnections()
+			if err != nil {
+				h.t.Errorf("killing database connections: %v", err)
+				return
+			}
+			total += n
+		}
+		h.killedConn.Add(int64(total))
+		h.logf("%d database connections killed", total)
+	}
+}
+
+// killConnections kills, from the server side, the connections of this
+// run's relays and writers: on PostgreSQL those with the run's
+// application_name, on MySQL those using the run's database, never the
+// admin connection that asks.
+func (h *harness) killConnections() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch h.name {
+	case "postgres":
+		rows, err := h.admin.QueryContext(ctx,
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", h.appName)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var ok bool
+			if err := rows.Scan(&ok); err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+		}
+		return n, rows.Err()
+	case "mysql":
+		rows, err := h.admin.QueryContext(ctx,
+			"SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()")
+		if err != nil {
+			return 0, err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, id := range ids {
+			// The connection may have gone meanwhile (unknown thread id).
+			if _, err := h.admin.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err == nil {
+				n++
+			}
+		}
+		return n, nil
+	}
+	return 0, nil
+}
