@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -90,7 +91,9 @@ func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
 	case goose.DialectPostgres:
 		opts = append(opts, goose.WithSessionLocker(postgresLocker{}))
 	case goose.DialectMySQL:
-		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: 10 * time.Minute}))
+		// MySQL DDL commits on its own: create goose's version table apart
+		// from the DML that records version 0.
+		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: 10 * time.Minute}), goose.WithIsolateDDL(true))
 	case goose.DialectSQLite3:
 		opts = append(opts, goose.WithLocker(&sqliteLocker{poll: 50 * time.Millisecond, stale: 10 * time.Minute}))
 	}
@@ -100,14 +103,25 @@ func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
 // Up applies every pending outbox migration of d to db. It is idempotent:
 // with nothing pending it changes nothing.
 func Up(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
-	p, err := NewProvider(db, d)
-	if err != nil {
-		return err
+	// Processes that start together race for goose's version table before
+	// and around the lock: on MySQL one has been seen (rarely) to find the
+	// table without its version-0 row ("missing zero version migration"),
+	// on SQLite to get SQLITE_BUSY at once. Up is idempotent and the lock
+	// serializes the migrations, so those cases are retried, briefly.
+	for attempt := 1; ; attempt++ {
+		p, err := NewProvider(db, d)
+		if err != nil {
+			return err
+		}
+		_, err = p.Up(ctx)
+		if err == nil {
+			return nil
+		}
+		if attempt == 5 || !transient(err) || ctx.Err() != nil {
+			return fmt.Errorf("migrations: up (%s): %w", d.Name(), err)
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrations: up (%s): %w", d.Name(), err)
-	}
-	return nil
 }
 
 // postgresLocker is a goose SessionLocker on a session-level advisory lock.
@@ -154,6 +168,12 @@ func (l mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 func (l mysqlLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	_, err := conn.ExecContext(ctx, "SELECT RELEASE_LOCK("+mysqlLockName+")")
 	return err
+}
+
+// transient reports the start-up races that Up retries.
+func transient(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "missing zero version") || strings.Contains(s, "database is locked") || strings.Contains(s, "SQLITE_BUSY")
 }
 
 // sqliteLocker is a goose Locker for SQLite: a row in a lock table, taken
