@@ -174,6 +174,19 @@ func (h *harness) check(ctx context.Context, recovered time.Duration, drained bo
 	if s.Committed == 0 || len(recs) == 0 {
 		fail("nothing committed or nothing read back: the run proves nothing")
 	}
+	// A fault or a readback that did nothing must not pass for a proof.
+	if int64(len(recs)) != total {
+		fail("read %d records back but the partitions end at %d in all: the readback skipped records", len(recs), total)
+	}
+	if len(poison) == 0 {
+		fail("no poison message committed: the dead-letter check proves nothing")
+	}
+	if h.broker.rejected.Load() == 0 {
+		fail("no produce request was refused: the produce-error fault did nothing")
+	}
+	if h.name != "sqlite" && h.killedConn.Load() == 0 {
+		fail("no database connection was killed: the connection-kill fault did nothing")
+	}
 	if s.Lost != 0 {
 		fail("%d committed messages never delivered", s.Lost)
 	}
