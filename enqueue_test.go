@@ -54,7 +54,7 @@ func enqueueShards() []int {
 // readAvailable reads every available message of every shard, in id order.
 func readAvailable(t *testing.T, db *testdb.DB) []dialect.Record {
 	t.Helper()
-	recs, err := db.Dialect.ReadBatch(testCtx(t), db.DB, enqueueShards(), 100_000)
+	recs, err := db.Dialect.ReadBatch(testCtx(t), db.DB, dialect.ReadRequest{Shards: enqueueShards(), Limit: 100_000})
 	if err != nil {
 		t.Fatalf("ReadBatch: %v", err)
 	}

@@ -278,7 +278,7 @@ func (fakeDialect) Renew(context.Context, *sql.DB, string, []dialect.Lease, time
 	return nil, nil
 }
 func (fakeDialect) Release(context.Context, *sql.DB, string, []dialect.Lease) error { return nil }
-func (fakeDialect) ReadBatch(context.Context, *sql.DB, []int, int) ([]dialect.Record, error) {
+func (fakeDialect) ReadBatch(context.Context, *sql.DB, dialect.ReadRequest) ([]dialect.Record, error) {
 	return nil, nil
 }
 func (fakeDialect) Ack(context.Context, *sql.DB, []int64) (int64, error)  { return 0, nil }

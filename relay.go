@@ -486,7 +486,7 @@ func (r *Relay) work(ctx, work context.Context) {
 		// hand them back under a slow read.
 		r.setInUse(shards)
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
-		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, shards, r.cfg.BatchSize)
+		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize})
 		cancel()
 		if err != nil {
 			r.setInUse(nil)

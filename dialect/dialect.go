@@ -67,6 +67,17 @@ type Record struct {
 	CreatedAt time.Time
 }
 
+// ReadRequest says what ReadBatch reads.
+type ReadRequest struct {
+	// Shards are the shards to read: those the caller leases.
+	Shards []int
+	// Limit is the most records to return.
+	Limit int
+	// Exclude lists ids to leave out: the rows of a batch that is still
+	// being published while the next one is read.
+	Exclude []int64
+}
+
 // Lease is a shard held by a relay. Fence grows by one every time the shard
 // changes owner, so an owner that lost its lease cannot renew it.
 type Lease struct {
@@ -128,11 +139,12 @@ type Dialect interface {
 	// Release gives leases back so that other relays can take them at once.
 	Release(ctx context.Context, db *sql.DB, relayID string, leases []Lease) error
 
-	// ReadBatch returns up to limit available messages of the given shards in
-	// id order, without locking rows. A message waiting for a retry holds
-	// back the later messages of its key (same shard, same key hash); a
-	// delayed message that never failed holds back nothing.
-	ReadBatch(ctx context.Context, db *sql.DB, shards []int, limit int) ([]Record, error)
+	// ReadBatch returns up to req.Limit available messages of req.Shards in
+	// id order, leaving out req.Exclude, without locking rows. A message
+	// waiting for a retry holds back the later messages of its key (same
+	// shard, same key hash); a delayed message that never failed holds back
+	// nothing.
+	ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Record, error)
 	// Ack deletes published messages and returns how many rows it deleted.
 	Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
 	// Retry schedules another attempt for each message.

@@ -33,7 +33,7 @@ func ExampleSQLite() {
 	})
 	_ = d.EnsureShards(ctx, db, 1)
 	leases, _ := d.Acquire(ctx, db, "relay-a", 1, 10_000_000_000)
-	recs, _ := d.ReadBatch(ctx, db, []int{leases[0].Shard}, 100)
+	recs, _ := d.ReadBatch(ctx, db, dialect.ReadRequest{Shards: []int{leases[0].Shard}, Limit: 100})
 	for _, r := range recs {
 		fmt.Println(r.MessageID, string(r.Value))
 	}

@@ -42,6 +42,10 @@ type flavor struct {
 	// not keep locks on rows they skipped (InnoDB).
 	readCommitted bool
 	notify        bool
+	// shardNoIndex keeps the planner off the (shard, id) index in ReadBatch
+	// (SQLite would read every row of the shards and sort them, instead of
+	// walking the primary key in order until the batch is full).
+	shardNoIndex bool
 	// nullFlags: the driver reads an empty BLOB as nil (modernc.org/sqlite),
 	// so ReadBatch also selects IS NULL to tell a null key or value from an
 	// empty one.
@@ -312,33 +316,81 @@ func (d *sqlDialect) Release(ctx context.Context, db *sql.DB, relayID string, le
 
 const recordColumns = "m.id, m.message_id, m.topic, m.msg_key, m.payload, m.headers, m.shard, m.attempts, m.created_at"
 
-func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, shards []int, limit int) ([]Record, error) {
-	if len(shards) == 0 || limit <= 0 {
+// maxInlineWaiting is the most keys waiting for a retry that ReadBatch
+// leaves out with literal conditions; above it, a correlated sub-query
+// (one index probe per row read) does the job.
+const maxInlineWaiting = 64
+
+// waitingKey is a key whose earliest waiting row is minID: its rows after
+// minID wait too.
+type waitingKey struct {
+	shard   int
+	keyHash int64
+	minID   int64
+}
+
+// ReadBatch reads in two statements, both with literal integers only (no
+// bound parameters, so each is a single round trip on every driver): the
+// keys of these shards that wait for a retry (usually none, served by the
+// retry index), then the batch in id order without them. The statements do
+// not share a snapshot, which is safe: a key seen waiting that stops waiting
+// in between is held back once more, and only the shard's owner (the
+// caller) makes keys wait.
+func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Record, error) {
+	if len(req.Shards) == 0 || req.Limit <= 0 {
 		return nil, nil
 	}
-	// A row waits for a retry when it failed before and is not available
-	// yet; it holds back the later rows of its key in its shard.
-	waiting := "SELECT 1 FROM " + TableMessages + " w WHERE w.shard = m.shard AND w.key_hash = m.key_hash" +
-		" AND w.attempts > 0 AND w.id < m.id AND w.available_at > " + d.f.now
-	cols := recordColumns
-	if d.f.nullFlags {
-		cols += ", m.msg_key IS NULL, m.payload IS NULL"
+	shards := make([]int64, len(req.Shards))
+	for i, s := range req.Shards {
+		shards[i] = int64(s)
 	}
-	q, args, err := d.sb.Select(cols).From(TableMessages + " m").
-		Where(sq.Eq{"m.shard": shards}).
-		Where("m.available_at <= " + d.f.now).
-		Where("(m.key_hash IS NULL OR NOT EXISTS (" + waiting + "))").
-		OrderBy("m.id").
-		Suffix("LIMIT " + strconv.Itoa(limit)).ToSql()
+	var in strings.Builder
+	writeList(&in, shards)
+	waits, err := d.waitingKeys(ctx, db, in.String())
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, q, args...)
+
+	var b strings.Builder
+	b.Grow(512 + 21*len(req.Exclude) + 64*len(waits))
+	b.WriteString("SELECT " + recordColumns)
+	if d.f.nullFlags {
+		b.WriteString(", m.msg_key IS NULL, m.payload IS NULL")
+	}
+	b.WriteString(" FROM " + TableMessages + " m WHERE ")
+	if d.f.shardNoIndex {
+		b.WriteByte('+')
+	}
+	b.WriteString("m.shard IN (" + in.String() + ") AND m.available_at <= " + d.f.now)
+	if len(req.Exclude) > 0 {
+		b.WriteString(" AND m.id NOT IN (")
+		writeList(&b, req.Exclude)
+		b.WriteByte(')')
+	}
+	switch {
+	case len(waits) == 0:
+	case len(waits) <= maxInlineWaiting:
+		b.WriteString(" AND (m.key_hash IS NULL OR NOT (")
+		for i, w := range waits {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			fmt.Fprintf(&b, "(m.shard = %d AND m.key_hash = %d AND m.id > %d)", w.shard, w.keyHash, w.minID)
+		}
+		b.WriteString("))")
+	default:
+		b.WriteString(" AND (m.key_hash IS NULL OR NOT EXISTS (SELECT 1 FROM " + TableMessages + " w" +
+			" WHERE w.shard = m.shard AND w.key_hash = m.key_hash AND w.attempts > 0 AND w.id < m.id" +
+			" AND w.available_at > " + d.f.now + "))")
+	}
+	b.WriteString(" ORDER BY m.id LIMIT " + strconv.Itoa(req.Limit))
+
+	rows, err := db.QueryContext(ctx, b.String())
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]Record, 0, min(limit, 1024))
+	out := make([]Record, 0, min(req.Limit, 1024))
 	for rows.Next() {
 		var r Record
 		var created dbTime
@@ -364,6 +416,42 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, shards []int, li
 	return out, rows.Err()
 }
 
+// waitingKeys returns the keys of the shards (a literal list) whose rows
+// wait for a retry, with their earliest waiting id; at most
+// maxInlineWaiting+1 of them.
+func (d *sqlDialect) waitingKeys(ctx context.Context, db *sql.DB, shards string) ([]waitingKey, error) {
+	q := "SELECT shard, key_hash, MIN(id) FROM " + TableMessages +
+		" WHERE attempts > 0 AND available_at > " + d.f.now + " AND key_hash IS NOT NULL AND shard IN (" + shards + ")" +
+		" GROUP BY shard, key_hash LIMIT " + strconv.Itoa(maxInlineWaiting+1)
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []waitingKey
+	for rows.Next() {
+		var w waitingKey
+		if err := rows.Scan(&w.shard, &w.keyHash, &w.minID); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// writeList writes comma-separated integers. Statements built with it have
+// no bound parameters: they cost one round trip (no prepare) and no
+// placeholder limit applies.
+func writeList(b *strings.Builder, ids []int64) {
+	var num [20]byte
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(strconv.AppendInt(num[:0], id, 10))
+	}
+}
+
 // maxIDsPerStatement keeps IN lists well below every database's limit on
 // bound parameters.
 const maxIDsPerStatement = 5000
@@ -373,11 +461,12 @@ func (d *sqlDialect) Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, e
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), maxIDsPerStatement)]
 		ids = ids[len(chunk):]
-		q, args, err := d.sb.Delete(TableMessages).Where(sq.Eq{"id": chunk}).ToSql()
-		if err != nil {
-			return total, err
-		}
-		res, err := db.ExecContext(ctx, q, args...)
+		var b strings.Builder
+		b.Grow(64 + 21*len(chunk))
+		b.WriteString("DELETE FROM " + TableMessages + " WHERE id IN (")
+		writeList(&b, chunk)
+		b.WriteByte(')')
+		res, err := db.ExecContext(ctx, b.String())
 		if err != nil {
 			return total, err
 		}

@@ -26,5 +26,6 @@ func SQLite() Dialect {
 		insertIgnore:    "INSERT OR IGNORE",
 		upsertHeartbeat: " ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
 		nullFlags:       true,
+		shardNoIndex:    true,
 	})
 }

@@ -60,6 +60,8 @@ func Run(t *testing.T, h Harness) {
 		{"DelayedDelivery", s.delayedDelivery},
 		{"RetryHoldsBackItsKeyOnly", s.retryHoldsBackItsKeyOnly},
 		{"RetryBecomesAvailable", s.retryBecomesAvailable},
+		{"ManyWaitingKeys", s.manyWaitingKeys},
+		{"ReadExcludes", s.readExcludes},
 		{"Ack", s.ack},
 		{"DeadLetterMovesAtomically", s.deadLetter},
 		{"DeadLetterRace", s.deadLetterRace},
@@ -138,7 +140,7 @@ func (s suite) insert(t *testing.T, db *sql.DB, msgs ...dialect.Message) {
 
 func (s suite) read(t *testing.T, db *sql.DB, shards []int, limit int) []dialect.Record {
 	t.Helper()
-	recs, err := s.Dialect.ReadBatch(ctxT(t), db, shards, limit)
+	recs, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: shards, Limit: limit})
 	if err != nil {
 		t.Fatalf("ReadBatch: %v", err)
 	}
@@ -323,6 +325,72 @@ func (s suite) retryHoldsBackItsKeyOnly(t *testing.T, db *sql.DB) {
 	}
 	if got := ids(s.read(t, db, []int{2}, 10)); !slices.Equal(got, []string{"b1", "c2"}) {
 		t.Fatalf("after a1 failed, read %v, want [b1 c2]: a2 must wait behind a1, other keys flow", got)
+	}
+}
+
+// manyWaitingKeys checks the hold-back with few and with many waiting keys
+// (a dialect may switch strategy with the count): every waiting key holds
+// back its later rows, and only those; an earlier row of a waiting key, a
+// keyless row and rows of other keys flow.
+func (s suite) manyWaitingKeys(t *testing.T, db *sql.DB) {
+	for _, n := range []int{3, 150} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			shard := 10
+			if n > 10 {
+				shard = 11
+			}
+			var all []dialect.Message
+			early := onShard(fmt.Sprintf("n%d-early", n), fmt.Sprintf("n%d-w0", n), shard)
+			all = append(all, early)
+			for i := 0; i < n; i++ {
+				key := fmt.Sprintf("n%d-w%d", n, i)
+				all = append(all, onShard(key+"-1", key, shard), onShard(fmt.Sprintf("n%d-free%d", n, i), fmt.Sprintf("n%d-f%d", n, i), shard), onShard(key+"-2", key, shard))
+			}
+			nokey := onShard(fmt.Sprintf("n%d-nokey", n), "", shard)
+			nokey.Key, nokey.KeyHash = nil, 0
+			all = append(all, nokey)
+			s.insert(t, db, all...)
+			recs := s.read(t, db, []int{shard}, 10_000)
+			if len(recs) != len(all) {
+				t.Fatalf("first read got %d rows, want %d", len(recs), len(all))
+			}
+			var retries []dialect.Retry
+			var want []string
+			for _, r := range recs {
+				switch {
+				case strings.HasSuffix(r.MessageID, "-1"):
+					retries = append(retries, dialect.Retry{ID: r.ID, Delay: time.Hour, Err: "no"})
+				case strings.HasSuffix(r.MessageID, "-2"):
+				default:
+					want = append(want, r.MessageID)
+				}
+			}
+			if err := s.Dialect.Retry(ctxT(t), db, retries); err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(s.read(t, db, []int{shard}, 10_000)); !slices.Equal(got, want) {
+				t.Fatalf("with %d keys waiting read %d rows %v..., want %d rows %v...", n, len(got), got[:min(len(got), 6)], len(want), want[:min(len(want), 6)])
+			}
+			// A small limit still skips the held-back rows, in id order.
+			if got := ids(s.read(t, db, []int{shard}, 2)); !slices.Equal(got, want[:2]) {
+				t.Fatalf("limit 2 read %v, want %v", got, want[:2])
+			}
+		})
+	}
+}
+
+func (s suite) readExcludes(t *testing.T, db *sql.DB) {
+	s.insert(t, db, onShard("x1", "x", 7), onShard("x2", "x", 7), onShard("y1", "y", 7), onShard("x3", "x", 7))
+	recs := s.read(t, db, []int{7}, 10)
+	if len(recs) != 4 {
+		t.Fatalf("read %v, want 4 rows", ids(recs))
+	}
+	got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{7}, Limit: 2, Exclude: []int64{recs[0].ID, recs[2].ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(got), []string{"x2", "x3"}) {
+		t.Fatalf("read excluding x1 and y1 gave %v, want [x2 x3]", ids(got))
 	}
 }
 
@@ -830,7 +898,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 				for i, l := range held {
 					sh[i] = l.Shard
 				}
-				recs, err := s.Dialect.ReadBatch(ctx, db, sh, 200)
+				recs, err := s.Dialect.ReadBatch(ctx, db, dialect.ReadRequest{Shards: sh, Limit: 200})
 				if err != nil {
 					fail("%s: ReadBatch: %v", me, err)
 					return
