@@ -463,38 +463,54 @@ func (r *Relay) validShards(now time.Time) map[int]bool {
 
 // work is the batch loop: read the held shards in id order, publish, settle.
 // Reads stop when ctx ends; the batch in flight runs on work.
+//
+// Under a backlog (a full batch) the next batch is read while the current
+// one is published and settled, on another connection, leaving out the
+// current batch's rows. Before the next batch is published, the records of
+// every key that did not get all its records of the current batch through
+// (a failure, a retry, a paused topic, a lost lease) are dropped from it,
+// untouched: the read after them sees those keys as a fresh read would. A
+// key's later record therefore never overtakes an earlier one.
 func (r *Relay) work(ctx, work context.Context) {
 	idle := r.cfg.MinPollInterval
 	outage := time.Duration(0)
+	var next *aheadRead
+	defer func() { next.discard() }()
 	for ctx.Err() == nil {
 		// Rows published but not deleted come first: reading again would
 		// publish them again.
 		if len(r.unacked) > 0 {
+			next.discard()
+			next = nil
 			r.retryAck(ctx, work)
 			continue
 		}
-		valid := r.validShards(time.Now())
-		if len(valid) == 0 {
-			r.idleWait(ctx, r.cfg.PollInterval)
-			continue
+		var recs []dialect.Record
+		var shards []int
+		if next != nil {
+			recs, shards = next.wait()
+			next = nil
 		}
-		shards := make([]int, 0, len(valid))
-		for s := range valid {
-			shards = append(shards, s)
-		}
-		// Mark the shards in use before reading, so that the keeper does not
-		// hand them back under a slow read.
-		r.setInUse(shards)
-		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
-		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize})
-		cancel()
-		if err != nil {
-			r.setInUse(nil)
-			if ctx.Err() == nil {
-				r.log.Error("reading the outbox failed", "err", err)
-				sleep(ctx, time.Second)
+		if len(recs) == 0 {
+			valid := r.validShards(time.Now())
+			if len(valid) == 0 {
+				r.idleWait(ctx, r.cfg.PollInterval)
+				continue
 			}
-			continue
+			shards = sortedShards(valid)
+			// Mark the shards in use before reading, so that the keeper does
+			// not hand them back under a slow read.
+			r.setInUse(shards)
+			var err error
+			recs, err = r.readBatch(work, shards, nil)
+			if err != nil {
+				r.setInUse(nil)
+				if ctx.Err() == nil {
+					r.log.Error("reading the outbox failed", "err", err)
+					sleep(ctx, time.Second)
+				}
+				continue
+			}
 		}
 		if len(recs) == 0 {
 			r.setInUse(nil)
@@ -504,14 +520,25 @@ func (r *Relay) work(ctx, work context.Context) {
 		}
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
+		if len(recs) >= r.cfg.BatchSize && ctx.Err() == nil {
+			next = r.readAhead(work, shards, recs)
+		}
 		out := r.publishBatch(work, recs)
 		r.unacked = r.settle(work, out)
-		r.setInUse(nil)
+		if next != nil {
+			next.drop = heldKeys(recs, out)
+		}
+		if next == nil {
+			r.setInUse(nil)
+		}
 		r.kickIfSurplus()
 		switch {
 		case out.published == 0 && out.unavailable != nil:
 			// Nothing got through: the broker is down. Rows untouched,
 			// leases kept (the keeper renews), relay-level backoff.
+			next.discard()
+			next = nil
+			r.setInUse(nil)
 			if outage == 0 {
 				outage = r.cfg.OutageBackoff
 			} else {
@@ -521,6 +548,9 @@ func (r *Relay) work(ctx, work context.Context) {
 			sleep(ctx, outage)
 		case out.published == 0 && out.skipped > 0:
 			// Only records of paused topics: wait for the first to resume.
+			next.discard()
+			next = nil
+			r.setInUse(nil)
 			sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
 		default:
 			if outage != 0 {
@@ -529,6 +559,115 @@ func (r *Relay) work(ctx, work context.Context) {
 			}
 		}
 	}
+}
+
+func sortedShards(set map[int]bool) []int {
+	out := make([]int, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// readBatch reads one batch of shards, leaving out the ids of exclude.
+func (r *Relay) readBatch(work context.Context, shards []int, exclude []dialect.Record) ([]dialect.Record, error) {
+	var ids []int64
+	if len(exclude) > 0 {
+		ids = make([]int64, len(exclude))
+		for i := range exclude {
+			ids[i] = exclude[i].ID
+		}
+	}
+	rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
+	defer cancel()
+	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: ids})
+}
+
+// aheadRead is a batch read while the one before it is published.
+type aheadRead struct {
+	done   chan struct{}
+	recs   []dialect.Record
+	shards []int
+	err    error
+	// drop holds the keys of the batch before that did not get all their
+	// records through; set once that batch is settled, before wait.
+	drop map[keyID]bool
+}
+
+// keyID is a key in its shard: the unit of order.
+type keyID struct {
+	shard int
+	key   string
+}
+
+// readAhead starts reading the batch after cur, from the shards valid now,
+// leaving out cur's rows (not deleted yet).
+func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.Record) *aheadRead {
+	valid := r.validShards(time.Now())
+	if len(valid) == 0 {
+		return nil
+	}
+	a := &aheadRead{done: make(chan struct{}), shards: sortedShards(valid)}
+	// The keeper must not hand back the shards of either batch.
+	inUse := append(append([]int(nil), curShards...), a.shards...)
+	r.setInUse(inUse)
+	go func() {
+		defer close(a.done)
+		a.recs, a.err = r.readBatch(work, a.shards, cur)
+	}()
+	return a
+}
+
+// wait returns the records read ahead, without those of the dropped keys,
+// and the shards they were read from. A failed read gives nothing: the
+// caller reads again.
+func (a *aheadRead) wait() ([]dialect.Record, []int) {
+	<-a.done
+	if a.err != nil {
+		return nil, nil
+	}
+	if len(a.drop) == 0 {
+		return a.recs, a.shards
+	}
+	kept := a.recs[:0]
+	for _, rec := range a.recs {
+		if rec.Key != nil && a.drop[keyID{rec.Shard, string(rec.Key)}] {
+			continue
+		}
+		kept = append(kept, rec)
+	}
+	return kept, a.shards
+}
+
+// discard waits for the read and forgets it. It is a no-op on nil.
+func (a *aheadRead) discard() {
+	if a != nil {
+		<-a.done
+	}
+}
+
+// heldKeys returns the keys of recs that have a record neither published
+// nor dead-lettered: their later records must wait for a fresh read.
+func heldKeys(recs []dialect.Record, out batchOutcome) map[keyID]bool {
+	gone := make(map[int64]bool, len(out.acks)+len(out.failures))
+	for _, id := range out.acks {
+		gone[id] = true
+	}
+	for _, f := range out.failures {
+		gone[f.ID] = true
+	}
+	var held map[keyID]bool
+	for i := range recs {
+		if recs[i].Key == nil || gone[recs[i].ID] {
+			continue
+		}
+		if held == nil {
+			held = map[keyID]bool{}
+		}
+		held[keyID{recs[i].Shard, string(recs[i].Key)}] = true
+	}
+	return held
 }
 
 // retryAck deletes published rows whose ack failed, with a growing pause,
@@ -611,10 +750,6 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out ba
 	unavailTopics := map[string]error{}
 	okTopics := map[string]bool{}
 	// Group by key and rank within the key.
-	type keyID struct {
-		shard int
-		key   string
-	}
 	rank := make([]int, len(recs))
 	group := make([]int, len(recs)) // index of the key group; keyless records get their own
 	seen := make(map[keyID]int, len(recs))
