@@ -1,5 +1,7 @@
 package dialect
 
+import "strings"
+
 // MySQL returns the dialect for MySQL 8.0 and MariaDB 10.6 and later. It
 // uses only SQL that both accept (no RETURNING) and keeps time in UTC
 // (UTC_TIMESTAMP), whatever the session time zone. Use it with
@@ -17,5 +19,15 @@ func MySQL() Dialect {
 		insertIgnore:    "INSERT IGNORE",
 		upsertHeartbeat: " ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
 		readCommitted:   true,
+		// X'..' is a binary string whatever sql_mode and the connection's
+		// character set say; topics are ASCII, ids UTF-8 bytes.
+		bytesLiteral: mysqlHex,
+		textLiteral:  func(b *strings.Builder, s string) { mysqlHex(b, []byte(s)) },
 	})
+}
+
+func mysqlHex(b *strings.Builder, v []byte) {
+	b.WriteString("X'")
+	writeHex(b, v)
+	b.WriteByte('\'')
 }

@@ -1,5 +1,7 @@
 package dialect
 
+import "strings"
+
 // Postgres returns the dialect for PostgreSQL 12 and later. Use it with any
 // database/sql driver for PostgreSQL (lib/pq, pgx's stdlib).
 //
@@ -22,5 +24,26 @@ func Postgres() Dialect {
 		onConflictIgnore: " ON CONFLICT (shard) DO NOTHING",
 		upsertHeartbeat:  " ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
 		notify:           true,
+		// E'' strings read the same whatever standard_conforming_strings
+		// says: bytea in its hex input form, text escaped (it is UTF-8
+		// without NUL: Validate sees to it).
+		bytesLiteral: func(b *strings.Builder, v []byte) {
+			b.WriteString(`E'\\x`)
+			writeHex(b, v)
+			b.WriteString(`'::bytea`)
+		},
+		textLiteral: func(b *strings.Builder, s string) {
+			b.WriteString("E'")
+			for i := 0; i < len(s); i++ {
+				switch c := s[i]; c {
+				case '\\', '\'':
+					b.WriteByte(c)
+					b.WriteByte(c)
+				default:
+					b.WriteByte(c)
+				}
+			}
+			b.WriteByte('\'')
+		},
 	})
 }

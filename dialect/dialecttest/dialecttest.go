@@ -210,6 +210,9 @@ func (s suite) roundTrip(t *testing.T, db *sql.DB) {
 		msg("nilvalue", "k", ""),
 		msg("big", "k", ""),
 		msg("utf8-ключ-🔑", "k", ""),
+		// Quotes, backslashes and comment markers must reach the table as
+		// they are, whether the dialect binds or writes literals.
+		msg(`q'uo"te\\-- /*x*/ \x41 $$`, `k'\\`, ""),
 	}
 	in[0].Key, in[0].Value = []byte{0, 'a', 0, 0xfe}, []byte{0, 0, 0xff, 0}
 	in[0].KeyHash = keyHash(in[0].Key)
@@ -219,6 +222,11 @@ func (s suite) roundTrip(t *testing.T, db *sql.DB) {
 	in[3].Value = nil
 	in[4].Value = big
 	in[5].Value = []byte("ünïcødé")
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	in[6].Value, in[6].Headers = all, []byte("'\\'")
 	for i := range in {
 		in[i].Shard = 3
 	}
