@@ -21,6 +21,7 @@ import (
 // Defaults of RelayConfig.
 const (
 	DefaultBatchSize        = 1000
+	DefaultBatchBytes       = 16 << 20
 	DefaultPollInterval     = 250 * time.Millisecond
 	DefaultMinPollInterval  = 5 * time.Millisecond
 	DefaultLeaseDuration    = 15 * time.Second
@@ -45,6 +46,11 @@ type RelayConfig struct {
 	// BatchSize is the most messages read and published per batch.
 	// Default 1000.
 	BatchSize int
+	// BatchBytes bounds the payload of a batch: a read stops after the
+	// record that brings the sum of key, value and header sizes to
+	// BatchBytes. With the batch read ahead under a backlog, the relay holds
+	// at most two batches. Default 16 MiB.
+	BatchBytes int
 	// PollInterval is the longest wait between two reads of an idle outbox.
 	// The relay polls every MinPollInterval after traffic and doubles the
 	// wait while the outbox stays empty, up to PollInterval. Default 250ms.
@@ -101,6 +107,7 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	}
 	defInt(&c.NumShards, DefaultNumShards)
 	defInt(&c.BatchSize, DefaultBatchSize)
+	defInt(&c.BatchBytes, DefaultBatchBytes)
 	defInt(&c.MaxAttempts, DefaultMaxAttempts)
 	def(&c.PollInterval, DefaultPollInterval)
 	def(&c.MinPollInterval, min(DefaultMinPollInterval, c.PollInterval))
@@ -126,6 +133,8 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 		return bad("ID", "must be at most 255 bytes of UTF-8")
 	case c.BatchSize < 1 || c.BatchSize > 100_000:
 		return bad("BatchSize", "must be between 1 and 100000, got %d", c.BatchSize)
+	case c.BatchBytes < 1:
+		return bad("BatchBytes", "must be positive, got %d", c.BatchBytes)
 	case c.MaxAttempts < 1:
 		return bad("MaxAttempts", "must be at least 1, got %d", c.MaxAttempts)
 	case c.MinPollInterval <= 0 || c.PollInterval < c.MinPollInterval:
@@ -520,7 +529,7 @@ func (r *Relay) work(ctx, work context.Context) {
 		}
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
-		if len(recs) >= r.cfg.BatchSize && ctx.Err() == nil {
+		if r.full(recs) && ctx.Err() == nil {
 			next = r.readAhead(work, shards, recs)
 		}
 		out := r.publishBatch(work, recs)
@@ -561,6 +570,19 @@ func (r *Relay) work(ctx, work context.Context) {
 	}
 }
 
+// full reports whether recs is a full batch, by count or by size: a sign of
+// a backlog.
+func (r *Relay) full(recs []dialect.Record) bool {
+	if len(recs) >= r.cfg.BatchSize {
+		return true
+	}
+	size := 0
+	for i := range recs {
+		size += len(recs[i].Key) + len(recs[i].Value) + len(recs[i].Headers)
+	}
+	return size >= r.cfg.BatchBytes
+}
+
 func sortedShards(set map[int]bool) []int {
 	out := make([]int, 0, len(set))
 	for s := range set {
@@ -581,7 +603,7 @@ func (r *Relay) readBatch(work context.Context, shards []int, exclude []dialect.
 	}
 	rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 	defer cancel()
-	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: ids})
+	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: ids, MaxBytes: r.cfg.BatchBytes})
 }
 
 // aheadRead is a batch read while the one before it is published.

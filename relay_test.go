@@ -609,6 +609,7 @@ func TestRelayConfigValidation(t *testing.T) {
 		{"NumShards", func(c *outbox.RelayConfig) { c.NumShards = -1 }},
 		{"NumShards", func(c *outbox.RelayConfig) { c.NumShards = outbox.MaxNumShards + 1 }},
 		{"BatchSize", func(c *outbox.RelayConfig) { c.BatchSize = -5 }},
+		{"BatchBytes", func(c *outbox.RelayConfig) { c.BatchBytes = -1 }},
 		{"MaxAttempts", func(c *outbox.RelayConfig) { c.MaxAttempts = -1 }},
 		{"PollInterval", func(c *outbox.RelayConfig) { c.PollInterval, c.MinPollInterval = time.Millisecond, time.Second }},
 		{"LeaseDuration", func(c *outbox.RelayConfig) { c.LeaseDuration = time.Millisecond }},

@@ -76,6 +76,11 @@ type ReadRequest struct {
 	// Exclude lists ids to leave out: the rows of a batch that is still
 	// being published while the next one is read.
 	Exclude []int64
+	// MaxBytes, when positive, ends the batch after the record that brings
+	// the sum of key, value and header sizes to MaxBytes or more (a batch
+	// has at least one record), so that large messages cannot make a batch
+	// take unbounded memory.
+	MaxBytes int
 }
 
 // Lease is a shard held by a relay. Fence grows by one every time the shard

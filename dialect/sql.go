@@ -471,6 +471,7 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 	}
 	defer rows.Close()
 	out := make([]Record, 0, min(req.Limit, 1024))
+	size := 0
 	for rows.Next() {
 		var r Record
 		var created dbTime
@@ -492,6 +493,10 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 		}
 		r.CreatedAt = created.t
 		out = append(out, r)
+		size += len(r.Key) + len(r.Value) + len(r.Headers)
+		if req.MaxBytes > 0 && size >= req.MaxBytes {
+			break // closing rows discards the rest unread
+		}
 	}
 	return out, rows.Err()
 }

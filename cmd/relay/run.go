@@ -150,6 +150,7 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	saslPassFile := fs.String("kafka-sasl-password-file", "", "file holding the SASL password (else OUTBOX_KAFKA_SASL_PASSWORD)")
 	shards := fs.Int("shards", outbox.DefaultNumShards, "number of shards; must equal the application's outbox.Config.NumShards")
 	batch := fs.Int("batch-size", outbox.DefaultBatchSize, "most messages per batch")
+	batchBytes := fs.Int("batch-bytes", outbox.DefaultBatchBytes, "most bytes of keys, values and headers per batch")
 	poll := fs.Duration("poll-interval", outbox.DefaultPollInterval, "longest wait between reads of an idle outbox")
 	lease := fs.Duration("lease-duration", outbox.DefaultLeaseDuration, "shard lease; a crashed relay's shards are taken over after it")
 	maxAttempts := fs.Int("max-attempts", outbox.DefaultMaxAttempts, "failed attempts before a message is dead-lettered")
@@ -198,7 +199,7 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	}
 	defer db.Close()
 	rcfg := outbox.RelayConfig{
-		Dialect: d.dialect, NumShards: *shards, ID: *relayID, BatchSize: *batch,
+		Dialect: d.dialect, NumShards: *shards, ID: *relayID, BatchSize: *batch, BatchBytes: *batchBytes,
 		PollInterval: *poll, MinPollInterval: min(outbox.DefaultMinPollInterval, *poll),
 		LeaseDuration: *lease, MaxAttempts: *maxAttempts,
 		RetryBackoff: *retryBackoff, RetryBackoffMax: *retryBackoffMax,

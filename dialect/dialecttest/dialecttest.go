@@ -62,6 +62,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryBecomesAvailable", s.retryBecomesAvailable},
 		{"ManyWaitingKeys", s.manyWaitingKeys},
 		{"ReadExcludes", s.readExcludes},
+		{"ReadMaxBytes", s.readMaxBytes},
 		{"Ack", s.ack},
 		{"DeadLetterMovesAtomically", s.deadLetter},
 		{"DeadLetterRace", s.deadLetterRace},
@@ -399,6 +400,25 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 	}
 	if !slices.Equal(ids(got), []string{"x2", "x3"}) {
 		t.Fatalf("read excluding x1 and y1 gave %v, want [x2 x3]", ids(got))
+	}
+}
+
+func (s suite) readMaxBytes(t *testing.T, db *sql.DB) {
+	var in []dialect.Message
+	for i := 0; i < 5; i++ {
+		m := onShard(fmt.Sprintf("b%d", i), "", 6)
+		m.Value = bytes.Repeat([]byte{'v'}, 100)
+		in = append(in, m)
+	}
+	s.insert(t, db, in...)
+	for _, tc := range []struct{ maxBytes, want int }{{0, 5}, {1, 1}, {100, 1}, {101, 2}, {250, 3}, {10_000, 5}} {
+		got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{6}, Limit: 10, MaxBytes: tc.maxBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tc.want || got[0].MessageID != "b0" {
+			t.Errorf("MaxBytes %d: read %v, want the first %d", tc.maxBytes, ids(got), tc.want)
+		}
 	}
 }
 
