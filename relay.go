@@ -473,24 +473,37 @@ func (r *Relay) validShards(now time.Time) map[int]bool {
 // work is the batch loop: read the held shards in id order, publish, settle.
 // Reads stop when ctx ends; the batch in flight runs on work.
 //
-// Under a backlog (a full batch) the next batch is read while the current
-// one is published and settled, on another connection, leaving out the
-// current batch's rows. Before the next batch is published, the records of
-// every key that did not get all its records of the current batch through
-// (a failure, a retry, a paused topic, a lost lease) are dropped from it,
-// untouched: the read after them sees those keys as a fresh read would. A
-// key's later record therefore never overtakes an earlier one.
+// Under a backlog (a full batch) the loop is a pipeline: while a batch is
+// published, the next one is read on another connection, and the outcome of
+// the batch before is recorded on a third. The read leaves out the rows of
+// both batches not settled yet. Before the batch read ahead is published,
+// the records of every key that did not get all its records of those two
+// batches through (a failure, a retry, a paused topic, a lost lease) are
+// dropped from it, untouched; by the time the read after it starts, the
+// outcome of the older batch is recorded, so the database holds back what
+// must wait. A key's later record therefore never overtakes an earlier one.
 func (r *Relay) work(ctx, work context.Context) {
 	idle := r.cfg.MinPollInterval
 	outage := time.Duration(0)
 	var next *aheadRead
-	defer func() { next.discard() }()
+	var prev *settling // outcome of the batch before, being recorded
+	finishPrev := func() {
+		if prev != nil {
+			r.unacked = append(r.unacked, prev.wait()...)
+			prev = nil
+		}
+	}
+	defer func() {
+		next.discard()
+		finishPrev()
+	}()
 	for ctx.Err() == nil {
 		// Rows published but not deleted come first: reading again would
 		// publish them again.
 		if len(r.unacked) > 0 {
 			next.discard()
 			next = nil
+			finishPrev()
 			r.retryAck(ctx, work)
 			continue
 		}
@@ -501,6 +514,11 @@ func (r *Relay) work(ctx, work context.Context) {
 			next = nil
 		}
 		if len(recs) == 0 {
+			// A fresh read must see the outcome of every batch before.
+			finishPrev()
+			if len(r.unacked) > 0 {
+				continue
+			}
 			valid := r.validShards(time.Now())
 			if len(valid) == 0 {
 				r.idleWait(ctx, r.cfg.PollInterval)
@@ -529,15 +547,28 @@ func (r *Relay) work(ctx, work context.Context) {
 		}
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
+		olderAtRead := prev
 		if r.full(recs) && ctx.Err() == nil {
-			next = r.readAhead(work, shards, recs)
+			next = r.readAhead(work, shards, recs, prev)
 		}
 		out := r.publishBatch(work, recs)
-		r.unacked = r.settle(work, out)
-		if next != nil {
-			next.drop = heldKeys(recs, out)
-		}
-		if next == nil {
+		held := heldKeys(recs, out)
+		finishPrev() // one outcome recorded at a time, in batch order
+		if next != nil && out.published > 0 && len(r.unacked) == 0 {
+			next.drop = held
+			if olderAtRead != nil {
+				for k := range olderAtRead.held {
+					if next.drop == nil {
+						next.drop = map[keyID]bool{}
+					}
+					next.drop[k] = true
+				}
+			}
+			prev = r.settleAsync(work, recs, held, out)
+		} else {
+			next.discard()
+			next = nil
+			r.unacked = append(r.unacked, r.settle(work, out)...)
 			r.setInUse(nil)
 		}
 		r.kickIfSurplus()
@@ -545,9 +576,6 @@ func (r *Relay) work(ctx, work context.Context) {
 		case out.published == 0 && out.unavailable != nil:
 			// Nothing got through: the broker is down. Rows untouched,
 			// leases kept (the keeper renews), relay-level backoff.
-			next.discard()
-			next = nil
-			r.setInUse(nil)
 			if outage == 0 {
 				outage = r.cfg.OutageBackoff
 			} else {
@@ -557,9 +585,6 @@ func (r *Relay) work(ctx, work context.Context) {
 			sleep(ctx, outage)
 		case out.published == 0 && out.skipped > 0:
 			// Only records of paused topics: wait for the first to resume.
-			next.discard()
-			next = nil
-			r.setInUse(nil)
 			sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
 		default:
 			if outage != 0 {
@@ -568,6 +593,31 @@ func (r *Relay) work(ctx, work context.Context) {
 			}
 		}
 	}
+}
+
+// settling is a published batch whose outcome is being recorded.
+type settling struct {
+	recs    []dialect.Record
+	held    map[keyID]bool // keys that did not get all their records through
+	done    chan struct{}
+	unacked []int64
+}
+
+// settleAsync records out on another goroutine.
+func (r *Relay) settleAsync(work context.Context, recs []dialect.Record, held map[keyID]bool, out batchOutcome) *settling {
+	s := &settling{recs: recs, held: held, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.unacked = r.settle(work, out)
+	}()
+	return s
+}
+
+// wait waits until the outcome is recorded and returns the ids it could not
+// delete.
+func (s *settling) wait() []int64 {
+	<-s.done
+	return s.unacked
 }
 
 // full reports whether recs is a full batch, by count or by size: a sign of
@@ -612,8 +662,9 @@ type aheadRead struct {
 	recs   []dialect.Record
 	shards []int
 	err    error
-	// drop holds the keys of the batch before that did not get all their
-	// records through; set once that batch is settled, before wait.
+	// drop holds the keys of the batches left out of the read that did not
+	// get all their records through; set once they are published, before
+	// wait.
 	drop map[keyID]bool
 }
 
@@ -624,8 +675,9 @@ type keyID struct {
 }
 
 // readAhead starts reading the batch after cur, from the shards valid now,
-// leaving out cur's rows (not deleted yet).
-func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.Record) *aheadRead {
+// leaving out the rows of cur and of older (whose outcome may not be
+// recorded yet), which are not deleted.
+func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.Record, older *settling) *aheadRead {
 	valid := r.validShards(time.Now())
 	if len(valid) == 0 {
 		return nil
@@ -634,9 +686,13 @@ func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.R
 	// The keeper must not hand back the shards of either batch.
 	inUse := append(append([]int(nil), curShards...), a.shards...)
 	r.setInUse(inUse)
+	exclude := cur
+	if older != nil {
+		exclude = append(append(make([]dialect.Record, 0, len(cur)+len(older.recs)), cur...), older.recs...)
+	}
 	go func() {
 		defer close(a.done)
-		a.recs, a.err = r.readBatch(work, a.shards, cur)
+		a.recs, a.err = r.readBatch(work, a.shards, exclude)
 	}()
 	return a
 }

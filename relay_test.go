@@ -254,30 +254,60 @@ func TestRelayPublishesCommittedOnly(t *testing.T) {
 }
 
 // Under a backlog the relay reads the next batch while it publishes the
-// current one: still every message exactly once (no fault, so no
-// duplicate), in key order, with Stats counting each once.
-func TestRelayBacklogReadAhead(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
-		l := newLedger(t, db)
-		rng := rand.New(rand.NewPCG(7, 8))
-		for i := 0; i < 40; i++ {
-			l.tx(t, db.DB, rng, 30, 50, false, "orders")
-		}
-		pub := outboxtest.NewFakePublisher()
-		cfg := fastConfig(db)
-		cfg.BatchSize = 64
-		run := start(t, db.DB, pub, cfg)
-		waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
-		run.stop(t)
-		v := l.check(pub.Published())
-		requireClean(t, v, l.total())
-		if v.duplicates != 0 {
-			t.Fatalf("%d duplicates with no fault: a batch read ahead overlapped the one in flight", v.duplicates)
-		}
-		if st := run.relay.Stats(); st.Published != int64(l.total()) || st.Batches < int64(l.total()/64) {
-			t.Fatalf("stats %+v, want Published=%d in at least %d batches", st, l.total(), l.total()/64)
-		}
-	})
+// current one and records the outcome of the one before. Without faults:
+// every message exactly once, in key order, Stats counting each once. With
+// retriable failures on some keys: still everything, in key order, and a
+// failed key's later records never overtake it from a batch read ahead.
+func TestRelayBacklogPipeline(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failEach int // fail one attempt in failEach; 0: none
+	}{{"clean", 0}, {"failures", 8}} {
+		t.Run(tc.name, func(t *testing.T) {
+			relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+				l := newLedger(t, db)
+				rng := rand.New(rand.NewPCG(7, 8))
+				for i := 0; i < 40; i++ {
+					l.tx(t, db.DB, rng, 30, 50, false, "orders")
+				}
+				pub := outboxtest.NewFakePublisher()
+				if tc.failEach > 0 {
+					var mu sync.Mutex
+					frng := rand.New(rand.NewPCG(9, 10))
+					pub.SetHook(func(outbox.Record) error {
+						mu.Lock()
+						defer mu.Unlock()
+						if frng.IntN(tc.failEach) == 0 {
+							return outboxtest.ErrRetriable
+						}
+						return nil
+					})
+				}
+				cfg := fastConfig(db)
+				cfg.BatchSize = 64
+				cfg.RetryBackoff, cfg.RetryBackoffMax = 20*time.Millisecond, 40*time.Millisecond
+				run := start(t, db.DB, pub, cfg)
+				waitFor(t, 60*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+				run.stop(t)
+				v := l.check(pub.Published())
+				requireClean(t, v, l.total())
+				if vs := pub.Violations(); len(vs) > 0 {
+					t.Fatalf("publisher contract broken: %v", vs)
+				}
+				st := run.relay.Stats()
+				if tc.failEach == 0 {
+					if v.duplicates != 0 {
+						t.Fatalf("%d duplicates with no fault: a batch read ahead overlapped one in flight", v.duplicates)
+					}
+					if st.Published != int64(l.total()) || st.Batches < int64(l.total()/64) {
+						t.Fatalf("stats %+v, want Published=%d in at least %d batches", st, l.total(), l.total()/64)
+					}
+				} else if st.Retried == 0 {
+					t.Fatalf("stats %+v: the hook never failed a record", st)
+				}
+			})
+		})
+	}
 }
 
 // Random retriable failures: everything arrives, first deliveries in key
