@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/outboxrelay/outbox/internal/testdb"
+)
+
+// TestMain lets the test binary act as the relay child of the memory and
+// idle scenarios: they re-execute os.Executable(), which under go test is
+// this binary, with the child command and OUTBOX_BENCH_CHILD=1.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of relays,
+// the child's stderr copier and the scenario.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run runs the command line in process and returns its exit status, its
+// stdout and its stderr.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	code := realMain(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// runScenario runs a scenario that must succeed and returns its JSON line,
+// decoded.
+func runScenario(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	start := time.Now()
+	code, stdout, stderr := run(t, args...)
+	t.Logf("%s: exit %d in %.1fs", strings.Join(args, " "), code, time.Since(start).Seconds())
+	if code != 0 {
+		t.Fatalf("exit status %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	if len(lines) != 1 || lines[0] == "" {
+		t.Fatalf("want exactly one line on stdout, got %d:\n%s", len(lines), stdout)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+	}
+	for _, k := range []string{"scenario", "dialect", "go", "cpus", "time", "revision", "ok", "problems"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("field %q missing from %s", k, lines[0])
+		}
+	}
+	if res["scenario"] != args[0] || res["ok"] != true || res["go"] != runtime.Version() || res["cpus"] != float64(runtime.NumCPU()) {
+		t.Errorf("bad header fields in %s", lines[0])
+	}
+	if _, err := time.Parse(time.RFC3339, str(res["time"])); err != nil {
+		t.Errorf("time: %v", err)
+	}
+	if strings.Contains(stdout, "password") {
+		t.Errorf("the output mentions a password: %s", stdout)
+	}
+	if t.Failed() {
+		t.Logf("stderr:\n%s", stderr)
+	}
+	return res
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// num returns the number at the dotted path in res, failing if there is
+// none.
+func num(t *testing.T, res map[string]any, path string) float64 {
+	t.Helper()
+	var v any = res
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: not an object at %q", path, k)
+		}
+		v = m[k]
+	}
+	f, ok := v.(float64)
+	if !ok {
+		t.Fatalf("%s: want a number, got %#v", path, v)
+	}
+	return f
+}
+
+// want checks a condition on a figure.
+func want(t *testing.T, res map[string]any, path string, ok func(float64) bool, what string) {
+	t.Helper()
+	if v := num(t, res, path); !ok(v) {
+		t.Errorf("%s = %v, want %s", path, v, what)
+	}
+}
+
+func positive(v float64) bool { return v > 0 }
+func zero(v float64) bool     { return v == 0 }
+func atLeast(n float64) func(float64) bool {
+	return func(v float64) bool { return v >= n }
+}
+func equal(n float64) func(float64) bool {
+	return func(v float64) bool { return v == n }
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"nope"}, 2},
+		{[]string{"help"}, 0},
+		{[]string{"drain", "--help"}, 0},
+		{[]string{"latency", "-h"}, 0},
+		{[]string{"drain", "--dialect", "oracle"}, 2},
+		{[]string{"drain", "-n", "0"}, 2},
+		{[]string{"drain", "--bogus"}, 2},
+		{[]string{"drain", "extra"}, 2},
+		{[]string{"drain", "--topic", "bad topic"}, 2},
+		{[]string{"drain", "--namespace", "Robert'); DROP"}, 2},
+		{[]string{"drain", "--dsn", "mysql://x"}, 2},
+		{[]string{"drain", "--dialect", "mysql", "--dsn", "not a dsn"}, 2},
+		{[]string{"latency", "--rate", "0"}, 2},
+		{[]string{"latency", "--fetch-max-wait", "1ms"}, 2},
+		{[]string{"enqueue", "--iterations", "0"}, 2},
+		{[]string{"memory", "--batch-size", "-1"}, 2},
+		{[]string{"idle", "--duration", "0s"}, 2},
+		{[]string{childCommand}, 2}, // without its environment
+	} {
+		code, stdout, stderr := run(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%q: exit %d, want %d\nstderr: %s", tc.args, code, tc.code, stderr)
+		}
+		if tc.code == 2 && stdout != "" {
+			t.Errorf("%q: a usage error printed on stdout: %s", tc.args, stdout)
+		}
+		if tc.code == 2 && len(tc.args) > 1 && !strings.Contains(stderr, "outbox-bench "+tc.args[0]+":") {
+			t.Errorf("%q: no clear message on stderr: %s", tc.args, stderr)
+		}
+	}
+	_, _, stderr := run(t, "drain", "--help")
+	for _, f := range []string{"--dialect", "--dsn", "--brokers", "--topic", "--partitions", "-n", "--value-bytes", "--keys", "--relays", "--batch-size", "--shards"} {
+		if !strings.Contains(stderr, "\n  "+f+"\n") {
+			t.Errorf("drain --help does not list %s:\n%s", f, stderr)
+		}
+	}
+}
+
+// TestFailedCheckExitsOne: a scenario whose own check fails still prints
+// its JSON line, with "ok": false, and exits 1.
+func TestFailedCheckExitsOne(t *testing.T) {
+	scenarios["test-failing"] = func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+		var c checks
+		c.failf("%d messages lost", 3)
+		if err := emit(stdout, struct{ verdict }{c.verdict()}); err != nil {
+			return err
+		}
+		return c.err()
+	}
+	defer delete(scenarios, "test-failing")
+	code, stdout, stderr := run(t, "test-failing")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if stdout != `{"ok":false,"problems":["3 messages lost"]}`+"\n" {
+		t.Errorf("stdout: %q", stdout)
+	}
+	if !strings.Contains(stderr, "check failed: 3 messages lost") {
+		t.Errorf("stderr: %q", stderr)
+	}
+}
+
+func TestScrubWriter(t *testing.T) {
+	registerSecret("s3cr3t-pw")
+	var b bytes.Buffer
+	w := newScrubWriter(&b)
+	if _, err := w.Write([]byte("dial postgres://u:s3cr3t-pw@h/db failed\n")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "s3cr3t-pw") {
+		t.Errorf("password not masked: %s", b.String())
+	}
+}
+
+// TestScenarios runs every scenario end to end, with tiny settings, on
+// each dialect: SQLite always, PostgreSQL and MySQL when their servers
+// answer (with CI set, an unreachable server fails the test). Dialects run
+// in parallel, each in a namespace of its own.
+func TestScenarios(t *testing.T) {
+	for _, name := range testdb.Names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if name != "sqlite" {
+				testdb.OpenEmpty(t, name) // skips (or, with CI, fails) when the server is down
+			}
+			var r [4]byte
+			_, _ = rand.Read(r[:])
+			ns := "outbox_bench_t" + hex.EncodeToString(r[:])
+			common := []string{"--dialect", name, "--namespace", ns}
+			scenario := func(args ...string) map[string]any {
+				res := runScenario(t, append(args, common...)...)
+				if res["dialect"] != name || res["namespace"] != ns {
+					t.Errorf("dialect/namespace fields: %v, %v", res["dialect"], res["namespace"])
+				}
+				return res
+			}
+
+			t.Run("drain", func(t *testing.T) {
+				res := scenario("drain", "-n", "2000", "--keys", "100", "--relays", "2")
+				for _, f := range []string{"raw_db_deleted", "relay_published", "relay_topic_records", "raw_broker_topic_records"} {
+					want(t, res, f, atLeast(2000), ">= 2000")
+				}
+				want(t, res, "raw_db_deleted", equal(2000), "2000")
+				want(t, res, "pending_after_relay", zero, "0")
+				want(t, res, "relay_dead_lettered", zero, "0")
+				for _, f := range []string{"raw_db_msgs_per_sec", "relay_msgs_per_sec", "raw_broker_msgs_per_sec",
+					"relay_over_raw_db", "relay_over_raw_broker", "load_seconds", "reload_seconds", "relay_seconds", "raw_db_seconds", "raw_broker_seconds"} {
+					want(t, res, f, positive, "> 0")
+				}
+				want(t, res, "relays", equal(2), "2")
+				want(t, res, "batch_size", equal(1000), "the relay's default, 1000")
+			})
+
+			t.Run("latency", func(t *testing.T) {
+				res := scenario("latency", "--rate", "400", "--duration", "2s", "--warmup", "500ms", "--writers", "4")
+				want(t, res, "lost", zero, "0")
+				want(t, res, "count", atLeast(700), ">= 700 (400/s for 2s)")
+				want(t, res, "received", equal(num(t, res, "committed")), "= committed")
+				want(t, res, "achieved_rate", positive, "> 0")
+				p50, p90, p99, mx := num(t, res, "p50_ms"), num(t, res, "p90_ms"), num(t, res, "p99_ms"), num(t, res, "max_ms")
+				if !(p50 <= p90 && p90 <= p99 && p99 <= mx && mx > 0) {
+					t.Errorf("percentiles out of order: p50 %v p90 %v p99 %v max %v", p50, p90, p99, mx)
+				}
+			})
+
+			t.Run("enqueue", func(t *testing.T) {
+				res := scenario("enqueue", "--iterations", "20")
+				for _, f := range []string{"ratio_1_median", "ratio_1_mean", "ratio_100_median", "ratio_100_mean",
+					"enqueue_1.median_us", "plain_1.median_us", "enqueue_100.mean_us", "plain_100.mean_us"} {
+					want(t, res, "dsn_as_given."+f, positive, "> 0")
+				}
+				if name == "sqlite" {
+					given := res["dsn_as_given"].(map[string]any)
+					if given["round_trips"] != nil || res["one_round_trip_option"] != nil {
+						t.Errorf("SQLite has no round trips: %v, %v", given["round_trips"], res["one_round_trip_option"])
+					}
+					return
+				}
+				for _, f := range []string{"enqueue_1", "plain_1", "enqueue_100", "plain_100"} {
+					want(t, res, "dsn_as_given.round_trips."+f, atLeast(1), ">= 1")
+					// The option sends the parameters with the statement.
+					want(t, res, "one_round_trip_option.round_trips."+f, equal(1), "1")
+				}
+				want(t, res, "one_round_trip_option.ratio_1_median", positive, "> 0")
+				want(t, res, "one_round_trip_option.ratio_100_mean", positive, "> 0")
+			})
+
+			t.Run("memory", func(t *testing.T) {
+				res := scenario("memory", "-n", "2000")
+				want(t, res, "published", atLeast(2000), ">= 2000")
+				want(t, res, "topic_records", atLeast(2000), ">= 2000")
+				want(t, res, "pending_after", zero, "0")
+				want(t, res, "msgs_per_sec", positive, "> 0")
+				want(t, res, "heap_sys_mib", positive, "> 0")
+				if runtime.GOOS == "linux" {
+					want(t, res, "peak_rss_mib", positive, "> 0")
+				}
+			})
+
+			t.Run("idle", func(t *testing.T) {
+				res := scenario("idle", "--duration", "2s", "--settle", "500ms")
+				want(t, res, "shards_held", equal(64), "64")
+				want(t, res, "published", zero, "0")
+				if runtime.GOOS == "linux" {
+					want(t, res, "cpu_percent_of_one_core", func(v float64) bool { return v >= 0 && v < 100*float64(runtime.NumCPU()) }, "in [0, 100*cpus)")
+					want(t, res, "window_seconds", atLeast(1.9), ">= 1.9")
+				}
+			})
+		})
+	}
+}

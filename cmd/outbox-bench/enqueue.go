@@ -1,0 +1,507 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+const enqueueAbout = `Compares Enqueue with the multi-row INSERT a user would write by hand.
+
+For batches of 1 and 100 messages, each iteration runs both, in
+BEGIN ... COMMIT of their own, alternating which goes first: Enqueue(ctx, tx,
+msgs...), and tx.ExecContext of INSERT INTO outbox_messages (message_id,
+topic, msg_key, key_hash, payload, headers, shard, created_at, available_at)
+VALUES (...),(...) with placeholders, the message ID, key hash and shard
+computed as the library computes them. Only the call is timed, not BEGIN and
+COMMIT. The first --iterations/20 iterations warm up and are not counted.
+
+On PostgreSQL and MySQL it runs twice: with the DSN as given, and with the
+driver option that sends the parameters with the statement
+(binary_parameters=yes for lib/pq, interpolateParams=true for
+go-sql-driver/mysql). Each time it also counts the network round trips of
+one call, through a TCP proxy on loopback: the times the server started
+answering after the client had sent. SQLite runs in process: no round trips.`
+
+const enqueueExamples = `  go run ./cmd/outbox-bench enqueue --dialect postgres
+  go run ./cmd/outbox-bench enqueue --dialect mysql --iterations 5000`
+
+// callStats summarizes the timed calls of one kind, in microseconds.
+type callStats struct {
+	MedianUs float64 `json:"median_us"`
+	MeanUs   float64 `json:"mean_us"`
+	P90Us    float64 `json:"p90_us"`
+}
+
+// roundTrips are the round trips of one call of each kind (the median of a
+// few calls).
+type roundTrips struct {
+	Enqueue1   int `json:"enqueue_1"`
+	Plain1     int `json:"plain_1"`
+	Enqueue100 int `json:"enqueue_100"`
+	Plain100   int `json:"plain_100"`
+}
+
+// enqueueVariant is the comparison with one DSN.
+type enqueueVariant struct {
+	DSNOption      string      `json:"dsn_option"` // "" for the DSN as given
+	Enqueue1       callStats   `json:"enqueue_1"`
+	Plain1         callStats   `json:"plain_1"`
+	Ratio1Median   float64     `json:"ratio_1_median"` // Enqueue / plain INSERT
+	Ratio1Mean     float64     `json:"ratio_1_mean"`
+	Enqueue100     callStats   `json:"enqueue_100"`
+	Plain100       callStats   `json:"plain_100"`
+	Ratio100Median float64     `json:"ratio_100_median"`
+	Ratio100Mean   float64     `json:"ratio_100_mean"`
+	RoundTrips     *roundTrips `json:"round_trips"` // null on SQLite
+	Seconds        float64     `json:"seconds"`
+}
+
+// enqueueResult is the JSON line of the enqueue scenario.
+type enqueueResult struct {
+	header
+	Iterations1   int             `json:"iterations_1"`
+	Iterations100 int             `json:"iterations_100"`
+	Warmup1       int             `json:"warmup_iterations_1"`
+	Warmup100     int             `json:"warmup_iterations_100"`
+	ValueBytes    int             `json:"value_bytes"`
+	Keys          int             `json:"keys"`
+	Shards        int             `json:"shards"`
+	AsGiven       enqueueVariant  `json:"dsn_as_given"`
+	OneRoundTrip  *enqueueVariant `json:"one_round_trip_option"` // null on SQLite
+	TotalSeconds  float64         `json:"total_seconds"`
+	verdict
+}
+
+// enqueueOpts are the flags of the enqueue scenario.
+type enqueueOpts struct {
+	*commonOpts
+	iterations, iterations100 int
+	valueBytes, keys, shards  int
+}
+
+// roundTripReps is how many calls of each kind the round-trip count looks
+// at.
+const roundTripReps = 5
+
+// cleanEvery empties the outbox table (outside the timing) after this many
+// rows, so that it does not grow without bound.
+const cleanEvery = 10_000
+
+func cmdEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("enqueue", enqueueAbout, enqueueExamples, stderr)
+	o := enqueueOpts{commonOpts: addCommon(fs)}
+	fs.IntVar(&o.iterations, "iterations", 2000, "timed iterations with 1 message per call")
+	fs.IntVar(&o.iterations100, "iterations-100", 0, "timed iterations with 100 messages per call (0: 3/20 of --iterations)")
+	fs.IntVar(&o.valueBytes, "value-bytes", 256, "bytes of each message value")
+	fs.IntVar(&o.keys, "keys", 1000, "distinct message keys")
+	fs.IntVar(&o.shards, "shards", outbox.DefaultNumShards, "outbox shards")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if o.iterations < 1 || o.iterations100 < 0 {
+		return usagef("--iterations must be at least 1 and --iterations-100 at least 0; got %d and %d", o.iterations, o.iterations100)
+	}
+	if o.iterations100 == 0 {
+		o.iterations100 = max(2, (o.iterations*3+19)/20)
+	}
+	if err := checkLoadFlags(1, o.valueBytes, o.keys, o.shards, o.topic); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	e, err := setup(ctx, o.commonOpts, stderr, 1) // no broker
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	h := e.header("enqueue")
+	h.Topic, h.Partitions = "", 0
+	res := enqueueResult{header: h, Iterations1: o.iterations, Iterations100: o.iterations100,
+		Warmup1: o.iterations / 20, Warmup100: o.iterations100 / 20,
+		ValueBytes: o.valueBytes, Keys: o.keys, Shards: o.shards}
+	var c checks
+	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: o.shards})
+	if err != nil {
+		return err
+	}
+	b := &enqueueBench{e: e, ob: ob, o: o, c: &c,
+		pools: map[int][][]outbox.Message{1: messagePool(o, 1), 100: messagePool(o, 100)}}
+
+	stopProfile, err := startProfile(o.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if res.AsGiven, err = b.variant(ctx, e.dsn, ""); err != nil {
+		return err
+	}
+	if dsn, option := oneRoundTripDSN(e.database); option != "" {
+		v, err := b.variant(ctx, dsn, option)
+		if err != nil {
+			return err
+		}
+		res.OneRoundTrip = &v
+	}
+	if err := stopProfile(); err != nil {
+		return err
+	}
+	res.TotalSeconds = secs(time.Since(start))
+	res.verdict = c.verdict()
+	if err := emit(stdout, res); err != nil {
+		return err
+	}
+	return c.err()
+}
+
+// messagePool returns 64 distinct batches of size messages: random keys
+// and values, no ID (Enqueue makes one, as the plain insert does).
+func messagePool(o enqueueOpts, size int) [][]outbox.Message {
+	rng := newRand(uint64(size))
+	pool := make([][]outbox.Message, 64)
+	for i := range pool {
+		pool[i] = make([]outbox.Message, size)
+		for j := range pool[i] {
+			v := make([]byte, o.valueBytes)
+			_, _ = rng.Read(v)
+			k := int(rng.Uint64() % uint64(o.keys))
+			pool[i][j] = outbox.Message{Topic: o.topic, Key: []byte("key-" + strconv.Itoa(k)), Value: v}
+		}
+	}
+	return pool
+}
+
+// enqueueBench runs the comparison.
+type enqueueBench struct {
+	e     *env
+	ob    *outbox.Outbox
+	o     enqueueOpts
+	c     *checks
+	pools map[int][][]outbox.Message
+	rows  int // inserted since the last clean
+}
+
+// call is one way of writing a batch in a transaction.
+type call func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error
+
+// calls returns Enqueue and the plain insert for batches of size.
+func (b *enqueueBench) calls(size int) (enqueue, plain call) {
+	enqueue = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
+		return b.ob.Enqueue(ctx, tx, batch...)
+	}
+	query := plainInsert(b.e.name, size)
+	args := make([]any, 0, 7*size)
+	shards := b.o.shards
+	plain = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
+		args = args[:0]
+		for i := range batch {
+			m := &batch[i]
+			args = append(args, outbox.NewMessageID(), m.Topic, m.Key, int64(outbox.KeyHash(m.Key)), m.Value, nil,
+				outbox.ShardFor(m.Key, shards))
+		}
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	}
+	return enqueue, plain
+}
+
+// variant times both calls for sizes 1 and 100 on a pool opened with dsn,
+// and counts their round trips through a proxy (not on SQLite).
+func (b *enqueueBench) variant(ctx context.Context, dsn, option string) (enqueueVariant, error) {
+	start := time.Now()
+	v := enqueueVariant{DSNOption: option}
+	label := "dsn as given"
+	if option != "" {
+		label = option
+	}
+	db, err := sql.Open(b.e.driver, dsn)
+	if err != nil {
+		return v, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one warm connection for every call
+	for _, size := range []int{1, 100} {
+		iters := b.o.iterations
+		if size == 100 {
+			iters = b.o.iterations100
+		}
+		enq, plain, err := b.timeCalls(ctx, db, size, iters/20, iters)
+		if err != nil {
+			return v, fmt.Errorf("%s, %d per call: %w", label, size, err)
+		}
+		es, ps := summarize(enq), summarize(plain)
+		rm, ra := ratio(es.MedianUs, ps.MedianUs), ratio(es.MeanUs, ps.MeanUs)
+		if size == 1 {
+			v.Enqueue1, v.Plain1, v.Ratio1Median, v.Ratio1Mean = es, ps, rm, ra
+		} else {
+			v.Enqueue100, v.Plain100, v.Ratio100Median, v.Ratio100Mean = es, ps, rm, ra
+		}
+		fmt.Fprintf(b.e.stderr, "bench: enqueue (%s), %d per call: Enqueue median %.0fµs mean %.0fµs; plain median %.0fµs mean %.0fµs; ratio %.3f\n",
+			label, size, es.MedianUs, es.MeanUs, ps.MedianUs, ps.MeanUs, rm)
+		if rm <= 0 || ra <= 0 {
+			b.c.failf("%s, %d per call: no valid timing", label, size)
+		}
+	}
+	if b.e.name != "sqlite" {
+		rt, err := b.roundTrips(ctx, dsn, label)
+		if err != nil {
+			return v, fmt.Errorf("%s: round trips: %w", label, err)
+		}
+		v.RoundTrips = rt
+	}
+	v.Seconds = secs(time.Since(start))
+	return v, nil
+}
+
+// timeCalls runs warmup+iters iterations of both calls, alternating which
+// goes first, and returns the durations of the counted ones in µs.
+func (b *enqueueBench) timeCalls(ctx context.Context, db *sql.DB, size, warmup, iters int) (enq, plain []float64, err error) {
+	enqueue, plainInsert := b.calls(size)
+	pool := b.pools[size]
+	for i := 0; i < warmup+iters; i++ {
+		if b.rows >= cleanEvery {
+			if err := b.clean(ctx, db); err != nil {
+				return nil, nil, err
+			}
+		}
+		batch := pool[i%len(pool)]
+		for j := 0; j < 2; j++ {
+			isEnqueue := (i+j)%2 == 0
+			fn := plainInsert
+			if isEnqueue {
+				fn = enqueue
+			}
+			d, err := timeInTx(ctx, db, fn, batch)
+			if err != nil {
+				return nil, nil, err
+			}
+			b.rows += size
+			if i < warmup {
+				continue
+			}
+			us := float64(d) / float64(time.Microsecond)
+			if isEnqueue {
+				enq = append(enq, us)
+			} else {
+				plain = append(plain, us)
+			}
+		}
+	}
+	return enq, plain, b.clean(ctx, db)
+}
+
+// clean deletes the rows written so far and checks that they were all
+// there.
+func (b *enqueueBench) clean(ctx context.Context, db *sql.DB) error {
+	r, err := db.ExecContext(ctx, "DELETE FROM "+dialect.TableMessages)
+	if err != nil {
+		return err
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != int64(b.rows) {
+		b.c.failf("the outbox held %d rows, %d were written", n, b.rows)
+	}
+	b.rows = 0
+	return nil
+}
+
+// timeInTx runs fn in a transaction of its own and returns how long fn
+// took (BEGIN and COMMIT excluded).
+func timeInTx(ctx context.Context, db *sql.DB, fn call, batch []outbox.Message) (time.Duration, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	err = fn(ctx, tx, batch)
+	d := time.Since(start)
+	if err != nil {
+		_ = tx.Rollback()
+		return 0, err
+	}
+	return d, tx.Commit()
+}
+
+// roundTrips counts the round trips of one call of each kind through a
+// proxy in front of the server of dsn.
+func (b *enqueueBench) roundTrips(ctx context.Context, dsn, label string) (*roundTrips, error) {
+	proxied, target, err := viaProxy(b.e.name, dsn)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startFlightProxy(target)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	db, err := sql.Open(b.e.driver, proxied(p.Addr()))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var rt roundTrips
+	for _, size := range []int{1, 100} {
+		enqueue, plain := b.calls(size)
+		for _, k := range []struct {
+			fn  call
+			out *int
+			bad string
+		}{
+			{enqueue, map[int]*int{1: &rt.Enqueue1, 100: &rt.Enqueue100}[size], "Enqueue"},
+			{plain, map[int]*int{1: &rt.Plain1, 100: &rt.Plain100}[size], "plain INSERT"},
+		} {
+			var counts []int
+			for i := 0; i < roundTripReps; i++ {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					return nil, err
+				}
+				before := p.Flights()
+				err = k.fn(ctx, tx, b.pools[size][i])
+				after := p.Flights()
+				if err != nil {
+					_ = tx.Rollback()
+					return nil, err
+				}
+				if err := tx.Commit(); err != nil {
+					return nil, err
+				}
+				b.rows += size
+				counts = append(counts, int(after-before))
+			}
+			slices.Sort(counts)
+			*k.out = counts[len(counts)/2]
+			if counts[0] != counts[len(counts)-1] {
+				fmt.Fprintf(b.e.stderr, "bench: enqueue (%s): %s of %d: round trips vary between calls: %v\n", label, k.bad, size, counts)
+			}
+		}
+	}
+	fmt.Fprintf(b.e.stderr, "bench: enqueue (%s): round trips: Enqueue %d/%d, plain %d/%d (1/100 messages)\n",
+		label, rt.Enqueue1, rt.Enqueue100, rt.Plain1, rt.Plain100)
+	if rt.Enqueue1 > rt.Plain1 || rt.Enqueue100 > rt.Plain100 {
+		b.c.failf("%s: Enqueue takes more round trips than the plain INSERT (%d/%d against %d/%d)",
+			label, rt.Enqueue1, rt.Enqueue100, rt.Plain1, rt.Plain100)
+	}
+	return &rt, b.clean(ctx, db)
+}
+
+// summarize returns the median, mean and 90th percentile of µs.
+func summarize(us []float64) callStats {
+	s := slices.Clone(us)
+	slices.Sort(s)
+	return callStats{MedianUs: round(percentile(s, 50), 1), MeanUs: round(mean(s), 1), P90Us: round(percentile(s, 90), 1)}
+}
+
+// dbNow is each dialect's database clock as its migrations store it.
+var dbNow = map[string]string{
+	"postgres": "now()",
+	"mysql":    "UTC_TIMESTAMP(6)",
+	"sqlite":   "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+}
+
+// plainInsert is the hand-written multi-row INSERT of size rows.
+func plainInsert(dialectName string, size int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO " + dialect.TableMessages +
+		" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ")
+	n := 0
+	for i := range size {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('(')
+		for c := range 7 {
+			if c > 0 {
+				q.WriteByte(',')
+			}
+			n++
+			q.WriteString(placeholder(dialectName, n))
+		}
+		q.WriteString("," + dbNow[dialectName] + "," + dbNow[dialectName] + ")")
+	}
+	return q.String()
+}
+
+// oneRoundTripDSN returns the namespace's DSN with the driver option that
+// sends parameters with the statement, and the option; "" on SQLite.
+func oneRoundTripDSN(d *database) (dsn, option string) {
+	switch d.name {
+	case "postgres":
+		u, err := url.Parse(d.dsn)
+		if err != nil {
+			return "", ""
+		}
+		q := u.Query()
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+		return u.String(), "binary_parameters=yes"
+	case "mysql":
+		cfg, err := mysql.ParseDSN(d.dsn)
+		if err != nil {
+			return "", ""
+		}
+		cfg.InterpolateParams = true
+		return cfg.FormatDSN(), "interpolateParams=true"
+	}
+	return "", ""
+}
+
+// viaProxy returns the address dsn connects to and a function that returns
+// dsn pointed at a proxy address instead.
+func viaProxy(dialectName, dsn string) (proxied func(addr string) string, target string, err error) {
+	switch dialectName {
+	case "postgres":
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil, "", err
+		}
+		host, port := u.Hostname(), u.Port()
+		if host == "" {
+			host = "localhost"
+		}
+		if strings.HasPrefix(host, "/") {
+			return nil, "", fmt.Errorf("a Unix socket (%s) cannot be proxied; give a TCP address", host)
+		}
+		if port == "" {
+			port = "5432"
+		}
+		return func(addr string) string {
+			v := *u
+			v.Host = addr
+			return v.String()
+		}, net.JoinHostPort(host, port), nil
+	case "mysql":
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, "", err
+		}
+		if cfg.Net != "tcp" {
+			return nil, "", fmt.Errorf("a %s connection cannot be proxied; give a tcp(host:port) address", cfg.Net)
+		}
+		return func(addr string) string {
+			c := cfg.Clone()
+			c.Addr = addr
+			return c.FormatDSN()
+		}, cfg.Addr, nil
+	}
+	return nil, "", fmt.Errorf("%s runs in process", dialectName)
+}

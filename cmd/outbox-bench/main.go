@@ -1,0 +1,135 @@
+// Command outbox-bench is the reproducible benchmark of the outbox library:
+// it measures the relay against what the database and the broker can do
+// without it, the end-to-end latency, the cost of Enqueue, and the relay's
+// memory and idle CPU.
+//
+//	go run ./cmd/outbox-bench <scenario> [flags]
+//
+// Scenarios:
+//
+//	drain     relay throughput on a preloaded outbox, next to a plain
+//	          SELECT+DELETE loop (raw_db) and a bare Sarama producer (raw_broker)
+//	latency   commit-to-consume latency under a steady open-loop load
+//	enqueue   Enqueue against a hand-written multi-row INSERT, and the
+//	          network round trips of each
+//	memory    peak RSS of a relay process draining a large outbox
+//	idle      CPU of a relay process with nothing to do
+//
+// Every scenario prints exactly one JSON line on stdout (its settings, its
+// figures, "go", "cpus", "time", "ok" and any "problems"); progress and
+// diagnostics go to stderr. It checks its own result (every record reached
+// the broker, no message was lost, ...) and exits 1 when a check fails, 2 on
+// bad flags. "outbox-bench <scenario> --help" lists the flags of a scenario.
+//
+// The database defaults to the test servers of internal/testdb: PostgreSQL at
+// OUTBOX_TEST_POSTGRES_DSN (default
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable), MySQL/MariaDB at
+// OUTBOX_TEST_MYSQL_DSN (default root@tcp(127.0.0.1:3306)/test), SQLite in a
+// temporary file; --dsn overrides them. Each run works in a namespace of its
+// own, created empty and dropped at the end: the schema outbox_bench
+// (PostgreSQL), the database outbox_bench (MySQL), a temporary file (SQLite).
+// The broker is an in-process Kafka-protocol broker (kfake over TCP
+// loopback) unless --brokers names a real cluster.
+//
+// The memory and idle scenarios run the relay in a child process: the
+// benchmark re-executes itself with the hidden command relay-child and passes
+// the database and brokers in OUTBOX_BENCH_* environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `outbox-bench measures the outbox library and its relay.
+
+Usage:
+  outbox-bench <scenario> [flags]
+
+Scenarios:
+  drain     relay throughput on a preloaded outbox, against raw database and broker loops
+  latency   commit-to-consume latency under a steady open-loop load
+  enqueue   Enqueue against a hand-written multi-row INSERT, with round trips
+  memory    peak RSS of a relay process draining a large outbox
+  idle      CPU use of an idle relay process
+
+Each scenario prints one JSON line on stdout and exits 1 if its own checks
+fail, 2 on bad flags.
+
+Examples:
+  go run ./cmd/outbox-bench drain --dialect postgres
+  go run ./cmd/outbox-bench latency --dialect mysql --rate 2000
+  go run ./cmd/outbox-bench enqueue --dialect sqlite
+  go run ./cmd/outbox-bench drain --brokers kafka-1:9092 --topic bench.outbox
+
+Run "outbox-bench <scenario> --help" for the flags of a scenario.
+`
+
+// errUsage is wrapped by every error caused by the command line: such
+// errors exit with status 2.
+var errUsage = errors.New("usage")
+
+// errCheck is wrapped by the error of a scenario whose own checks failed
+// (its JSON line is printed all the same, with "ok": false).
+var errCheck = errors.New("check failed")
+
+// scenario runs one benchmark scenario with the arguments after its name.
+type scenario func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// scenarios maps the command-line names to the scenarios. relay-child is the
+// hidden command the memory and idle scenarios start their relay with.
+var scenarios = map[string]scenario{
+	"drain":      cmdDrain,
+	"latency":    cmdLatency,
+	"enqueue":    cmdEnqueue,
+	"memory":     cmdMemory,
+	"idle":       cmdIdle,
+	childCommand: cmdChild,
+	"help":       nil,
+	"-h":         nil,
+	"-help":      nil,
+	"--help":     nil,
+}
+
+// realMain runs the command line args and returns the exit status: 0 on
+// success, 1 on failure (including a failed check), 2 on a usage error.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stderr = newScrubWriter(stderr)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	run, known := scenarios[args[0]]
+	if !known {
+		fmt.Fprintf(stderr, "outbox-bench: unknown scenario %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if run == nil {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	err := run(ctx, args[1:], stdout, stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "outbox-bench %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "outbox-bench %s: %v\n", args[0], err)
+		return 1
+	}
+}
