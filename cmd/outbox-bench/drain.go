@@ -330,8 +330,8 @@ func rawDBDrain(ctx context.Context, db *sql.DB, dialectName string, batch int) 
 	defer conn.Close()
 	sel := "SELECT id, message_id, topic, msg_key, payload, headers FROM " + dialect.TableMessages +
 		" ORDER BY id LIMIT " + strconv.Itoa(batch)
-	fullDelete := deleteByIDs(dialectName, batch)
-	ids := make([]any, 0, batch)
+	ids := make([]int64, 0, batch)
+	var del strings.Builder
 	start := time.Now()
 	for {
 		t0 := time.Now()
@@ -361,11 +361,17 @@ func rawDBDrain(ctx context.Context, db *sql.DB, dialectName string, batch int) 
 		if len(ids) == 0 {
 			break
 		}
-		del := fullDelete
-		if len(ids) != batch {
-			del = deleteByIDs(dialectName, len(ids))
+		// Literal ids, as the relay sends them: one round trip, no prepare.
+		del.Reset()
+		del.WriteString("DELETE FROM " + dialect.TableMessages + " WHERE id IN (")
+		for i, id := range ids {
+			if i > 0 {
+				del.WriteByte(',')
+			}
+			del.WriteString(strconv.FormatInt(id, 10))
 		}
-		r, err := conn.ExecContext(ctx, del, ids...)
+		del.WriteByte(')')
+		r, err := conn.ExecContext(ctx, del.String())
 		if err != nil {
 			return out, err
 		}
@@ -378,20 +384,6 @@ func rawDBDrain(ctx context.Context, db *sql.DB, dialectName string, batch int) 
 	}
 	out.took = time.Since(start)
 	return out, nil
-}
-
-// deleteByIDs is DELETE FROM outbox_messages WHERE id IN (<n placeholders>).
-func deleteByIDs(dialectName string, n int) string {
-	var b strings.Builder
-	b.WriteString("DELETE FROM " + dialect.TableMessages + " WHERE id IN (")
-	for i := 1; i <= n; i++ {
-		if i > 1 {
-			b.WriteByte(',')
-		}
-		b.WriteString(placeholder(dialectName, i))
-	}
-	b.WriteByte(')')
-	return b.String()
 }
 
 // placeholder is the i-th (1-based) bind parameter of the dialect.

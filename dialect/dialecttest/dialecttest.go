@@ -401,6 +401,44 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 	if !slices.Equal(ids(got), []string{"x2", "x3"}) {
 		t.Fatalf("read excluding x1 and y1 gave %v, want [x2 x3]", ids(got))
 	}
+
+	// Runs of consecutive ids and scattered ids: a dialect may write them
+	// as ranges or as a list, but must leave out exactly the ids given.
+	var more []dialect.Message
+	for i := 0; i < 150; i++ {
+		more = append(more, onShard(fmt.Sprintf("r%03d", i), "", 8))
+	}
+	s.insert(t, db, more...)
+	rows := s.read(t, db, []int{8}, 1000)
+	if len(rows) != 150 {
+		t.Fatalf("read %d rows, want 150", len(rows))
+	}
+	for _, tc := range []struct {
+		name string
+		keep func(i int) bool
+	}{
+		{"all but one", func(i int) bool { return i == 50 }},
+		{"two runs and the ends", func(i int) bool { return i == 0 || i == 70 || i == 71 || i == 149 }},
+		{"every other", func(i int) bool { return i%2 == 1 }},
+		{"none", func(int) bool { return false }},
+	} {
+		var excl []int64
+		var want []string
+		for i, r := range rows {
+			if tc.keep(i) {
+				want = append(want, r.MessageID)
+			} else {
+				excl = append(excl, r.ID)
+			}
+		}
+		got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{8}, Limit: 1000, Exclude: excl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(got), want) {
+			t.Errorf("%s: read %v, want %v", tc.name, ids(got), want)
+		}
+	}
 }
 
 func (s suite) readMaxBytes(t *testing.T, db *sql.DB) {
