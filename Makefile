@@ -1,5 +1,5 @@
 # Developer commands. CI runs .ci/run, which runs the README's test command.
-.PHONY: test lint bench fuzz ci
+.PHONY: test lint bench bench-relay fuzz ci
 
 test:
 	go test -race -count=1 ./...
@@ -11,6 +11,11 @@ lint:
 
 bench:
 	go test -run='^$$' -bench=. -benchtime=2s ./
+
+# The relay's figures (docs/benchmarks.md): every scenario on every dialect.
+bench-relay:
+	for d in postgres mysql sqlite; do for s in drain latency enqueue memory idle; do \
+		go run ./cmd/outbox-bench $$s --dialect $$d || exit 1; done; done
 
 fuzz:
 	go test -run='^$$' -fuzz=FuzzDecodeHeaders -fuzztime=60s ./
