@@ -162,6 +162,7 @@ type RelayStats struct {
 	DeadLettered int64 // messages moved to the dead-letter table
 	Unavailable  int64 // records that failed because the broker was unavailable
 	Batches      int64 // batches read
+	Pipelined    int64 // batches whose outcome was recorded while the next one was published (a backlog)
 	Shards       int   // shards held now
 }
 
@@ -169,9 +170,10 @@ type RelayStats struct {
 // or many, share the work by leasing shards; each shard is published by one
 // relay at a time, in id order, which keeps the order of every key.
 //
-// Give a relay its own small pool (db.SetMaxOpenConns(4) is plenty): it
-// needs one connection for its batches and one for its leases, and never
-// holds a transaction open while it talks to the broker.
+// Give a relay its own small pool (db.SetMaxOpenConns(4) is plenty): under
+// a backlog it uses up to three connections at once (the next batch's read,
+// the previous batch's outcome, the leases), and it never holds a
+// transaction open while it talks to the broker.
 type Relay struct {
 	db  *sql.DB
 	pub Publisher
@@ -191,7 +193,7 @@ type Relay struct {
 	paused  map[string]topicPause // topics unavailable while others are not
 	unacked []int64               // published but not yet deleted
 
-	published, retried, deadLettered, unavailable, batches atomic.Int64
+	published, retried, deadLettered, unavailable, batches, pipelined atomic.Int64
 }
 
 type topicPause struct {
@@ -240,7 +242,7 @@ func (r *Relay) Stats() RelayStats {
 	return RelayStats{
 		Published: r.published.Load(), Retried: r.retried.Load(),
 		DeadLettered: r.deadLettered.Load(), Unavailable: r.unavailable.Load(),
-		Batches: r.batches.Load(), Shards: shards,
+		Batches: r.batches.Load(), Pipelined: r.pipelined.Load(), Shards: shards,
 	}
 }
 
@@ -504,13 +506,18 @@ func (r *Relay) work(ctx, work context.Context) {
 			next.discard()
 			next = nil
 			finishPrev()
+			r.setInUse(nil) // deleting by id needs no lease
 			r.retryAck(ctx, work)
 			continue
 		}
 		var recs []dialect.Record
 		var shards []int
+		backlog := false
 		if next != nil {
-			recs, shards = next.wait()
+			recs, shards, backlog = next.wait(r)
+			if err := next.readErr(); err != nil && ctx.Err() == nil {
+				r.log.Warn("reading the next batch ahead failed; reading again", "err", err)
+			}
 			next = nil
 		}
 		if len(recs) == 0 {
@@ -548,22 +555,23 @@ func (r *Relay) work(ctx, work context.Context) {
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
 		olderAtRead := prev
-		if r.full(recs) && ctx.Err() == nil {
+		if (backlog || r.full(recs)) && ctx.Err() == nil {
 			next = r.readAhead(work, shards, recs, prev)
 		}
 		out := r.publishBatch(work, recs)
 		held := heldKeys(recs, out)
 		finishPrev() // one outcome recorded at a time, in batch order
 		if next != nil && out.published > 0 && len(r.unacked) == 0 {
-			next.drop = held
+			next.drop = make(map[keyID]bool, len(held))
+			for k := range held {
+				next.drop[k] = true
+			}
 			if olderAtRead != nil {
 				for k := range olderAtRead.held {
-					if next.drop == nil {
-						next.drop = map[keyID]bool{}
-					}
 					next.drop[k] = true
 				}
 			}
+			r.pipelined.Add(1)
 			prev = r.settleAsync(work, recs, held, out)
 		} else {
 			next.discard()
@@ -595,9 +603,11 @@ func (r *Relay) work(ctx, work context.Context) {
 	}
 }
 
-// settling is a published batch whose outcome is being recorded.
+// settling is a published batch whose outcome is being recorded. It keeps
+// the ids and shards of its records, not their payloads.
 type settling struct {
-	recs    []dialect.Record
+	ids     []int64
+	shards  []int
 	held    map[keyID]bool // keys that did not get all their records through
 	done    chan struct{}
 	unacked []int64
@@ -605,7 +615,14 @@ type settling struct {
 
 // settleAsync records out on another goroutine.
 func (r *Relay) settleAsync(work context.Context, recs []dialect.Record, held map[keyID]bool, out batchOutcome) *settling {
-	s := &settling{recs: recs, held: held, done: make(chan struct{})}
+	s := &settling{ids: recordIDs(recs), held: held, done: make(chan struct{})}
+	seen := map[int]bool{}
+	for i := range recs {
+		if !seen[recs[i].Shard] {
+			seen[recs[i].Shard] = true
+			s.shards = append(s.shards, recs[i].Shard)
+		}
+	}
 	go func() {
 		defer close(s.done)
 		s.unacked = r.settle(work, out)
@@ -643,17 +660,18 @@ func sortedShards(set map[int]bool) []int {
 }
 
 // readBatch reads one batch of shards, leaving out the ids of exclude.
-func (r *Relay) readBatch(work context.Context, shards []int, exclude []dialect.Record) ([]dialect.Record, error) {
-	var ids []int64
-	if len(exclude) > 0 {
-		ids = make([]int64, len(exclude))
-		for i := range exclude {
-			ids[i] = exclude[i].ID
-		}
-	}
+func (r *Relay) readBatch(work context.Context, shards []int, exclude []int64) ([]dialect.Record, error) {
 	rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 	defer cancel()
-	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: ids, MaxBytes: r.cfg.BatchBytes})
+	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: exclude, MaxBytes: r.cfg.BatchBytes})
+}
+
+func recordIDs(recs []dialect.Record) []int64 {
+	ids := make([]int64, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].ID
+	}
+	return ids
 }
 
 // aheadRead is a batch read while the one before it is published.
@@ -683,13 +701,16 @@ func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.R
 		return nil
 	}
 	a := &aheadRead{done: make(chan struct{}), shards: sortedShards(valid)}
-	// The keeper must not hand back the shards of either batch.
+	// The keeper must not hand back a shard of any batch not settled yet:
+	// its new owner could read a key before this relay records that the
+	// key waits for a retry.
 	inUse := append(append([]int(nil), curShards...), a.shards...)
-	r.setInUse(inUse)
-	exclude := cur
+	exclude := recordIDs(cur)
 	if older != nil {
-		exclude = append(append(make([]dialect.Record, 0, len(cur)+len(older.recs)), cur...), older.recs...)
+		inUse = append(inUse, older.shards...)
+		exclude = append(exclude, older.ids...)
 	}
+	r.setInUse(inUse)
 	go func() {
 		defer close(a.done)
 		a.recs, a.err = r.readBatch(work, a.shards, exclude)
@@ -698,15 +719,17 @@ func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.R
 }
 
 // wait returns the records read ahead, without those of the dropped keys,
-// and the shards they were read from. A failed read gives nothing: the
-// caller reads again.
-func (a *aheadRead) wait() ([]dialect.Record, []int) {
+// the shards they were read from, and whether the read was a full batch
+// (before the drop: a backlog). A failed read gives nothing: the caller
+// reads again.
+func (a *aheadRead) wait(r *Relay) ([]dialect.Record, []int, bool) {
 	<-a.done
 	if a.err != nil {
-		return nil, nil
+		return nil, nil, false
 	}
+	full := r.full(a.recs)
 	if len(a.drop) == 0 {
-		return a.recs, a.shards
+		return a.recs, a.shards, full
 	}
 	kept := a.recs[:0]
 	for _, rec := range a.recs {
@@ -715,7 +738,15 @@ func (a *aheadRead) wait() ([]dialect.Record, []int) {
 		}
 		kept = append(kept, rec)
 	}
-	return kept, a.shards
+	return kept, a.shards, full
+}
+
+// readErr is the error of a finished read, nil on a nil aheadRead.
+func (a *aheadRead) readErr() error {
+	if a == nil {
+		return nil
+	}
+	return a.err
 }
 
 // discard waits for the read and forgets it. It is a no-op on nil.

@@ -295,6 +295,9 @@ func TestRelayBacklogPipeline(t *testing.T) {
 					t.Fatalf("publisher contract broken: %v", vs)
 				}
 				st := run.relay.Stats()
+				if st.Pipelined == 0 {
+					t.Fatalf("stats %+v: no batch was pipelined, so this test proved nothing", st)
+				}
 				if tc.failEach == 0 {
 					if v.duplicates != 0 {
 						t.Fatalf("%d duplicates with no fault: a batch read ahead overlapped one in flight", v.duplicates)

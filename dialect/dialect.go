@@ -65,6 +65,8 @@ type Record struct {
 	Shard     int
 	Attempts  int // failed publish attempts so far
 	CreatedAt time.Time
+	// KeyHash is the stored hash of Key; 0 when Key is nil.
+	KeyHash int64
 }
 
 // ReadRequest says what ReadBatch reads.

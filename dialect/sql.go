@@ -104,7 +104,7 @@ func (d *sqlDialect) Insert(ctx context.Context, exec Execer, msgs []Message) er
 	if len(msgs) == 0 {
 		return nil
 	}
-	if d.f.bytesLiteral != nil {
+	if d.f.bytesLiteral != nil && payloadBytes(msgs) <= maxLiteralBytes {
 		_, err := exec.ExecContext(ctx, d.insertLiteral(msgs))
 		return err
 	}
@@ -155,6 +155,23 @@ func (d *sqlDialect) Insert(ctx context.Context, exec Execer, msgs []Message) er
 	}
 	_, err := exec.ExecContext(ctx, b.String(), args...)
 	return err
+}
+
+// maxLiteralBytes is the most payload (keys, values, headers, ids) that
+// Insert writes as literals. Hexadecimal doubles it on the wire, and the
+// statement must stay well below MariaDB's default max_allowed_packet
+// (16 MiB); above it, bound parameters (which drivers send as long data)
+// carry the values, at the price of a prepare round trip that the
+// transfer dwarfs anyway.
+const maxLiteralBytes = 4 << 20
+
+func payloadBytes(msgs []Message) int {
+	n := 0
+	for i := range msgs {
+		m := &msgs[i]
+		n += len(m.MessageID) + len(m.Topic) + len(m.Key) + len(m.Value) + len(m.Headers)
+	}
+	return n
 }
 
 // insertLiteral writes the INSERT of msgs with every value as a literal.
@@ -395,7 +412,7 @@ func (d *sqlDialect) Release(ctx context.Context, db *sql.DB, relayID string, le
 	return err
 }
 
-const recordColumns = "m.id, m.message_id, m.topic, m.msg_key, m.payload, m.headers, m.shard, m.attempts, m.created_at"
+const recordColumns = "m.id, m.message_id, m.topic, m.msg_key, m.payload, m.headers, m.shard, m.attempts, m.created_at, m.key_hash"
 
 // maxInlineWaiting is the most keys waiting for a retry that ReadBatch
 // leaves out with literal conditions; above it, a correlated sub-query
@@ -410,13 +427,14 @@ type waitingKey struct {
 	minID   int64
 }
 
-// ReadBatch reads in two statements, both with literal integers only (no
-// bound parameters, so each is a single round trip on every driver): the
-// keys of these shards that wait for a retry (usually none, served by the
-// retry index), then the batch in id order without them. The statements do
-// not share a snapshot, which is safe: a key seen waiting that stops waiting
-// in between is held back once more, and only the shard's owner (the
-// caller) makes keys wait.
+// ReadBatch reads with statements of literal integers only (no bound
+// parameters, so each is a single round trip on every driver): the keys of
+// these shards that wait for a retry (usually none, served by the retry
+// index), then the batch in id order without them, then the waiting keys
+// again. The statements do not share a snapshot: a key seen waiting that
+// stops waiting in between is held back once more (safe), and a key that
+// starts waiting in between (the previous owner of a shard recording its
+// last outcome) is caught by the second look.
 func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Record, error) {
 	if len(req.Shards) == 0 || req.Limit <= 0 {
 		return nil, nil
@@ -427,7 +445,7 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 	}
 	var in strings.Builder
 	writeList(&in, shards)
-	waits, err := d.waitingKeys(ctx, db, in.String())
+	waits, err := d.waitingKeys(ctx, db, in.String(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +490,8 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 	for rows.Next() {
 		var r Record
 		var created dbTime
-		dest := []any{&r.ID, &r.MessageID, &r.Topic, &r.Key, &r.Value, &r.Headers, &r.Shard, &r.Attempts, &created}
+		var keyHash sql.NullInt64
+		dest := []any{&r.ID, &r.MessageID, &r.Topic, &r.Key, &r.Value, &r.Headers, &r.Shard, &r.Attempts, &created, &keyHash}
 		var keyNull, valueNull bool
 		if d.f.nullFlags {
 			dest = append(dest, &keyNull, &valueNull)
@@ -489,13 +508,53 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 			}
 		}
 		r.CreatedAt = created.t
+		r.KeyHash = keyHash.Int64
 		out = append(out, r)
 		size += len(r.Key) + len(r.Value) + len(r.Headers)
 		if req.MaxBytes > 0 && size >= req.MaxBytes {
 			break // closing rows discards the rest unread
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(waits) > maxInlineWaiting || len(out) == 0 {
+		return out, nil // the correlated sub-query held back within the read's own snapshot
+	}
+	// The waiting keys and the batch were read in two statements. A relay
+	// that owned a shard until just now may have made a key wait in
+	// between (its outcome is recorded after it lost the lease); ask again
+	// and leave out the later rows of keys that wait now.
+	again, err := d.waitingKeys(ctx, db, in.String(), false)
+	if err != nil {
+		return nil, err
+	}
+	return dropWaiting(out, again), nil
+}
+
+// dropWaiting removes from recs (in id order) the rows that a waiting key
+// holds back.
+func dropWaiting(recs []Record, waits []waitingKey) []Record {
+	if len(waits) == 0 {
+		return recs
+	}
+	type sk struct {
+		shard   int
+		keyHash int64
+	}
+	first := make(map[sk]int64, len(waits))
+	for _, w := range waits {
+		first[sk{w.shard, w.keyHash}] = w.minID
+	}
+	kept := recs[:0]
+	for _, r := range recs {
+		if id, ok := first[sk{r.Shard, r.KeyHash}]; ok && r.Key != nil && r.ID > id {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
 }
 
 // maxExcludeRuns is the most runs of consecutive ids that ReadBatch leaves
@@ -540,12 +599,15 @@ func writeExclude(b *strings.Builder, ids []int64) {
 }
 
 // waitingKeys returns the keys of the shards (a literal list) whose rows
-// wait for a retry, with their earliest waiting id; at most
-// maxInlineWaiting+1 of them.
-func (d *sqlDialect) waitingKeys(ctx context.Context, db *sql.DB, shards string) ([]waitingKey, error) {
+// wait for a retry, with their earliest waiting id: at most
+// maxInlineWaiting+1 of them when limited, else all.
+func (d *sqlDialect) waitingKeys(ctx context.Context, db *sql.DB, shards string, limited bool) ([]waitingKey, error) {
 	q := "SELECT shard, key_hash, MIN(id) FROM " + TableMessages +
 		" WHERE attempts > 0 AND available_at > " + d.f.now + " AND key_hash IS NOT NULL AND shard IN (" + shards + ")" +
-		" GROUP BY shard, key_hash LIMIT " + strconv.Itoa(maxInlineWaiting+1)
+		" GROUP BY shard, key_hash"
+	if limited {
+		q += " LIMIT " + strconv.Itoa(maxInlineWaiting+1)
+	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
