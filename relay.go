@@ -192,6 +192,10 @@ type Relay struct {
 	// Worker-only state.
 	paused  map[string]topicPause // topics unavailable while others are not
 	unacked []int64               // published but not yet deleted
+	// recordBytes is the mean size of a record of the last batch: reads ask
+	// for no more rows than BatchBytes holds, so that the rows a read stops
+	// short of (at BatchBytes) are not sent by the database for nothing.
+	recordBytes int
 
 	published, retried, deadLettered, unavailable, batches, pipelined atomic.Int64
 }
@@ -554,6 +558,7 @@ func (r *Relay) work(ctx, work context.Context) {
 		}
 		idle = r.cfg.MinPollInterval
 		r.batches.Add(1)
+		r.recordBytes = max(1, batchBytes(recs)/len(recs))
 		olderAtRead := prev
 		if (backlog || r.full(recs)) && ctx.Err() == nil {
 			next = r.readAhead(work, shards, recs, prev)
@@ -640,14 +645,25 @@ func (s *settling) wait() []int64 {
 // full reports whether recs is a full batch, by count or by size: a sign of
 // a backlog.
 func (r *Relay) full(recs []dialect.Record) bool {
-	if len(recs) >= r.cfg.BatchSize {
-		return true
+	return len(recs) >= r.limit() || batchBytes(recs) >= r.cfg.BatchBytes
+}
+
+// limit is the most rows to ask for: BatchSize, or fewer when the records
+// of the last batch were so large that BatchBytes holds fewer.
+func (r *Relay) limit() int {
+	if r.recordBytes > 0 {
+		return min(r.cfg.BatchSize, r.cfg.BatchBytes/r.recordBytes+1)
 	}
+	return r.cfg.BatchSize
+}
+
+// batchBytes is the size of recs as BatchBytes counts it.
+func batchBytes(recs []dialect.Record) int {
 	size := 0
 	for i := range recs {
 		size += len(recs[i].Key) + len(recs[i].Value) + len(recs[i].Headers)
 	}
-	return size >= r.cfg.BatchBytes
+	return size
 }
 
 func sortedShards(set map[int]bool) []int {
@@ -659,11 +675,21 @@ func sortedShards(set map[int]bool) []int {
 	return out
 }
 
-// readBatch reads one batch of shards, leaving out the ids of exclude.
+// readBatch reads one batch of shards, leaving out the ids of exclude. It
+// must be called by the worker (it reads worker state), and may run the read
+// itself on another goroutine.
 func (r *Relay) readBatch(work context.Context, shards []int, exclude []int64) ([]dialect.Record, error) {
-	rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
-	defer cancel()
-	return r.cfg.Dialect.ReadBatch(rctx, r.db, dialect.ReadRequest{Shards: shards, Limit: r.cfg.BatchSize, Exclude: exclude, MaxBytes: r.cfg.BatchBytes})
+	return r.reader(shards, exclude)(work)
+}
+
+// reader returns the read of one batch, its limits fixed now.
+func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]dialect.Record, error) {
+	req := dialect.ReadRequest{Shards: shards, Limit: r.limit(), Exclude: exclude, MaxBytes: r.cfg.BatchBytes}
+	return func(work context.Context) ([]dialect.Record, error) {
+		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
+		defer cancel()
+		return r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+	}
 }
 
 func recordIDs(recs []dialect.Record) []int64 {
@@ -711,9 +737,10 @@ func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.R
 		exclude = append(exclude, older.ids...)
 	}
 	r.setInUse(inUse)
+	read := r.reader(a.shards, exclude)
 	go func() {
 		defer close(a.done)
-		a.recs, a.err = r.readBatch(work, a.shards, exclude)
+		a.recs, a.err = read(work)
 	}()
 	return a
 }

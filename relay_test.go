@@ -313,6 +313,55 @@ func TestRelayBacklogPipeline(t *testing.T) {
 	}
 }
 
+// BatchBytes bounds a batch by size: 10 KB messages with a 25 KB bound go
+// three at a time, all delivered, in key order.
+func TestRelayBatchBytes(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 60
+		msgs := make([]outbox.Message, n)
+		for i := range msgs {
+			v := make([]byte, 10_000)
+			copy(v, fmt.Sprintf("%03d", i))
+			msgs[i] = outbox.Message{Topic: "orders", Key: []byte(fmt.Sprint("k", i%4)), Value: v}
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Enqueue(context.Background(), tx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		pub := outboxtest.NewFakePublisher()
+		cfg := fastConfig(db)
+		cfg.BatchBytes = 25_000
+		run := start(t, db.DB, pub, cfg)
+		waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		got := pub.Published()
+		if len(got) != n {
+			t.Fatalf("published %d records, want %d", len(got), n)
+		}
+		last := map[string]int{}
+		for _, r := range got {
+			seq, _ := strconv.Atoi(string(r.Value[:3]))
+			if prev, ok := last[string(r.Key)]; ok && seq < prev {
+				t.Fatalf("key %s: %d published after %d", r.Key, seq, prev)
+			}
+			last[string(r.Key)] = seq
+		}
+		if st := run.relay.Stats(); st.Batches < n/3 {
+			t.Fatalf("stats %+v: %d messages of 10 KB in fewer than %d batches of at most 25 KB", st, n, n/3)
+		}
+	})
+}
+
 // Random retriable failures: everything arrives, first deliveries in key
 // order, and later messages of a failing key are never sent before it.
 func TestRelayRetriesKeepKeyOrder(t *testing.T) {
