@@ -10,12 +10,17 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/kafkatest"
 	"github.com/outboxrelay/outbox/internal/testdb"
 )
 
@@ -256,6 +261,12 @@ func TestScenarios(t *testing.T) {
 				}
 				want(t, res, "relays", equal(2), "2")
 				want(t, res, "batch_size", equal(1000), "the relay's default, 1000")
+				// The read-back: exactly once, in order.
+				want(t, res, "readback_records", equal(2000), "2000")
+				for _, f := range []string{"lost", "duplicates", "unknown", "order_violations", "split_keys"} {
+					want(t, res, f, zero, "0")
+				}
+				want(t, res, "check_seconds", positive, "> 0")
 			})
 
 			t.Run("latency", func(t *testing.T) {
@@ -263,11 +274,23 @@ func TestScenarios(t *testing.T) {
 				want(t, res, "lost", zero, "0")
 				want(t, res, "count", atLeast(700), ">= 700 (400/s for 2s)")
 				want(t, res, "received", equal(num(t, res, "committed")), "= committed")
-				want(t, res, "achieved_rate", positive, "> 0")
+				// The run itself fails below 95% of --rate or beyond 250ms of lag.
+				want(t, res, "achieved_rate", atLeast(0.95*400), ">= 380 (95% of --rate)")
+				want(t, res, "achieved_rate", func(v float64) bool { return v <= 1.05*400 }, "<= 420")
+				want(t, res, "writer_lag_max_ms", func(v float64) bool { return v >= 0 && v <= 250 }, "in [0, 250]")
 				p50, p90, p99, mx := num(t, res, "p50_ms"), num(t, res, "p90_ms"), num(t, res, "p99_ms"), num(t, res, "max_ms")
 				if !(p50 <= p90 && p90 <= p99 && p99 <= mx && mx > 0) {
 					t.Errorf("percentiles out of order: p50 %v p90 %v p99 %v max %v", p50, p90, p99, mx)
 				}
+				// Each message's stamp before Commit precedes its stamp after:
+				// every percentile from it is at least as large.
+				b50, b90, b99, bmx := num(t, res, "before_commit.p50_ms"), num(t, res, "before_commit.p90_ms"),
+					num(t, res, "before_commit.p99_ms"), num(t, res, "before_commit.max_ms")
+				if !(b50 <= b90 && b90 <= b99 && b99 <= bmx) || b50 < p50 || b90 < p90 || b99 < p99 || bmx < mx || b50 <= 0 {
+					t.Errorf("before_commit percentiles %v %v %v %v against p50 %v p90 %v p99 %v max %v", b50, b90, b99, bmx, p50, p90, p99, mx)
+				}
+				want(t, res, "before_commit.negative_count", zero, "0")
+				want(t, res, "negative_count", atLeast(0), ">= 0")
 			})
 
 			t.Run("enqueue", func(t *testing.T) {
@@ -283,8 +306,14 @@ func TestScenarios(t *testing.T) {
 					}
 					return
 				}
-				for _, f := range []string{"enqueue_1", "plain_1", "enqueue_100", "plain_100"} {
+				for _, f := range []string{"plain_1", "plain_100"} {
 					want(t, res, "dsn_as_given.round_trips."+f, atLeast(1), ">= 1")
+				}
+				for _, f := range []string{"enqueue_1", "enqueue_100"} {
+					// Enqueue takes one round trip with either DSN.
+					want(t, res, "dsn_as_given.round_trips."+f, equal(1), "1")
+				}
+				for _, f := range []string{"enqueue_1", "plain_1", "enqueue_100", "plain_100"} {
 					// The option sends the parameters with the statement.
 					want(t, res, "one_round_trip_option.round_trips."+f, equal(1), "1")
 				}
@@ -297,6 +326,11 @@ func TestScenarios(t *testing.T) {
 				want(t, res, "published", atLeast(2000), ">= 2000")
 				want(t, res, "topic_records", atLeast(2000), ">= 2000")
 				want(t, res, "pending_after", zero, "0")
+				want(t, res, "readback_records", equal(num(t, res, "topic_records")), "= topic_records")
+				for _, f := range []string{"lost", "unknown", "order_violations", "split_keys"} {
+					want(t, res, f, zero, "0")
+				}
+				want(t, res, "duplicates", atLeast(0), "reported")
 				want(t, res, "msgs_per_sec", positive, "> 0")
 				want(t, res, "heap_sys_mib", positive, "> 0")
 				if runtime.GOOS == "linux" {
@@ -314,5 +348,102 @@ func TestScenarios(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestCheckDelivery feeds the read-back the records of a broken relay: one
+// message published twice, one never, one out of its key's order, one key
+// on two partitions, records of no loaded message; and records before and
+// after the relay phase that it must ignore.
+func TestCheckDelivery(t *testing.T) {
+	const topic = "check.delivery"
+	b, err := kafkatest.Start(2, []string{topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(partition int32, ids ...string) {
+		t.Helper()
+		for _, id := range ids {
+			r := &kgo.Record{Topic: topic, Partition: partition, Value: []byte("v")}
+			if id != "-" { // "-": no outbox-id header
+				r.Headers = []kgo.RecordHeader{{Key: outbox.HeaderID, Value: []byte(id)}}
+			}
+			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Loaded: m0..m9 in id order, even ones of key k0, odd ones of k1.
+	l := &loadedMessages{index: map[string]int32{}, keys: 2}
+	for i := range 10 {
+		l.index["m"+strconv.Itoa(i)] = int32(i)
+		l.key = append(l.key, int32(i%2))
+	}
+	check := func(ids0, ids1 []string) deliveryCheck {
+		t.Helper()
+		produce(0, "m8", "old") // before the relay phase
+		from, err := endOffsets(b.Addrs, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		produce(0, ids0...)
+		produce(1, ids1...)
+		to, err := endOffsets(b.Addrs, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		produce(0, "m8", "new") // after it
+		var stderr syncBuffer
+		d, err := checkDelivery(context.Background(), b.Addrs, topic, from, to, l, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%+v %s", d, stderr.String())
+		return d
+	}
+
+	got := check([]string{"m0", "m2", "m4", "m6", "m8"}, []string{"m1", "m3", "m5", "m7", "m9"})
+	if got != (deliveryCheck{Records: 10, Read: 10}) {
+		t.Errorf("clean delivery: %+v", got)
+	}
+	var c checks
+	failDelivery(&c, got, topic, true)
+	if len(c.problems) != 0 {
+		t.Errorf("clean delivery: %v", c.problems)
+	}
+
+	got = check([]string{"m0", "m4", "m2", "m2", "m6", "zz", "-", "m9"}, []string{"m1", "m3", "m5", "m7"})
+	if w := (deliveryCheck{Records: 12, Read: 12, Lost: 1, Duplicates: 1, Unknown: 2, OrderViolations: 1, SplitKeys: 1}); got != w {
+		t.Errorf("broken delivery: got %+v, want %+v", got, w)
+	}
+	c = checks{}
+	failDelivery(&c, got, topic, false)
+	if len(c.problems) != 4 || strings.Contains(strings.Join(c.problems, ";"), "more than once") {
+		t.Errorf("not strict: problems %q, want lost, unknown, order and split keys", c.problems)
+	}
+	c = checks{}
+	failDelivery(&c, got, topic, true)
+	if len(c.problems) != 5 {
+		t.Errorf("strict: problems %q, want duplicates too", c.problems)
+	}
+}
+
+func TestAchievedRate(t *testing.T) {
+	t0 := time.Now()
+	var commits []time.Time
+	for i := range 100 {
+		commits = append(commits, t0.Add(time.Duration(99-i)*10*time.Millisecond)) // any order
+	}
+	if r := achievedRate(commits); r < 101 || r > 101.02 {
+		t.Errorf("100 commits over 990ms: %v/s, want 100/0.99", r)
+	}
+	if r := achievedRate(commits[:1]); r != 0 {
+		t.Errorf("one commit: %v", r)
 	}
 }

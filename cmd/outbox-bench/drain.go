@@ -28,6 +28,13 @@ const drainAbout = `Measures how fast the relay drains a preloaded outbox, again
               publisher, pqnotify wake-ups on PostgreSQL), timed from their
               start until they have published -n messages; then the topic must
               hold -n more records and the outbox must be empty
+  check       outside the timing: the IDs and keys of the reloaded messages,
+              read in id order before the relay phase, against the records
+              the relay phase added to the topic (read back by outbox-id
+              header): every message arrived (lost = 0), no record is
+              unknown, no message arrived twice (duplicates = 0), and in
+              each partition the first arrivals of each key keep the id
+              order (order_violations = 0) and no key spans two partitions
   raw_broker  with no database: a Sarama async producer configured exactly as
               publisher/kafka configures its own (idempotent, acks=all, one
               request in flight per broker), producing -n records of the same
@@ -70,6 +77,7 @@ type drainResult struct {
 	RelayRetried     int64   `json:"relay_retried"`
 	RelayTopicGrowth int64   `json:"relay_topic_records"`
 	PendingAfter     int64   `json:"pending_after_relay"`
+	deliveryCheck
 	RawBrokerSeconds float64 `json:"raw_broker_seconds"`
 	RawBrokerRate    float64 `json:"raw_broker_msgs_per_sec"`
 	RawBrokerRecords int64   `json:"raw_broker_topic_records"`
@@ -174,7 +182,16 @@ func cmdDrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	res.ReloadSeconds = secs(took)
-	if err := drainWithRelays(ctx, e, o, batch, &res, &c); err != nil {
+	checkStart := time.Now()
+	loaded, err := readLoaded(ctx, e.db, o.n)
+	if err != nil {
+		return err
+	}
+	if len(loaded.key) != o.n {
+		c.failf("the outbox holds %d messages after the reload, want %d", len(loaded.key), o.n)
+	}
+	readTook := time.Since(checkStart)
+	if err := drainWithRelays(ctx, e, o, batch, loaded, readTook, &res, &c); err != nil {
 		return err
 	}
 
@@ -208,8 +225,9 @@ func cmdDrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // drainWithRelays runs the relay phase: o.relays relays drain the loaded
 // outbox; it fills the relay figures of res and checks the topic and the
-// table.
-func drainWithRelays(ctx context.Context, e *env, o drainOpts, batch int, res *drainResult, c *checks) error {
+// table, and reads the topic back against loaded (readTook is the time
+// spent reading loaded, for check_seconds).
+func drainWithRelays(ctx context.Context, e *env, o drainOpts, batch int, loaded *loadedMessages, readTook time.Duration, res *drainResult, c *checks) error {
 	rigs := make([]*relayRig, 0, o.relays)
 	defer func() {
 		for _, r := range rigs {
@@ -291,12 +309,23 @@ func drainWithRelays(ctx context.Context, e *env, o drainOpts, batch int, res *d
 	res.RelayPublishSecs = secs(publishTime)
 	fmt.Fprintf(e.stderr, "bench: relay: %d published in %.2fs (%.0f msg/s), %d batches, %.2fs in Publish\n",
 		res.RelayPublished, took.Seconds(), res.RelayMsgsPerSec, res.RelayBatches, publishTime.Seconds())
-	if res.RelayTopicGrowth, err = topicGrowth(e.brokers, o.topic, before); err != nil {
+	after, err := endOffsets(e.brokers, o.topic)
+	if err != nil {
 		return err
 	}
+	res.RelayTopicGrowth = sumOffsets(after) - sumOffsets(before)
 	if res.PendingAfter, err = e.pending(ctx); err != nil {
 		return err
 	}
+	checkStart := time.Now()
+	if res.deliveryCheck, err = checkDelivery(ctx, e.brokers, o.topic, before, after, loaded, e.stderr); err != nil {
+		return err
+	}
+	res.deliveryCheck.Seconds = secs(readTook + time.Since(checkStart))
+	d := res.deliveryCheck
+	fmt.Fprintf(e.stderr, "bench: check: %d records read back in %.2fs: lost %d, duplicates %d, unknown %d, order violations %d, split keys %d\n",
+		d.Read, d.Seconds, d.Lost, d.Duplicates, d.Unknown, d.OrderViolations, d.SplitKeys)
+	failDelivery(c, d, o.topic, true)
 	if res.RelayPublished < int64(o.n) {
 		c.failf("relays published %d, want %d", res.RelayPublished, o.n)
 	}

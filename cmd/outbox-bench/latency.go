@@ -22,14 +22,26 @@ const latencyAbout = `Measures the latency from commit to consumption under a st
 --writers goroutines commit one message per transaction, together --rate
 messages per second, on an absolute schedule (open loop: a slow commit does
 not push the next ones back). Each message's ID is set by the writer and
-travels as the outbox-id header; the writer notes the time right after
-Commit returns. One relay (pqnotify wake-ups on PostgreSQL, default polling
-otherwise) publishes, and a franz-go consumer in this process notes when each
-record arrives. latency = arrival - commit, for the messages scheduled after
---warmup.
+travels as the outbox-id header; the writer notes the time right before it
+calls Commit and right after Commit returns. One relay (pqnotify wake-ups on
+PostgreSQL, default polling otherwise) publishes, and a franz-go consumer in
+this process notes when each record arrives. Only the messages scheduled
+after --warmup are measured.
 
-The run fails (exit 1) if a committed message has not arrived 10s after the
-load ended ("lost").`
+p50_ms, p90_ms, p99_ms, max_ms, min_ms and mean_ms are arrival - the stamp
+after Commit returned: the application's view, from the moment it knows the
+message is committed (negative_count counts the records that arrived before
+the writer, descheduled after its commit, took that stamp). before_commit
+holds the same percentiles from the stamp taken before Commit was called: an
+upper bound that includes the commit round trip. A record that arrives before
+its Commit was even called was published uncommitted: the run fails.
+
+achieved_rate is the measured commits divided by the time from the first to
+the last of them (stamps after Commit), and writer_lag_max_ms the worst start
+of a measured transaction behind its schedule. The run fails (exit 1) when
+achieved_rate is below 95% of --rate or writer_lag_max_ms exceeds 250 ms: the
+load was then not what the figures claim. It also fails if a committed
+message has not arrived 10s after the load ended ("lost").`
 
 const latencyExamples = `  go run ./cmd/outbox-bench latency --dialect postgres
   go run ./cmd/outbox-bench latency --dialect mysql --rate 2000 --duration 30s`
@@ -57,17 +69,38 @@ type latencyResult struct {
 	MinMs        float64 `json:"min_ms"`
 	// Negative counts the latencies below zero: the record arrived before
 	// the writer, descheduled after its commit, noted the commit time.
-	Negative   int     `json:"negative_count"`
-	MeanMs     float64 `json:"mean_ms"`
-	TxP50Ms    float64 `json:"tx_p50_ms"` // BEGIN to the end of COMMIT
-	TxP99Ms    float64 `json:"tx_p99_ms"`
-	LagMaxMs   float64 `json:"writer_lag_max_ms"` // worst start behind schedule
-	Received   int     `json:"received"`
-	Duplicates int     `json:"duplicates"`
-	Lost       int     `json:"lost"`
-	Published  int64   `json:"relay_published"`
+	Negative int     `json:"negative_count"`
+	MeanMs   float64 `json:"mean_ms"`
+	// BeforeCommit is the latency from the stamp taken right before Commit
+	// was called.
+	BeforeCommit beforeCommitLatency `json:"before_commit"`
+	TxP50Ms      float64             `json:"tx_p50_ms"` // BEGIN to the end of COMMIT
+	TxP99Ms      float64             `json:"tx_p99_ms"`
+	LagMaxMs     float64             `json:"writer_lag_max_ms"` // worst start behind schedule, measured messages
+	Received     int                 `json:"received"`
+	Duplicates   int                 `json:"duplicates"`
+	Lost         int                 `json:"lost"`
+	Published    int64               `json:"relay_published"`
 	verdict
 }
+
+// beforeCommitLatency are the percentiles of arrival - the stamp before
+// Commit was called. Negative counts the records that arrived before their
+// Commit was called (published uncommitted): it must be 0.
+type beforeCommitLatency struct {
+	P50Ms    float64 `json:"p50_ms"`
+	P90Ms    float64 `json:"p90_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	Negative int     `json:"negative_count"`
+}
+
+// Bounds of the load the latency run must have achieved for its figures to
+// hold.
+const (
+	minRateFraction = 0.95                   // of --rate
+	maxWriterLag    = 250 * time.Millisecond // behind the schedule
+)
 
 // latencyOpts are the flags of the latency scenario.
 type latencyOpts struct {
@@ -79,10 +112,11 @@ type latencyOpts struct {
 	lostAfter               time.Duration // a message not received by then is lost
 }
 
-// sentMsg is a committed message of the latency run.
+// sentMsg is a committed message of the latency run: the times right
+// before Commit was called and right after it returned.
 type sentMsg struct {
-	commit   time.Time
-	measured bool
+	beforeCommit, commit time.Time
+	measured             bool
 }
 
 func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -248,11 +282,13 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				began := time.Now()
 				id := runID + "-" + strconv.Itoa(w) + "-" + strconv.Itoa(k)
 				msg := outbox.Message{ID: id, Topic: o.topic, Key: keys[(w+k*o.writers)%o.keys], Value: values[k%len(values)]}
+				var beforeCommit time.Time
 				tx, err := e.db.BeginTx(wctx, nil)
 				if err == nil {
 					if err = ob.Enqueue(wctx, tx, msg); err != nil {
 						_ = tx.Rollback()
 					} else {
+						beforeCommit = time.Now()
 						err = tx.Commit()
 					}
 				}
@@ -264,12 +300,13 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 					}
 					return
 				}
+				measured := !at.Before(measureFrom)
 				mu.Lock()
-				sent[id] = sentMsg{commit: committed, measured: !at.Before(measureFrom)}
-				if !at.Before(measureFrom) {
+				sent[id] = sentMsg{beforeCommit: beforeCommit, commit: committed, measured: measured}
+				if measured {
 					txTimes = append(txTimes, float64(committed.Sub(began))/float64(time.Millisecond))
+					lagMax = max(lagMax, began.Sub(at))
 				}
-				lagMax = max(lagMax, began.Sub(at))
 				mu.Unlock()
 			}
 		}()
@@ -310,43 +347,56 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	lost := missing()
 	mu.Lock()
 	defer mu.Unlock()
-	var lat []float64
-	measured := 0
+	var lat, latBefore []float64
+	var commits []time.Time
 	for id, s := range sent {
 		if !s.measured {
 			continue
 		}
-		measured++
+		commits = append(commits, s.commit)
 		if r, ok := recv[id]; ok {
 			lat = append(lat, float64(r.Sub(s.commit))/float64(time.Millisecond))
+			latBefore = append(latBefore, float64(r.Sub(s.beforeCommit))/float64(time.Millisecond))
 		}
 	}
+	measured := len(commits)
 	slices.Sort(lat)
+	slices.Sort(latBefore)
 	slices.Sort(txTimes)
 	res.Committed, res.Count, res.Received, res.Duplicates = len(sent), measured, len(recv), duplicates
 	res.Lost = lost
-	res.AchievedRate = round(float64(measured)/o.duration.Seconds(), 1)
+	res.AchievedRate = round(achievedRate(commits), 1)
 	if len(lat) > 0 {
 		res.P50Ms, res.P90Ms, res.P99Ms = round(percentile(lat, 50), 3), round(percentile(lat, 90), 3), round(percentile(lat, 99), 3)
 		res.MaxMs, res.MinMs, res.MeanMs = round(lat[len(lat)-1], 3), round(lat[0], 3), round(mean(lat), 3)
 	}
-	for _, l := range lat {
-		if l >= 0 {
-			break
-		}
-		res.Negative++
+	res.Negative = countNegative(lat)
+	if len(latBefore) > 0 {
+		b := &res.BeforeCommit
+		b.P50Ms, b.P90Ms, b.P99Ms = round(percentile(latBefore, 50), 3), round(percentile(latBefore, 90), 3), round(percentile(latBefore, 99), 3)
+		b.MaxMs = round(latBefore[len(latBefore)-1], 3)
+		b.Negative = countNegative(latBefore)
 	}
 	res.TxP50Ms, res.TxP99Ms = round(percentile(txTimes, 50), 3), round(percentile(txTimes, 99), 3)
 	res.LagMaxMs = round(float64(lagMax)/float64(time.Millisecond), 3)
 	st := rig.relay.Stats()
 	res.Published = st.Published
-	fmt.Fprintf(stderr, "bench: latency: %d measured, p50 %.2fms p99 %.2fms max %.2fms, lost %d\n",
-		measured, res.P50Ms, res.P99Ms, res.MaxMs, res.Lost)
+	fmt.Fprintf(stderr, "bench: latency: %d measured at %.1f msg/s (writers at most %.1fms behind schedule), p50 %.2fms p99 %.2fms max %.2fms (before Commit: p50 %.2fms p99 %.2fms), lost %d\n",
+		measured, res.AchievedRate, res.LagMaxMs, res.P50Ms, res.P99Ms, res.MaxMs, res.BeforeCommit.P50Ms, res.BeforeCommit.P99Ms, res.Lost)
 	if res.Lost > 0 {
 		c.failf("%d committed messages not received %s after the load ended", res.Lost, o.lostAfter)
 	}
 	if measured == 0 {
 		c.failf("no message was scheduled after the warm-up")
+	}
+	if res.AchievedRate < minRateFraction*o.rate {
+		c.failf("achieved rate %.1f msg/s is below %.0f%% of --rate %g", res.AchievedRate, minRateFraction*100, o.rate)
+	}
+	if lagMax > maxWriterLag {
+		c.failf("the writers fell up to %.1fms behind their schedule (at most %s allowed)", res.LagMaxMs, maxWriterLag)
+	}
+	if res.BeforeCommit.Negative > 0 {
+		c.failf("%d records arrived before their Commit was called: published uncommitted", res.BeforeCommit.Negative)
 	}
 	if st.DeadLettered > 0 {
 		c.failf("%d messages dead-lettered", st.DeadLettered)
@@ -356,6 +406,40 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return c.err()
+}
+
+// achievedRate returns the commits per second between the first and the
+// last of commits (their count over that span), or 0 with fewer than two.
+func achievedRate(commits []time.Time) float64 {
+	if len(commits) < 2 {
+		return 0
+	}
+	first, last := commits[0], commits[0]
+	for _, t := range commits[1:] {
+		if t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	span := last.Sub(first)
+	if span <= 0 {
+		return 0
+	}
+	return float64(len(commits)) / span.Seconds()
+}
+
+// countNegative returns how many of sorted are below zero.
+func countNegative(sorted []float64) int {
+	n := 0
+	for _, v := range sorted {
+		if v >= 0 {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // newRunID returns a short random prefix that tells this run's message IDs

@@ -17,7 +17,14 @@ database and brokers go in OUTBOX_BENCH_* environment variables) that
 publishes until -n messages are out and then reports, on its stdout, its peak
 resident set size (VmHWM of /proc/self/status: Linux only, null elsewhere)
 and its Go memory statistics. The child's stderr is this program's.
-Afterwards the outbox must be empty and the topic must hold -n more records.`
+Afterwards the outbox must be empty and the topic must hold -n more records.
+
+Then, outside every timing, it reads back what the child published, as the
+drain scenario does: the IDs and keys of the loaded messages (read in id
+order before the child starts) against the records the child added to the
+topic. Every message must have arrived (lost = 0), no record may be unknown,
+and in each partition the first arrivals of each key must keep the id order
+(order_violations = 0); duplicates are reported, not failed on.`
 
 const memoryExamples = `  go run ./cmd/outbox-bench memory --dialect postgres
   go run ./cmd/outbox-bench memory --dialect sqlite -n 200000 --batch-size 5000`
@@ -46,7 +53,8 @@ type memoryResult struct {
 	Batches          int64    `json:"batches"`
 	TopicRecords     int64    `json:"topic_records"`
 	PendingAfter     int64    `json:"pending_after"`
-	TotalSeconds     float64  `json:"total_seconds"`
+	deliveryCheck
+	TotalSeconds float64 `json:"total_seconds"`
 	verdict
 }
 
@@ -89,6 +97,15 @@ func cmdMemory(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	res.LoadSeconds = secs(took)
+	checkStart := time.Now()
+	loaded, err := readLoaded(ctx, e.db, n)
+	if err != nil {
+		return err
+	}
+	if len(loaded.key) != n {
+		c.failf("the outbox holds %d messages after the load, want %d", len(loaded.key), n)
+	}
+	readTook := time.Since(checkStart)
 	before, err := endOffsets(e.brokers, co.topic)
 	if err != nil {
 		return err
@@ -122,12 +139,23 @@ func cmdMemory(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	res.HeapSysMiB, res.SysMiB, res.HeapInuseMiB = mib(done.HeapSys), mib(done.Sys), mib(done.HeapInuse)
 	res.PeakHeapInuseMiB, res.TotalAllocMiB, res.NumGC = mib(done.PeakHeapInuse), mib(done.TotalAlloc), done.NumGC
 	res.Published, res.Batches = done.Published, done.Batches
-	if res.TopicRecords, err = topicGrowth(e.brokers, co.topic, before); err != nil {
+	after, err := endOffsets(e.brokers, co.topic)
+	if err != nil {
 		return err
 	}
+	res.TopicRecords = sumOffsets(after) - sumOffsets(before)
 	if res.PendingAfter, err = e.pending(ctx); err != nil {
 		return err
 	}
+	checkStart = time.Now()
+	if res.deliveryCheck, err = checkDelivery(ctx, e.brokers, co.topic, before, after, loaded, stderr); err != nil {
+		return err
+	}
+	res.deliveryCheck.Seconds = secs(readTook + time.Since(checkStart))
+	d := res.deliveryCheck
+	fmt.Fprintf(stderr, "bench: check: %d records read back in %.2fs: lost %d, duplicates %d, unknown %d, order violations %d, split keys %d\n",
+		d.Read, d.Seconds, d.Lost, d.Duplicates, d.Unknown, d.OrderViolations, d.SplitKeys)
+	failDelivery(&c, d, co.topic, false)
 	peak := "n/a"
 	if res.PeakRSSMiB != nil {
 		peak = fmt.Sprintf("%.1f MiB", *res.PeakRSSMiB)
