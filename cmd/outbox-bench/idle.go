@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
 )
 
 const idleAbout = `Measures the CPU an idle relay uses.
@@ -87,6 +88,11 @@ func cmdIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer child.kill()
 	if _, err := child.next(ctx, "ready", time.Minute); err != nil {
+		return err
+	}
+	// The settling starts once the relay holds its shards: on a loaded
+	// machine its start alone can take longer than --settle.
+	if err := waitShardsHeld(ctx, e, *shards, time.Minute); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "bench: idle: relay child %d started; settling %s, then measuring %s\n", child.Pid(), *settle, *duration)
@@ -185,5 +191,23 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// waitShardsHeld waits until n shards have an owner.
+func waitShardsHeld(ctx context.Context, e *env, n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var held int
+		err := e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+dialect.TableShards+" WHERE owner IS NOT NULL").Scan(&held)
+		if err == nil && held >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the relay child holds %d of %d shards after %s (last error: %v)", held, n, timeout, err)
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
 }

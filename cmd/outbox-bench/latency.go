@@ -95,17 +95,19 @@ type beforeCommitLatency struct {
 	Negative int     `json:"negative_count"`
 }
 
-// Bounds of the load the latency run must have achieved for its figures to
-// hold.
+// Default bounds of the load the latency run must have achieved for its
+// figures to hold (--min-rate-fraction, --max-writer-lag).
 const (
-	minRateFraction = 0.95                   // of --rate
-	maxWriterLag    = 250 * time.Millisecond // behind the schedule
+	defaultMinRateFraction = 0.95                   // of --rate
+	defaultMaxWriterLag    = 250 * time.Millisecond // behind the schedule
 )
 
 // latencyOpts are the flags of the latency scenario.
 type latencyOpts struct {
 	*commonOpts
 	rate                    float64
+	minRateFraction         float64
+	maxWriterLag            time.Duration
 	duration, warmup, fetch time.Duration
 	writers, valueBytes     int
 	keys, shards            int
@@ -125,6 +127,8 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Float64Var(&o.rate, "rate", 1000, "messages per second, all writers together")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured load time, after the warm-up")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load time before the measurement (excluded from the figures)")
+	fs.Float64Var(&o.minRateFraction, "min-rate-fraction", defaultMinRateFraction, "fail when the achieved rate is below this share of --rate")
+	fs.DurationVar(&o.maxWriterLag, "max-writer-lag", defaultMaxWriterLag, "fail when a writer falls further behind its schedule")
 	fs.IntVar(&o.writers, "writers", 8, "writer goroutines, each with its own transactions")
 	fs.IntVar(&o.valueBytes, "value-bytes", 256, "bytes of each message value")
 	fs.IntVar(&o.keys, "keys", 1000, "distinct message keys")
@@ -389,11 +393,11 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if measured == 0 {
 		c.failf("no message was scheduled after the warm-up")
 	}
-	if res.AchievedRate < minRateFraction*o.rate {
-		c.failf("achieved rate %.1f msg/s is below %.0f%% of --rate %g", res.AchievedRate, minRateFraction*100, o.rate)
+	if res.AchievedRate < o.minRateFraction*o.rate {
+		c.failf("achieved rate %.1f msg/s is below %.0f%% of --rate %g", res.AchievedRate, o.minRateFraction*100, o.rate)
 	}
-	if lagMax > maxWriterLag {
-		c.failf("the writers fell up to %.1fms behind their schedule (at most %s allowed)", res.LagMaxMs, maxWriterLag)
+	if lagMax > o.maxWriterLag {
+		c.failf("the writers fell up to %.1fms behind their schedule (at most %s allowed)", res.LagMaxMs, o.maxWriterLag)
 	}
 	if res.BeforeCommit.Negative > 0 {
 		c.failf("%d records arrived before their Commit was called: published uncommitted", res.BeforeCommit.Negative)
