@@ -282,7 +282,6 @@ func TestScenarios(t *testing.T) {
 				// The run itself fails below --min-rate-fraction of --rate or
 				// beyond --max-writer-lag (TestLatencyLoadChecks).
 				want(t, res, "achieved_rate", atLeast(0.25*400), ">= 100 (25% of --rate)")
-				want(t, res, "achieved_rate", func(v float64) bool { return v <= 1.05*400 }, "<= 420")
 				want(t, res, "writer_lag_max_ms", func(v float64) bool { return v >= 0 }, ">= 0")
 				p50, p90, p99, mx := num(t, res, "p50_ms"), num(t, res, "p90_ms"), num(t, res, "p99_ms"), num(t, res, "max_ms")
 				if !(p50 <= p90 && p90 <= p99 && p99 <= mx && mx > 0) {

@@ -39,8 +39,9 @@ its Commit was even called was published uncommitted: the run fails.
 achieved_rate is the measured commits divided by the time from the first to
 the last of them (stamps after Commit), and writer_lag_max_ms the worst start
 of a measured transaction behind its schedule. The run fails (exit 1) when
-achieved_rate is below 95% of --rate or writer_lag_max_ms exceeds 250 ms: the
-load was then not what the figures claim. It also fails if a committed
+achieved_rate is below --min-rate-fraction of --rate (default 95%) or
+writer_lag_max_ms exceeds --max-writer-lag (default 250ms): the load was then
+not what the figures claim. It also fails if a committed
 message has not arrived 10s after the load ended ("lost").`
 
 const latencyExamples = `  go run ./cmd/outbox-bench latency --dialect postgres
