@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/plainsql"
 	"github.com/outboxrelay/outbox/internal/testdb"
 )
 
@@ -118,45 +118,10 @@ func BenchmarkEnqueue(b *testing.B) {
 	})
 }
 
-// benchNow is each dialect's database clock, as its migrations store it.
-var benchNow = map[string]string{
-	"postgres": "now()",
-	"mysql":    "UTC_TIMESTAMP(6)",
-	"sqlite":   "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
-}
-
-// plainInsert is a hand-written multi-row INSERT of the same rows that
-// Enqueue writes: the floor Enqueue is compared with.
-func plainInsert(name string, size int) string {
-	var q strings.Builder
-	q.WriteString("INSERT INTO " + dialect.TableMessages +
-		" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ")
-	n := 0
-	for i := range size {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('(')
-		for c := range 7 {
-			if c > 0 {
-				q.WriteByte(',')
-			}
-			n++
-			if name == "postgres" {
-				q.WriteString("$" + strconv.Itoa(n))
-			} else {
-				q.WriteByte('?')
-			}
-		}
-		q.WriteString("," + benchNow[name] + "," + benchNow[name] + ")")
-	}
-	return q.String()
-}
-
 func BenchmarkPlainInsert(b *testing.B) {
 	benchDialects(b, func(b *testing.B, db *testdb.DB, size int) {
 		name := db.Dialect.Name()
-		query := plainInsert(name, size)
+		query := plainsql.Insert(name, size)
 		args := make([]any, 0, 7*size)
 		benchTx(b, db, size, func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
 			args = args[:0]

@@ -164,7 +164,7 @@ func cmdDrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	res.LoadSeconds = secs(took)
-	raw, err := rawDBDrain(ctx, e.db, e.name, batch)
+	raw, err := rawDBDrain(ctx, e.db, batch)
 	if err != nil {
 		return fmt.Errorf("raw_db: %w", err)
 	}
@@ -350,7 +350,7 @@ type rawDrain struct {
 
 // rawDBDrain empties the outbox the plain way, on one connection: SELECT
 // the oldest batch rows, DELETE them by id, until nothing is left.
-func rawDBDrain(ctx context.Context, db *sql.DB, dialectName string, batch int) (rawDrain, error) {
+func rawDBDrain(ctx context.Context, db *sql.DB, batch int) (rawDrain, error) {
 	var out rawDrain
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -413,14 +413,6 @@ func rawDBDrain(ctx context.Context, db *sql.DB, dialectName string, batch int) 
 	}
 	out.took = time.Since(start)
 	return out, nil
-}
-
-// placeholder is the i-th (1-based) bind parameter of the dialect.
-func placeholder(dialectName string, i int) string {
-	if dialectName == "postgres" {
-		return "$" + strconv.Itoa(i)
-	}
-	return "?"
 }
 
 // rawBroker produces n records shaped like the relay's (keys key-<i%keys>,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/plainsql"
 )
 
 const enqueueAbout = `Compares Enqueue with the multi-row INSERT a user would write by hand.
@@ -207,7 +208,7 @@ func (b *enqueueBench) calls(size int) (enqueue, plain call) {
 	enqueue = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
 		return b.ob.Enqueue(ctx, tx, batch...)
 	}
-	query := plainInsert(b.e.name, size)
+	query := plainsql.Insert(b.e.name, size)
 	args := make([]any, 0, 7*size)
 	shards := b.o.shards
 	plain = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
@@ -416,36 +417,6 @@ func summarize(us []float64) callStats {
 	s := slices.Clone(us)
 	slices.Sort(s)
 	return callStats{MedianUs: round(percentile(s, 50), 1), MeanUs: round(mean(s), 1), P90Us: round(percentile(s, 90), 1)}
-}
-
-// dbNow is each dialect's database clock as its migrations store it.
-var dbNow = map[string]string{
-	"postgres": "now()",
-	"mysql":    "UTC_TIMESTAMP(6)",
-	"sqlite":   "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
-}
-
-// plainInsert is the hand-written multi-row INSERT of size rows.
-func plainInsert(dialectName string, size int) string {
-	var q strings.Builder
-	q.WriteString("INSERT INTO " + dialect.TableMessages +
-		" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ")
-	n := 0
-	for i := range size {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('(')
-		for c := range 7 {
-			if c > 0 {
-				q.WriteByte(',')
-			}
-			n++
-			q.WriteString(placeholder(dialectName, n))
-		}
-		q.WriteString("," + dbNow[dialectName] + "," + dbNow[dialectName] + ")")
-	}
-	return q.String()
 }
 
 // oneRoundTripDSN returns the namespace's DSN with the driver option that
