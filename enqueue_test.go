@@ -16,6 +16,10 @@ import (
 	"github.com/outboxrelay/outbox/internal/testdb"
 )
 
+// recordOverhead is the framing allowance Enqueue counts against
+// MaxMessageBytes per message (see outbox.Config.MaxMessageBytes).
+const recordOverhead = 256
+
 // testShards is the shard count of the integration tests of this package
 // (relay_test.go uses it too).
 const testShards = 16
@@ -52,7 +56,7 @@ func enqueueShards() []int {
 }
 
 // readAvailable reads every available message of every shard, in id order.
-func readAvailable(t *testing.T, db *testdb.DB) []dialect.Record {
+func readAvailable(t *testing.T, db *testdb.DB) []dialect.Row {
 	t.Helper()
 	recs, err := db.Dialect.ReadBatch(testCtx(t), db.DB, dialect.ReadRequest{Shards: enqueueShards(), Limit: 100_000})
 	if err != nil {
@@ -133,7 +137,7 @@ func sameHeaders(a, b []outbox.Header) bool {
 }
 
 // checkStored compares a stored record with the message it came from.
-func checkStored(t *testing.T, r dialect.Record, m outbox.Message) {
+func checkStored(t *testing.T, r dialect.Row, m outbox.Message) {
 	t.Helper()
 	if m.ID != "" && r.MessageID != m.ID {
 		t.Errorf("message id %q, want %q", r.MessageID, m.ID)
@@ -678,22 +682,20 @@ func TestConfig(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("error %q does not name %s", err, tc.field)
 		}
+		if verr := tc.cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+			t.Errorf("Config.Validate() = %v, want New's error %v", verr, err)
+		}
 	}
 
-	ob, err := outbox.New(outbox.Config{Dialect: d})
-	if err != nil {
-		t.Fatal(err)
+	if outbox.DefaultNumShards != 64 {
+		t.Errorf("DefaultNumShards %d, want 64: changing it moves every key to another shard", outbox.DefaultNumShards)
 	}
-	if ob.NumShards() != outbox.DefaultNumShards || ob.NumShards() != 64 {
-		t.Errorf("default NumShards %d, want 64", ob.NumShards())
-	}
-	if ob.Dialect() != d {
-		t.Errorf("Dialect() is not the configured dialect")
-	}
-	for _, n := range []int{1, 16, outbox.MaxNumShards} {
-		ob, err := outbox.New(outbox.Config{Dialect: d, NumShards: n})
-		if err != nil || ob.NumShards() != n {
+	for _, n := range []int{0, 1, 16, outbox.MaxNumShards} {
+		if _, err := outbox.New(outbox.Config{Dialect: d, NumShards: n}); err != nil {
 			t.Errorf("NumShards %d: %v", n, err)
+		}
+		if err := (outbox.Config{Dialect: d, NumShards: n}).Validate(); err != nil {
+			t.Errorf("Config{NumShards: %d}.Validate: %v", n, err)
 		}
 	}
 }
@@ -707,7 +709,7 @@ func TestConfigMaxMessageBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := outbox.New(outbox.Config{Dialect: db.Dialect, MaxMessageBytes: 10 + outbox.RecordOverhead})
+	small, err := outbox.New(outbox.Config{Dialect: db.Dialect, MaxMessageBytes: 10 + recordOverhead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -723,10 +725,10 @@ func TestConfigMaxMessageBytes(t *testing.T) {
 	if err := def.Enqueue(ctx, db.DB, over); err != nil {
 		t.Fatalf("default limit: %v", err)
 	}
-	if err := def.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: make([]byte, outbox.DefaultMaxMessageBytes-outbox.RecordOverhead)}); err != nil {
+	if err := def.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: make([]byte, outbox.DefaultMaxMessageBytes-recordOverhead)}); err != nil {
 		t.Fatalf("at the default limit: %v", err)
 	}
-	if err := def.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: make([]byte, outbox.DefaultMaxMessageBytes-outbox.RecordOverhead+1)}); !errors.Is(err, outbox.ErrMessageTooLarge) {
+	if err := def.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: make([]byte, outbox.DefaultMaxMessageBytes-recordOverhead+1)}); !errors.Is(err, outbox.ErrMessageTooLarge) {
 		t.Fatalf("over the default limit: %v", err)
 	}
 	if s := outboxStats(t, db); s.Pending != 3 {

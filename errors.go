@@ -35,8 +35,8 @@ var (
 	// ErrNotMigrated: the outbox tables do not exist. Run "relay migrate"
 	// or migrations.Up. The database error is wrapped too.
 	ErrNotMigrated = errors.New(`outbox: the outbox tables do not exist: run "relay migrate" or migrations.Up`)
-	// ErrInvalidHeaders: stored headers could not be decoded.
-	ErrInvalidHeaders = errors.New("outbox: malformed encoded headers")
+	// ErrCorruptHeaders: stored headers could not be decoded.
+	ErrCorruptHeaders = errors.New("outbox: malformed encoded headers")
 )
 
 // MessageError says which message of an Enqueue call is invalid and why.

@@ -9,12 +9,12 @@ import (
 // headersVersion is the first byte of encoded headers.
 const headersVersion = 1
 
-// EncodeHeaders encodes headers as they are stored in the outbox table:
+// encodeHeaders encodes headers as they are stored in the outbox table:
 // a version byte (1), the number of headers, then for each header the
 // length of its name and the name, and its value length plus one (0 for a
 // nil value) and the value; every number an unsigned varint. No headers
 // encode to nil.
-func EncodeHeaders(hs []Header) []byte {
+func encodeHeaders(hs []Header) []byte {
 	if len(hs) == 0 {
 		return nil
 	}
@@ -48,35 +48,35 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 		return nil, nil
 	}
 	if b[0] != headersVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", ErrInvalidHeaders, b[0])
+		return nil, fmt.Errorf("%w: unknown version %d", ErrCorruptHeaders, b[0])
 	}
 	b = b[1:]
 	count, n := binary.Uvarint(b)
 	if n <= 0 {
-		return nil, fmt.Errorf("%w: bad header count", ErrInvalidHeaders)
+		return nil, fmt.Errorf("%w: bad header count", ErrCorruptHeaders)
 	}
 	b = b[n:]
 	// Each header takes at least two bytes, which bounds the allocation.
 	if count == 0 || count > uint64(len(b))/2 {
-		return nil, fmt.Errorf("%w: header count %d does not fit %d bytes", ErrInvalidHeaders, count, len(b))
+		return nil, fmt.Errorf("%w: header count %d does not fit %d bytes", ErrCorruptHeaders, count, len(b))
 	}
 	hs := make([]Header, 0, min(count, 16))
 	for i := 0; uint64(i) < count; i++ {
 		var h Header
 		kl, n := binary.Uvarint(b)
 		if n <= 0 || kl > uint64(len(b)-n) {
-			return nil, fmt.Errorf("%w: header %d: bad name length", ErrInvalidHeaders, i)
+			return nil, fmt.Errorf("%w: header %d: bad name length", ErrCorruptHeaders, i)
 		}
 		b = b[n:]
 		key := b[:kl]
 		if !utf8.Valid(key) {
-			return nil, fmt.Errorf("%w: header %d: name is not UTF-8", ErrInvalidHeaders, i)
+			return nil, fmt.Errorf("%w: header %d: name is not UTF-8", ErrCorruptHeaders, i)
 		}
 		h.Key = string(key)
 		b = b[kl:]
 		vl, n := binary.Uvarint(b)
 		if n <= 0 || (vl > 0 && vl-1 > uint64(len(b)-n)) {
-			return nil, fmt.Errorf("%w: header %d: bad value length", ErrInvalidHeaders, i)
+			return nil, fmt.Errorf("%w: header %d: bad value length", ErrCorruptHeaders, i)
 		}
 		b = b[n:]
 		if vl > 0 {
@@ -86,7 +86,7 @@ func DecodeHeaders(b []byte) ([]Header, error) {
 		hs = append(hs, h)
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrInvalidHeaders, len(b))
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorruptHeaders, len(b))
 	}
 	return hs, nil
 }

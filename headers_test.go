@@ -70,7 +70,7 @@ func TestHeadersRoundTrip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			enc := EncodeHeaders(tc.hs)
+			enc := encodeHeaders(tc.hs)
 			if len(enc) == 0 || enc[0] != 1 {
 				t.Fatalf("encoding %x does not start with version 1", enc[:min(len(enc), 8)])
 			}
@@ -109,17 +109,17 @@ func TestHeadersGoldenEncoding(t *testing.T) {
 		{[]Header{{Key: "k", Value: make([]byte, 127)}}, append([]byte{1, 1, 1, 'k', 0x80, 0x01}, make([]byte, 127)...)},
 	}
 	for _, tc := range tests {
-		if got := EncodeHeaders(tc.hs); !bytes.Equal(got, tc.want) {
+		if got := encodeHeaders(tc.hs); !bytes.Equal(got, tc.want) {
 			t.Errorf("EncodeHeaders(%s) = %v, want %v", fmtHeaders(tc.hs), got, tc.want)
 		}
 	}
 }
 
 func TestHeadersEmpty(t *testing.T) {
-	if got := EncodeHeaders(nil); got != nil {
+	if got := encodeHeaders(nil); got != nil {
 		t.Errorf("EncodeHeaders(nil) = %v, want nil", got)
 	}
-	if got := EncodeHeaders([]Header{}); got != nil {
+	if got := encodeHeaders([]Header{}); got != nil {
 		t.Errorf("EncodeHeaders([]) = %v, want nil", got)
 	}
 	for _, in := range [][]byte{nil, {}} {
@@ -136,7 +136,7 @@ func checkMalformed(t *testing.T, in []byte) {
 	if err == nil {
 		t.Fatalf("DecodeHeaders(%v) = %s, want an error", in, fmtHeaders(got))
 	}
-	if !errors.Is(err, ErrInvalidHeaders) {
+	if !errors.Is(err, ErrCorruptHeaders) {
 		t.Fatalf("DecodeHeaders(%v) error %v does not wrap ErrInvalidHeaders", in, err)
 	}
 	if got != nil {
@@ -153,7 +153,7 @@ func TestDecodeHeadersTruncated(t *testing.T) {
 		{{Key: strings.Repeat("n", 200), Value: make([]byte, 300)}},
 	}
 	for _, hs := range inputs {
-		enc := EncodeHeaders(hs)
+		enc := encodeHeaders(hs)
 		for i := 1; i < len(enc); i++ {
 			// A copy with no spare capacity, so reads past the end fail loudly.
 			prefix := bytes.Clone(enc[:i])
@@ -163,7 +163,7 @@ func TestDecodeHeadersTruncated(t *testing.T) {
 }
 
 func TestDecodeHeadersMalformed(t *testing.T) {
-	valid := EncodeHeaders([]Header{{Key: "a", Value: []byte("b")}})
+	valid := encodeHeaders([]Header{{Key: "a", Value: []byte("b")}})
 	bigCount := binary.AppendUvarint([]byte{1}, 1<<62)
 	bigCount = append(bigCount, 1, 'a', 0)
 	tests := []struct {
@@ -172,7 +172,7 @@ func TestDecodeHeadersMalformed(t *testing.T) {
 	}{
 		{"trailing byte", append(bytes.Clone(valid), 0)},
 		{"trailing bytes", append(bytes.Clone(valid), 1, 2, 3)},
-		{"trailing header", append(EncodeHeaders([]Header{{Key: "a"}}), 1, 'b', 0)},
+		{"trailing header", append(encodeHeaders([]Header{{Key: "a"}}), 1, 'b', 0)},
 		{"version 0", append([]byte{0}, valid[1:]...)},
 		{"version 2", append([]byte{2}, valid[1:]...)},
 		{"version 0xff", append([]byte{0xff}, valid[1:]...)},
@@ -206,7 +206,7 @@ func TestDecodeHeadersMalformed(t *testing.T) {
 // TestDecodeHeadersEveryByteFlip flips each byte of a valid encoding: the
 // decoder either errors or returns headers that re-encode consistently.
 func TestDecodeHeadersEveryByteFlip(t *testing.T) {
-	enc := EncodeHeaders([]Header{{Key: "ab", Value: []byte{0, 1}}, {Key: "c"}, {Key: "d", Value: []byte{}}})
+	enc := encodeHeaders([]Header{{Key: "ab", Value: []byte{0, 1}}, {Key: "c"}, {Key: "d", Value: []byte{}}})
 	for i := range enc {
 		for _, v := range []byte{0, 1, 2, 0x7f, 0x80, 0xff, enc[i] ^ 1} {
 			in := bytes.Clone(enc)
@@ -221,7 +221,7 @@ func checkDecodeProperty(t *testing.T, in []byte) {
 	t.Helper()
 	hs, err := DecodeHeaders(in)
 	if err != nil {
-		if !errors.Is(err, ErrInvalidHeaders) {
+		if !errors.Is(err, ErrCorruptHeaders) {
 			t.Fatalf("DecodeHeaders(%x): error %v does not wrap ErrInvalidHeaders", in, err)
 		}
 		if hs != nil {
@@ -247,7 +247,7 @@ func checkDecodeProperty(t *testing.T, in []byte) {
 			t.Fatalf("DecodeHeaders(%x): header %d name %q is not UTF-8", in, i, h.Key)
 		}
 	}
-	re := EncodeHeaders(hs)
+	re := encodeHeaders(hs)
 	if len(re) > len(in) {
 		// The canonical encoding is never longer than any accepted one.
 		t.Fatalf("re-encoding of %x is longer: %x", in, re)
@@ -259,7 +259,7 @@ func checkDecodeProperty(t *testing.T, in []byte) {
 	if !equalHeaders(hs, again) {
 		t.Fatalf("re-decoded headers differ:\n got %s\nwant %s", fmtHeaders(again), fmtHeaders(hs))
 	}
-	if !bytes.Equal(EncodeHeaders(again), re) {
+	if !bytes.Equal(encodeHeaders(again), re) {
 		t.Fatalf("encoding is not stable for %x", in)
 	}
 }
@@ -280,10 +280,10 @@ func FuzzDecodeHeaders(f *testing.F) {
 		{1, 2, 1, 'a', 0},
 		{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		{1, 1, 1, 'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		EncodeHeaders([]Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "trace", Value: nil}, {Key: "e", Value: []byte{}}}),
-		EncodeHeaders([]Header{{Key: "bin", Value: []byte{0, 0xff, 0}}}),
-		EncodeHeaders([]Header{{Key: "k", Value: make([]byte, 200)}}),
-		append(EncodeHeaders([]Header{{Key: "k"}}), 0),
+		encodeHeaders([]Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "trace", Value: nil}, {Key: "e", Value: []byte{}}}),
+		encodeHeaders([]Header{{Key: "bin", Value: []byte{0, 0xff, 0}}}),
+		encodeHeaders([]Header{{Key: "k", Value: make([]byte, 200)}}),
+		append(encodeHeaders([]Header{{Key: "k"}}), 0),
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -341,7 +341,7 @@ func FuzzHeadersRoundTrip(f *testing.F) {
 		if len(hs) > 0 && pad > 0 {
 			hs[0].Value = append(bytes.Clone(hs[0].Value), make([]byte, pad)...)
 		}
-		enc := EncodeHeaders(hs)
+		enc := encodeHeaders(hs)
 		if len(hs) == 0 {
 			if enc != nil {
 				t.Fatalf("no headers encode to %v", enc)
@@ -358,12 +358,12 @@ func FuzzHeadersRoundTrip(f *testing.F) {
 		// Every strict prefix is rejected, and so is any extra byte.
 		if len(enc) < 64 {
 			for i := 1; i < len(enc); i++ {
-				if _, err := DecodeHeaders(bytes.Clone(enc[:i])); !errors.Is(err, ErrInvalidHeaders) {
+				if _, err := DecodeHeaders(bytes.Clone(enc[:i])); !errors.Is(err, ErrCorruptHeaders) {
 					t.Fatalf("prefix %x of %x: err %v", enc[:i], enc, err)
 				}
 			}
 		}
-		if _, err := DecodeHeaders(append(bytes.Clone(enc), 0)); !errors.Is(err, ErrInvalidHeaders) {
+		if _, err := DecodeHeaders(append(bytes.Clone(enc), 0)); !errors.Is(err, ErrCorruptHeaders) {
 			t.Fatalf("trailing byte after %x: err %v", enc, err)
 		}
 	})

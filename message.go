@@ -70,17 +70,17 @@ type Header struct {
 // that Enqueue accepts fits a broker whose message.max.bytes is the same
 // limit, even alone in its batch.
 const (
-	// RecordOverhead is counted once per message.
-	RecordOverhead = 256
-	// HeaderOverhead is counted once per header.
-	HeaderOverhead = 10
+	// recordOverhead is counted once per message.
+	recordOverhead = 256
+	// headerOverhead is counted once per header.
+	headerOverhead = 10
 )
 
 // size is what the message counts against MaxMessageBytes.
 func (m *Message) size() int {
-	n := RecordOverhead + len(m.Key) + len(m.Value)
+	n := recordOverhead + len(m.Key) + len(m.Value)
 	for _, h := range m.Headers {
-		n += HeaderOverhead + len(h.Key) + len(h.Value)
+		n += headerOverhead + len(h.Key) + len(h.Value)
 	}
 	return n
 }

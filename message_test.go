@@ -82,8 +82,8 @@ func TestValidate(t *testing.T) {
 	}
 	const (
 		limit = DefaultMaxMessageBytes
-		ro    = RecordOverhead
-		ho    = HeaderOverhead
+		ro    = recordOverhead
+		ho    = headerOverhead
 	)
 	tests := []struct {
 		name  string
@@ -262,8 +262,8 @@ func TestTopicEveryByte(t *testing.T) {
 // is used by the root package.
 type fakeDialect struct{}
 
-func (fakeDialect) Name() string { return "fake" }
-func (fakeDialect) Insert(context.Context, dialect.Execer, []dialect.Message) error {
+func (fakeDialect) Name() dialect.Name { return "fake" }
+func (fakeDialect) Insert(context.Context, dialect.Execer, []dialect.InsertRow) error {
 	return errors.New("fakeDialect: Insert")
 }
 func (fakeDialect) EnsureShards(context.Context, *sql.DB, int) error { return nil }
@@ -278,7 +278,7 @@ func (fakeDialect) Renew(context.Context, *sql.DB, string, []dialect.Lease, time
 	return nil, nil
 }
 func (fakeDialect) Release(context.Context, *sql.DB, string, []dialect.Lease) error { return nil }
-func (fakeDialect) ReadBatch(context.Context, *sql.DB, dialect.ReadRequest) ([]dialect.Record, error) {
+func (fakeDialect) ReadBatch(context.Context, *sql.DB, dialect.ReadRequest) ([]dialect.Row, error) {
 	return nil, nil
 }
 func (fakeDialect) Ack(context.Context, *sql.DB, []int64) (int64, error)  { return 0, nil }
@@ -294,7 +294,7 @@ func (fakeDialect) SupportsNotify() bool { return false }
 // nopDialect's Insert executes one statement with one argument per row.
 type nopDialect struct{ fakeDialect }
 
-func (nopDialect) Insert(ctx context.Context, exec dialect.Execer, msgs []dialect.Message) error {
+func (nopDialect) Insert(ctx context.Context, exec dialect.Execer, msgs []dialect.InsertRow) error {
 	args := make([]any, len(msgs))
 	for i := range msgs {
 		args[i] = msgs[i].MessageID
@@ -306,10 +306,10 @@ func (nopDialect) Insert(ctx context.Context, exec dialect.Execer, msgs []dialec
 // rowRecorder records the rows Enqueue hands to the dialect.
 type rowRecorder struct {
 	fakeDialect
-	rows []dialect.Message
+	rows []dialect.InsertRow
 }
 
-func (r *rowRecorder) Insert(_ context.Context, _ dialect.Execer, msgs []dialect.Message) error {
+func (r *rowRecorder) Insert(_ context.Context, _ dialect.Execer, msgs []dialect.InsertRow) error {
 	r.rows = append(r.rows, msgs...)
 	return nil
 }

@@ -63,6 +63,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Validate reports the first invalid field as a *ConfigError (errors.Is
+// ErrInvalidConfig), as New would, after filling in the defaults.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults fills defaults and validates, naming the wrong field.
 func (c Config) withDefaults() (Config, error) {
 	if c.Dialect == nil {
@@ -98,12 +105,6 @@ func New(cfg Config) (*Outbox, error) {
 	}
 	return &Outbox{cfg: cfg}, nil
 }
-
-// Dialect returns the configured dialect.
-func (o *Outbox) Dialect() dialect.Dialect { return o.cfg.Dialect }
-
-// NumShards returns the configured number of shards.
-func (o *Outbox) NumShards() int { return o.cfg.NumShards }
 
 // Enqueue writes msgs into the outbox table through exec, in one INSERT per
 // MaxRowsPerStatement messages (or per 64 MiB of payload). One INSERT is one
@@ -141,7 +142,7 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 				"the messages commit on their own, not with a business change", "executor", fmt.Sprintf("%T", exec))
 		})
 	}
-	rows := make([]dialect.Message, len(msgs))
+	rows := make([]dialect.InsertRow, len(msgs))
 	now := time.Now()
 	for i := range msgs {
 		o.row(&rows[i], &msgs[i], now)
@@ -168,13 +169,13 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 }
 
 // row turns a validated message into the row to insert.
-func (o *Outbox) row(r *dialect.Message, m *Message, now time.Time) {
+func (o *Outbox) row(r *dialect.InsertRow, m *Message, now time.Time) {
 	r.MessageID = m.ID
 	if r.MessageID == "" {
 		r.MessageID = NewMessageID()
 	}
 	r.Topic, r.Key, r.Value = m.Topic, m.Key, m.Value
-	r.Headers = EncodeHeaders(m.Headers)
+	r.Headers = encodeHeaders(m.Headers)
 	if m.Key != nil {
 		h := KeyHash(m.Key)
 		r.KeyHash = int64(h)

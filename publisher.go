@@ -7,12 +7,13 @@ import (
 
 // Record is a committed outbox message on its way to the broker.
 type Record struct {
-	// ID is the message ID; publishers send it as the outbox-id header.
-	ID      string
-	Topic   string
-	Key     []byte // nil: no key
-	Value   []byte // nil: null value
-	Headers []Header
+	// MessageID is the message's ID (Message.ID, or the UUIDv7 Enqueue
+	// made); publishers send it as the outbox-id header.
+	MessageID string
+	Topic     string
+	Key       []byte // nil: no key
+	Value     []byte // nil: null value
+	Headers   []Header
 	// Attempts counts the earlier failed attempts to publish it.
 	Attempts int
 	// CreatedAt is when it was enqueued (database clock).
@@ -33,7 +34,7 @@ type Record struct {
 //   - A failure marked with Permanent goes to the dead-letter table; one
 //     that wraps ErrUnavailable leaves the message untouched and backs the
 //     relay off; any other is retried with backoff, up to MaxAttempts.
-//   - Every record is sent with the header outbox-id = Record.ID.
+//   - Every record is sent with the header outbox-id = Record.MessageID.
 //   - Publish is called by one goroutine at a time per relay; Close is
 //     called by the owner of the publisher, not by the relay.
 type Publisher interface {

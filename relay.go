@@ -88,6 +88,15 @@ type RelayConfig struct {
 	Logger *slog.Logger
 }
 
+// Validate reports the first invalid field as a *ConfigError (errors.Is
+// ErrInvalidConfig), as NewRelay would, after filling in the defaults. It
+// touches neither the database nor the broker.
+func (c RelayConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// withDefaults fills defaults and validates, naming the wrong field.
 func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	bad := func(field, format string, args ...any) (RelayConfig, error) {
 		return c, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -514,7 +523,7 @@ func (r *Relay) work(ctx, work context.Context) {
 			r.retryAck(ctx, work)
 			continue
 		}
-		var recs []dialect.Record
+		var recs []dialect.Row
 		var shards []int
 		backlog := false
 		if next != nil {
@@ -619,7 +628,7 @@ type settling struct {
 }
 
 // settleAsync records out on another goroutine.
-func (r *Relay) settleAsync(work context.Context, recs []dialect.Record, held map[keyID]bool, out batchOutcome) *settling {
+func (r *Relay) settleAsync(work context.Context, recs []dialect.Row, held map[keyID]bool, out batchOutcome) *settling {
 	s := &settling{ids: recordIDs(recs), held: held, done: make(chan struct{})}
 	seen := map[int]bool{}
 	for i := range recs {
@@ -644,7 +653,7 @@ func (s *settling) wait() []int64 {
 
 // full reports whether recs is a full batch, by count or by size: a sign of
 // a backlog.
-func (r *Relay) full(recs []dialect.Record) bool {
+func (r *Relay) full(recs []dialect.Row) bool {
 	return len(recs) >= r.limit() || batchBytes(recs) >= r.cfg.BatchBytes
 }
 
@@ -658,7 +667,7 @@ func (r *Relay) limit() int {
 }
 
 // batchBytes is the size of recs as BatchBytes counts it.
-func batchBytes(recs []dialect.Record) int {
+func batchBytes(recs []dialect.Row) int {
 	size := 0
 	for i := range recs {
 		size += len(recs[i].Key) + len(recs[i].Value) + len(recs[i].Headers)
@@ -678,24 +687,24 @@ func sortedShards(set map[int]bool) []int {
 // readBatch reads one batch of shards, leaving out the ids of exclude. It
 // must be called by the worker (it reads worker state), and may run the read
 // itself on another goroutine.
-func (r *Relay) readBatch(work context.Context, shards []int, exclude []int64) ([]dialect.Record, error) {
+func (r *Relay) readBatch(work context.Context, shards []int, exclude []int64) ([]dialect.Row, error) {
 	return r.reader(shards, exclude)(work)
 }
 
 // reader returns the read of one batch, its limits fixed now.
-func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]dialect.Record, error) {
+func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]dialect.Row, error) {
 	req := dialect.ReadRequest{Shards: shards, Limit: r.limit(), Exclude: exclude, MaxBytes: r.cfg.BatchBytes}
-	return func(work context.Context) ([]dialect.Record, error) {
+	return func(work context.Context) ([]dialect.Row, error) {
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
 		return r.cfg.Dialect.ReadBatch(rctx, r.db, req)
 	}
 }
 
-func recordIDs(recs []dialect.Record) []int64 {
+func recordIDs(recs []dialect.Row) []int64 {
 	ids := make([]int64, len(recs))
 	for i := range recs {
-		ids[i] = recs[i].ID
+		ids[i] = recs[i].RowID
 	}
 	return ids
 }
@@ -703,7 +712,7 @@ func recordIDs(recs []dialect.Record) []int64 {
 // aheadRead is a batch read while the one before it is published.
 type aheadRead struct {
 	done   chan struct{}
-	recs   []dialect.Record
+	recs   []dialect.Row
 	shards []int
 	err    error
 	// drop holds the keys of the batches left out of the read that did not
@@ -721,7 +730,7 @@ type keyID struct {
 // readAhead starts reading the batch after cur, from the shards valid now,
 // leaving out the rows of cur and of older (whose outcome may not be
 // recorded yet), which are not deleted.
-func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.Record, older *settling) *aheadRead {
+func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.Row, older *settling) *aheadRead {
 	valid := r.validShards(time.Now())
 	if len(valid) == 0 {
 		return nil
@@ -749,7 +758,7 @@ func (r *Relay) readAhead(work context.Context, curShards []int, cur []dialect.R
 // the shards they were read from, and whether the read was a full batch
 // (before the drop: a backlog). A failed read gives nothing: the caller
 // reads again.
-func (a *aheadRead) wait(r *Relay) ([]dialect.Record, []int, bool) {
+func (a *aheadRead) wait(r *Relay) ([]dialect.Row, []int, bool) {
 	<-a.done
 	if a.err != nil {
 		return nil, nil, false
@@ -785,17 +794,17 @@ func (a *aheadRead) discard() {
 
 // heldKeys returns the keys of recs that have a record neither published
 // nor dead-lettered: their later records must wait for a fresh read.
-func heldKeys(recs []dialect.Record, out batchOutcome) map[keyID]bool {
+func heldKeys(recs []dialect.Row, out batchOutcome) map[keyID]bool {
 	gone := make(map[int64]bool, len(out.acks)+len(out.failures))
 	for _, id := range out.acks {
 		gone[id] = true
 	}
 	for _, f := range out.failures {
-		gone[f.ID] = true
+		gone[f.RowID] = true
 	}
 	var held map[keyID]bool
 	for i := range recs {
-		if recs[i].Key == nil || gone[recs[i].ID] {
+		if recs[i].Key == nil || gone[recs[i].RowID] {
 			continue
 		}
 		if held == nil {
@@ -876,7 +885,7 @@ func (r *Relay) setInUse(shards []int) {
 // Records of a topic that was unavailable while others were not are
 // skipped (untouched, their keys wait) until the topic's pause ends, so one
 // broken topic or partition does not slow down the others.
-func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out batchOutcome) {
+func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Row) (out batchOutcome) {
 	var (
 		acks     []int64
 		retries  []dialect.Retry
@@ -915,11 +924,11 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out ba
 		hs, err := DecodeHeaders(recs[i].Headers)
 		if err != nil {
 			// Cannot happen for rows written by Enqueue; never block on it.
-			failures = append(failures, dialect.Failure{ID: recs[i].ID, Err: err.Error()})
+			failures = append(failures, dialect.Failure{RowID: recs[i].RowID, Err: err.Error()})
 			blocked[group[i]] = true
 			continue
 		}
-		msgs[i] = Record{ID: recs[i].MessageID, Topic: recs[i].Topic, Key: recs[i].Key, Value: recs[i].Value,
+		msgs[i] = Record{MessageID: recs[i].MessageID, Topic: recs[i].Topic, Key: recs[i].Key, Value: recs[i].Value,
 			Headers: hs, Attempts: recs[i].Attempts, CreatedAt: recs[i].CreatedAt}
 	}
 
@@ -969,7 +978,7 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out ba
 			rec := &recs[i]
 			switch {
 			case err == nil:
-				acks = append(acks, rec.ID)
+				acks = append(acks, rec.RowID)
 				okTopics[rec.Topic] = true
 			case errors.Is(err, ErrUnavailable) || ctx.Err() != nil || timedOut:
 				// Not the message's fault (the broker is unreachable or too
@@ -984,12 +993,12 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Record) (out ba
 				r.unavailable.Add(1)
 				blocked[group[i]] = true
 			case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:
-				failures = append(failures, dialect.Failure{ID: rec.ID, Err: errText(err)})
+				failures = append(failures, dialect.Failure{RowID: rec.RowID, Err: errText(err)})
 				r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic,
 					"attempts", rec.Attempts+1, "permanent", IsPermanent(err), "err", err)
 				// A dead letter does not hold back its key: the next messages flow.
 			default:
-				retries = append(retries, dialect.Retry{ID: rec.ID, Delay: r.backoff(rec.Attempts + 1), Err: errText(err)})
+				retries = append(retries, dialect.Retry{RowID: rec.RowID, Delay: r.backoff(rec.Attempts + 1), Err: errText(err)})
 				blocked[group[i]] = true
 			}
 		}

@@ -169,15 +169,15 @@ func (l *ledger) check(recs []outbox.Record) verdict {
 	seen := map[string]bool{}
 	last := map[string]int{}
 	for _, r := range recs {
-		if l.rolledBack[r.ID] {
+		if l.rolledBack[r.MessageID] {
 			v.rolledBackDelivered++
 			continue
 		}
-		if seen[r.ID] {
+		if seen[r.MessageID] {
 			v.duplicates++
 			continue
 		}
-		seen[r.ID] = true
+		seen[r.MessageID] = true
 		v.delivered++
 		key, seqText, _ := strings.Cut(string(r.Value), "/")
 		seq, _ := strconv.Atoi(seqText)
@@ -474,7 +474,7 @@ func TestRelayMaxAttempts(t *testing.T) {
 		}
 		pub := outboxtest.NewFakePublisher()
 		pub.SetHook(func(r outbox.Record) error {
-			if r.ID == "bad" {
+			if r.MessageID == "bad" {
 				return outboxtest.ErrRetriable
 			}
 			return nil
@@ -484,7 +484,7 @@ func TestRelayMaxAttempts(t *testing.T) {
 		run := start(t, db.DB, pub, cfg)
 		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		run.stop(t)
-		if got := pub.Published(); len(got) != 1 || got[0].ID != "after" {
+		if got := pub.Published(); len(got) != 1 || got[0].MessageID != "after" {
 			t.Fatalf("published %v, want only 'after'", got)
 		}
 		if dl := deadLetters(t, db); !strings.HasPrefix(dl["bad"], "3:") {
@@ -722,6 +722,9 @@ func TestRelayConfigValidation(t *testing.T) {
 		var ce *outbox.ConfigError
 		if !errors.As(err, &ce) || ce.Field != tc.field || !errors.Is(err, outbox.ErrInvalidConfig) {
 			t.Errorf("%s: NewRelay error = %v, want a ConfigError naming %s", tc.field, err, tc.field)
+		}
+		if verr := cfg.Validate(); verr == nil || verr.Error() != err.Error() {
+			t.Errorf("%s: Validate() = %v, want NewRelay's error %v", tc.field, verr, err)
 		}
 	}
 	if _, err := outbox.NewRelay(nil, pub, outbox.RelayConfig{Dialect: d}); !errors.Is(err, outbox.ErrInvalidConfig) {

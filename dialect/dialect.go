@@ -29,6 +29,17 @@ const (
 	TableDeadLetters = "outbox_dead_letters"
 )
 
+// Name is a dialect's short name: NamePostgres, NameMySQL or NameSQLite.
+// It names the dialect's migrations directory too.
+type Name string
+
+// The dialects' names.
+const (
+	NamePostgres Name = "postgres"
+	NameMySQL    Name = "mysql" // MySQL 8 and MariaDB 10.6+
+	NameSQLite   Name = "sqlite"
+)
+
 // NotifyChannel is the PostgreSQL channel that the migrations' insert
 // trigger notifies when outbox rows commit.
 const NotifyChannel = "outbox_messages"
@@ -39,9 +50,10 @@ type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// Message is one row to insert into the outbox table. The root package
-// fills it from an outbox.Message after validation.
-type Message struct {
+// InsertRow is one row to insert into the outbox table: an outbox.Message
+// after validation, with its key hashed, its shard chosen and its headers
+// encoded. Insert writes it.
+type InsertRow struct {
 	MessageID string // unique id, sent as the outbox-id header
 	Topic     string
 	Key       []byte // nil means "no key"; an empty non-nil key is a key
@@ -54,9 +66,11 @@ type Message struct {
 	Delay time.Duration
 }
 
-// Record is a stored message, as the relay reads it.
-type Record struct {
-	ID        int64 // auto-increment id: the order of the outbox
+// Row is a stored message as ReadBatch returns it. RowID is the table's
+// auto-increment id (the order of the outbox); MessageID is the message's
+// own id, which the relay publishes as the outbox-id header.
+type Row struct {
+	RowID     int64 // auto-increment id: the order of the outbox
 	MessageID string
 	Topic     string
 	Key       []byte
@@ -95,15 +109,15 @@ type Lease struct {
 // Retry schedules one more attempt for a message: attempts+1,
 // available_at = database now + Delay, last_error = Err.
 type Retry struct {
-	ID    int64
+	RowID int64
 	Delay time.Duration
 	Err   string
 }
 
 // Failure moves a message to the dead-letter table with its error.
 type Failure struct {
-	ID  int64
-	Err string
+	RowID int64
+	Err   string
 }
 
 // Stats are counts for operators and metrics.
@@ -119,12 +133,12 @@ type Stats struct {
 // take a *sql.DB may run several statements and short transactions; none
 // keeps a transaction open after it returns.
 type Dialect interface {
-	// Name is a short lowercase name: "postgres", "mysql" or "sqlite".
-	Name() string
+	// Name is the dialect's name: NamePostgres, NameMySQL or NameSQLite.
+	Name() Name
 
 	// Insert writes msgs with one multi-row INSERT through exec, usually the
 	// caller's transaction.
-	Insert(ctx context.Context, exec Execer, msgs []Message) error
+	Insert(ctx context.Context, exec Execer, msgs []InsertRow) error
 
 	// EnsureShards makes sure the shard rows 0..n-1 exist. It is idempotent
 	// and safe to call from several relays at once.
@@ -151,7 +165,7 @@ type Dialect interface {
 	// waiting for a retry holds back the later messages of its key (same
 	// shard, same key hash); a delayed message that never failed holds back
 	// nothing.
-	ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Record, error)
+	ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Row, error)
 	// Ack deletes published messages and returns how many rows it deleted.
 	Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
 	// Retry schedules another attempt for each message.

@@ -27,7 +27,7 @@ func ExampleSQLite() {
 		panic(err)
 	}
 
-	_ = d.Insert(ctx, db, []dialect.Message{
+	_ = d.Insert(ctx, db, []dialect.InsertRow{
 		{MessageID: "m1", Topic: "orders", Key: []byte("o-1"), Value: []byte("created"), Shard: 0},
 		{MessageID: "m2", Topic: "orders", Key: []byte("o-1"), Value: []byte("paid"), Shard: 0},
 	})
@@ -37,7 +37,7 @@ func ExampleSQLite() {
 	for _, r := range recs {
 		fmt.Println(r.MessageID, string(r.Value))
 	}
-	n, _ := d.Ack(ctx, db, []int64{recs[0].ID, recs[1].ID})
+	n, _ := d.Ack(ctx, db, []int64{recs[0].RowID, recs[1].RowID})
 	fmt.Println("acked", n)
 	// Output:
 	// m1 created

@@ -8,7 +8,7 @@ import "strings"
 // github.com/go-sql-driver/mysql; parseTime=true is optional.
 func MySQL() Dialect {
 	return newSQLDialect(flavor{
-		name: "mysql",
+		name: NameMySQL,
 		now:  "UTC_TIMESTAMP(6)",
 		plusMicros: func(base string) string {
 			return "(" + base + " + INTERVAL ? MICROSECOND)"

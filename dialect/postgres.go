@@ -10,7 +10,7 @@ import "strings"
 // listens wakes up the moment a transaction commits.
 func Postgres() Dialect {
 	return newSQLDialect(flavor{
-		name:   "postgres",
+		name:   NamePostgres,
 		dollar: true,
 		now:    "now()",
 		plusMicros: func(base string) string {

@@ -16,7 +16,7 @@ import (
 // flavor is what differs between the SQL dialects. Everything else is shared
 // by sqlDialect, so the three dialects cannot drift apart.
 type flavor struct {
-	name string
+	name Name
 	// dollar selects $1-style placeholders (PostgreSQL) over ?.
 	dollar bool
 	// now is the database clock as the type stored in time columns.
@@ -71,7 +71,7 @@ func newSQLDialect(f flavor) *sqlDialect {
 	return &sqlDialect{f: f, sb: sq.StatementBuilder.PlaceholderFormat(ph)}
 }
 
-func (d *sqlDialect) Name() string         { return d.f.name }
+func (d *sqlDialect) Name() Name           { return d.f.name }
 func (d *sqlDialect) SupportsNotify() bool { return d.f.notify }
 
 // rebind turns ? placeholders into the dialect's own.
@@ -100,7 +100,7 @@ func (d *sqlDialect) placeholder(b *strings.Builder, n int) {
 const insertColumns = "INSERT INTO " + TableMessages +
 	" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES "
 
-func (d *sqlDialect) Insert(ctx context.Context, exec Execer, msgs []Message) error {
+func (d *sqlDialect) Insert(ctx context.Context, exec Execer, msgs []InsertRow) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -165,7 +165,7 @@ func (d *sqlDialect) Insert(ctx context.Context, exec Execer, msgs []Message) er
 // transfer dwarfs anyway.
 const maxLiteralBytes = 4 << 20
 
-func payloadBytes(msgs []Message) int {
+func payloadBytes(msgs []InsertRow) int {
 	n := 0
 	for i := range msgs {
 		m := &msgs[i]
@@ -179,7 +179,7 @@ func payloadBytes(msgs []Message) int {
 // (lib/pq and go-sql-driver/mysql otherwise prepare it first: two), and
 // cannot be injected: byte strings and text go in hexadecimal, numbers as
 // decimal integers.
-func (d *sqlDialect) insertLiteral(msgs []Message) string {
+func (d *sqlDialect) insertLiteral(msgs []InsertRow) string {
 	size := len(insertColumns)
 	for i := range msgs {
 		m := &msgs[i]
@@ -435,7 +435,7 @@ type waitingKey struct {
 // stops waiting in between is held back once more (safe), and a key that
 // starts waiting in between (the previous owner of a shard recording its
 // last outcome) is caught by the second look.
-func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Record, error) {
+func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest) ([]Row, error) {
 	if len(req.Shards) == 0 || req.Limit <= 0 {
 		return nil, nil
 	}
@@ -485,13 +485,13 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]Record, 0, min(req.Limit, 1024))
+	out := make([]Row, 0, min(req.Limit, 1024))
 	size := 0
 	for rows.Next() {
-		var r Record
+		var r Row
 		var created dbTime
 		var keyHash sql.NullInt64
-		dest := []any{&r.ID, &r.MessageID, &r.Topic, &r.Key, &r.Value, &r.Headers, &r.Shard, &r.Attempts, &created, &keyHash}
+		dest := []any{&r.RowID, &r.MessageID, &r.Topic, &r.Key, &r.Value, &r.Headers, &r.Shard, &r.Attempts, &created, &keyHash}
 		var keyNull, valueNull bool
 		if d.f.nullFlags {
 			dest = append(dest, &keyNull, &valueNull)
@@ -535,7 +535,7 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 
 // dropWaiting removes from recs (in id order) the rows that a waiting key
 // holds back.
-func dropWaiting(recs []Record, waits []waitingKey) []Record {
+func dropWaiting(recs []Row, waits []waitingKey) []Row {
 	if len(waits) == 0 {
 		return recs
 	}
@@ -549,7 +549,7 @@ func dropWaiting(recs []Record, waits []waitingKey) []Record {
 	}
 	kept := recs[:0]
 	for _, r := range recs {
-		if id, ok := first[sk{r.Shard, r.KeyHash}]; ok && r.Key != nil && r.ID > id {
+		if id, ok := first[sk{r.Shard, r.KeyHash}]; ok && r.Key != nil && r.RowID > id {
 			continue
 		}
 		kept = append(kept, r)
@@ -672,9 +672,9 @@ func (d *sqlDialect) Retry(ctx context.Context, db *sql.DB, retries []Retry) err
 		lastErr := sq.Case("id")
 		ids := make([]int64, len(chunk))
 		for i, r := range chunk {
-			ids[i] = r.ID
-			avail = avail.When(sq.Expr("?", r.ID), sq.Expr(d.f.plusMicros(d.f.now), max(r.Delay, 0).Microseconds()))
-			lastErr = lastErr.When(sq.Expr("?", r.ID), sq.Expr("?", r.Err))
+			ids[i] = r.RowID
+			avail = avail.When(sq.Expr("?", r.RowID), sq.Expr(d.f.plusMicros(d.f.now), max(r.Delay, 0).Microseconds()))
+			lastErr = lastErr.When(sq.Expr("?", r.RowID), sq.Expr("?", r.Err))
 		}
 		q, args, err := d.sb.Update(TableMessages).
 			Set("attempts", sq.Expr("attempts + 1")).
@@ -705,7 +705,7 @@ func (d *sqlDialect) DeadLetter(ctx context.Context, db *sql.DB, failures []Fail
 	}
 	ids := make([]int64, len(failures))
 	for i, f := range failures {
-		ids[i] = f.ID
+		ids[i] = f.RowID
 	}
 	return d.inTx(ctx, db, func(tx *sql.Tx) error {
 		if d.f.forUpdate != "" {
@@ -726,7 +726,7 @@ func (d *sqlDialect) DeadLetter(ctx context.Context, db *sql.DB, failures []Fail
 		}
 		lastErr := sq.Case("id")
 		for _, f := range failures {
-			lastErr = lastErr.When(sq.Expr("?", f.ID), sq.Expr("?", f.Err))
+			lastErr = lastErr.When(sq.Expr("?", f.RowID), sq.Expr("?", f.Err))
 		}
 		// The inner select keeps ? placeholders: the insert numbers them all.
 		sel := sq.Select(deadLetterColumns, "attempts + 1").Column(lastErr).Column(d.f.now).

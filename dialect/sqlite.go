@@ -16,7 +16,7 @@ const sqliteNow = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGE
 // updates.
 func SQLite() Dialect {
 	return newSQLDialect(flavor{
-		name: "sqlite",
+		name: NameSQLite,
 		now:  sqliteNow,
 		plusMicros: func(base string) string {
 			return "(" + base + " + ?)"

@@ -56,7 +56,7 @@ func FS(d dialect.Dialect) (fs.FS, error) {
 	if _, err := gooseDialect(d); err != nil {
 		return nil, err
 	}
-	return fs.Sub(files, d.Name())
+	return fs.Sub(files, string(d.Name()))
 }
 
 func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
@@ -64,11 +64,11 @@ func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
 		return "", fmt.Errorf("%w: nil", ErrUnsupportedDialect)
 	}
 	switch d.Name() {
-	case "postgres":
+	case dialect.NamePostgres:
 		return goose.DialectPostgres, nil
-	case "mysql":
+	case dialect.NameMySQL:
 		return goose.DialectMySQL, nil
-	case "sqlite":
+	case dialect.NameSQLite:
 		return goose.DialectSQLite3, nil
 	}
 	return "", fmt.Errorf("%w: %q", ErrUnsupportedDialect, d.Name())

@@ -15,7 +15,7 @@ import (
 
 type otherDialect struct{ dialect.Dialect }
 
-func (otherDialect) Name() string { return "oracle" }
+func (otherDialect) Name() dialect.Name { return "oracle" }
 
 func TestUnsupportedDialect(t *testing.T) {
 	for _, d := range []dialect.Dialect{nil, otherDialect{}} {

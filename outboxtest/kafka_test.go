@@ -100,7 +100,7 @@ func TestNewKafka(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pub.Close()
-		errs := pub.Publish(context.Background(), []outbox.Record{{ID: "1", Topic: "created.on.use", Value: []byte("x")}})
+		errs := pub.Publish(context.Background(), []outbox.Record{{MessageID: "1", Topic: "created.on.use", Value: []byte("x")}})
 		if errs[0] != nil {
 			t.Fatalf("publishing to a new topic: %v", errs[0])
 		}

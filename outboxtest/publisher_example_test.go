@@ -17,9 +17,9 @@ func ExampleFakePublisher() {
 	pub.FailTopic("audit", outboxtest.ErrPermanent)
 
 	errs := pub.Publish(context.Background(), []outbox.Record{
-		{ID: "1", Topic: "orders", Key: []byte("a")},
-		{ID: "2", Topic: "orders", Key: []byte("b")},
-		{ID: "3", Topic: "audit", Key: []byte("c")},
+		{MessageID: "1", Topic: "orders", Key: []byte("a")},
+		{MessageID: "2", Topic: "orders", Key: []byte("b")},
+		{MessageID: "3", Topic: "audit", Key: []byte("c")},
 	})
 	for i, err := range errs {
 		fmt.Printf("record %d: err=%v permanent=%v\n", i+1, err != nil, outbox.IsPermanent(err))

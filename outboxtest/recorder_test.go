@@ -17,6 +17,10 @@ import (
 	"github.com/outboxrelay/outbox/outboxtest"
 )
 
+// Enqueue counts a framing allowance against MaxMessageBytes: 256 bytes per
+// message and 10 per header (see outbox.Config.MaxMessageBytes).
+const recordOverhead, headerOverhead = 256, 10
+
 var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // fakeTB records what the helpers report instead of failing the test.
@@ -59,9 +63,9 @@ func TestValidationParity(t *testing.T) {
 		{name: "bad topic character", msgs: []outbox.Message{{Topic: "orders/eu"}}, want: outbox.ErrInvalidTopic},
 		{name: "topic too long", msgs: []outbox.Message{{Topic: strings.Repeat("t", outbox.MaxTopicLength+1)}}, want: outbox.ErrInvalidTopic},
 		{name: "second message invalid", msgs: []outbox.Message{ok, {Topic: ".."}}, want: outbox.ErrInvalidTopic},
-		{name: "too large", maxBytes: outbox.RecordOverhead + 10, msgs: []outbox.Message{{Topic: "t", Key: []byte("12345"), Value: []byte("123456")}}, want: outbox.ErrMessageTooLarge},
-		{name: "headers count toward size", maxBytes: outbox.RecordOverhead + outbox.HeaderOverhead + 10, msgs: []outbox.Message{{Topic: "t", Headers: []outbox.Header{{Key: "12345", Value: []byte("123456")}}}}, want: outbox.ErrMessageTooLarge},
-		{name: "at the size limit", maxBytes: outbox.RecordOverhead + 10, msgs: []outbox.Message{{Topic: "t", Key: []byte("12345"), Value: []byte("12345")}}},
+		{name: "too large", maxBytes: recordOverhead + 10, msgs: []outbox.Message{{Topic: "t", Key: []byte("12345"), Value: []byte("123456")}}, want: outbox.ErrMessageTooLarge},
+		{name: "headers count toward size", maxBytes: recordOverhead + headerOverhead + 10, msgs: []outbox.Message{{Topic: "t", Headers: []outbox.Header{{Key: "12345", Value: []byte("123456")}}}}, want: outbox.ErrMessageTooLarge},
+		{name: "at the size limit", maxBytes: recordOverhead + 10, msgs: []outbox.Message{{Topic: "t", Key: []byte("12345"), Value: []byte("12345")}}},
 		{name: "reserved header", msgs: []outbox.Message{{Topic: "t", Headers: []outbox.Header{{Key: outbox.HeaderID, Value: []byte("x")}}}}, want: outbox.ErrInvalidHeader},
 		{name: "empty header name", msgs: []outbox.Message{{Topic: "t", Headers: []outbox.Header{{Value: []byte("x")}}}}, want: outbox.ErrInvalidHeader},
 		{name: "ID too long", msgs: []outbox.Message{{Topic: "t", ID: strings.Repeat("i", outbox.MaxIDLength+1)}}, want: outbox.ErrInvalidID},
@@ -269,7 +273,7 @@ func TestFakePublisherWaitPublished(t *testing.T) {
 	p := outboxtest.NewFakePublisher()
 	go func() {
 		time.Sleep(20 * time.Millisecond)
-		p.Publish(context.Background(), []outbox.Record{{ID: "a", Topic: "t"}, {ID: "b", Topic: "t"}})
+		p.Publish(context.Background(), []outbox.Record{{MessageID: "a", Topic: "t"}, {MessageID: "b", Topic: "t"}})
 	}()
 	if got := p.WaitPublished(t, 2, 5*time.Second); len(got) != 2 {
 		t.Fatalf("WaitPublished returned %d records", len(got))

@@ -208,7 +208,7 @@ func (b *enqueueBench) calls(size int) (enqueue, plain call) {
 	enqueue = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
 		return b.ob.Enqueue(ctx, tx, batch...)
 	}
-	query := plainsql.Insert(b.e.name, size)
+	query := plainsql.Insert(dialect.Name(b.e.name), size)
 	args := make([]any, 0, 7*size)
 	shards := b.o.shards
 	plain = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {

@@ -207,7 +207,7 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		PublishTimeout: *publishTimeout, ShutdownTimeout: *shutdownTimeout, Logger: log,
 	}
 	// Validate everything before touching the network.
-	if _, err := outbox.NewRelay(db, nopPublisher{}, rcfg); err != nil {
+	if err := rcfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 
@@ -320,12 +320,6 @@ type mysqlLogger struct{ log *slog.Logger }
 func (l mysqlLogger) Print(v ...any) {
 	l.log.Warn("mysql driver: " + strings.TrimSpace(fmt.Sprint(v...)))
 }
-
-// nopPublisher lets run validate its relay configuration before connecting.
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(context.Context, []outbox.Record) []error { return nil }
-func (nopPublisher) Close() error                                     { return nil }
 
 const migrateAbout = `Creates or upgrades the outbox tables (goose migrations with their own
 version table, outbox_goose_version). Safe to run from several processes at

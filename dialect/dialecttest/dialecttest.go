@@ -96,8 +96,8 @@ func keyHash(key []byte) int64 {
 }
 
 // msg builds a row; key "" means no key.
-func msg(id, key string, value string) dialect.Message {
-	m := dialect.Message{MessageID: id, Topic: "orders", Value: []byte(value)}
+func msg(id, key string, value string) dialect.InsertRow {
+	m := dialect.InsertRow{MessageID: id, Topic: "orders", Value: []byte(value)}
 	if key != "" {
 		m.Key = []byte(key)
 		m.KeyHash = keyHash(m.Key)
@@ -109,7 +109,7 @@ func msg(id, key string, value string) dialect.Message {
 }
 
 // onShard returns a row of key on shard, whatever the key's hash.
-func onShard(id, key string, shard int) dialect.Message {
+func onShard(id, key string, shard int) dialect.InsertRow {
 	m := msg(id, key, id)
 	m.Shard = shard
 	return m
@@ -123,7 +123,7 @@ func allShards() []int {
 	return s
 }
 
-func (s suite) insert(t *testing.T, db *sql.DB, msgs ...dialect.Message) {
+func (s suite) insert(t *testing.T, db *sql.DB, msgs ...dialect.InsertRow) {
 	t.Helper()
 	ctx := ctxT(t)
 	tx, err := db.BeginTx(ctx, nil)
@@ -139,7 +139,7 @@ func (s suite) insert(t *testing.T, db *sql.DB, msgs ...dialect.Message) {
 	}
 }
 
-func (s suite) read(t *testing.T, db *sql.DB, shards []int, limit int) []dialect.Record {
+func (s suite) read(t *testing.T, db *sql.DB, shards []int, limit int) []dialect.Row {
 	t.Helper()
 	recs, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: shards, Limit: limit})
 	if err != nil {
@@ -148,7 +148,7 @@ func (s suite) read(t *testing.T, db *sql.DB, shards []int, limit int) []dialect
 	return recs
 }
 
-func ids(recs []dialect.Record) []string {
+func ids(recs []dialect.Row) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = r.MessageID
@@ -162,7 +162,7 @@ func (s suite) rollbackLeavesNothing(t *testing.T, db *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Dialect.Insert(ctx, tx, []dialect.Message{msg("a", "k1", "1"), msg("b", "k2", "2"), msg("c", "", "3")}); err != nil {
+	if err := s.Dialect.Insert(ctx, tx, []dialect.InsertRow{msg("a", "k1", "1"), msg("b", "k2", "2"), msg("c", "", "3")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(); err != nil {
@@ -186,7 +186,7 @@ func (s suite) commitMakesVisible(t *testing.T, db *sql.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Dialect.Insert(ctx, tx, []dialect.Message{msg("a", "k1", "1"), msg("b", "k1", "2")}); err != nil {
+	if err := s.Dialect.Insert(ctx, tx, []dialect.InsertRow{msg("a", "k1", "1"), msg("b", "k1", "2")}); err != nil {
 		t.Fatal(err)
 	}
 	// Another connection must not see uncommitted rows.
@@ -204,7 +204,7 @@ func (s suite) commitMakesVisible(t *testing.T, db *sql.DB) {
 
 func (s suite) roundTrip(t *testing.T, db *sql.DB) {
 	big := bytes.Repeat([]byte{0, 1, 2, 0xff, 'x'}, 50_000)
-	in := []dialect.Message{
+	in := []dialect.InsertRow{
 		msg("binary", "", ""),
 		msg("nilkey", "", ""),
 		msg("emptykey", "", ""),
@@ -259,7 +259,7 @@ func (s suite) roundTrip(t *testing.T, db *sql.DB) {
 func (s suite) duplicateMessageID(t *testing.T, db *sql.DB) {
 	s.insert(t, db, msg("same", "k", "1"))
 	ctx := ctxT(t)
-	err := s.Dialect.Insert(ctx, db, []dialect.Message{msg("same", "k", "2")})
+	err := s.Dialect.Insert(ctx, db, []dialect.InsertRow{msg("same", "k", "2")})
 	if err == nil {
 		t.Fatal("second insert of the same message id succeeded")
 	}
@@ -270,7 +270,7 @@ func (s suite) duplicateMessageID(t *testing.T, db *sql.DB) {
 
 func (s suite) shardIDOrder(t *testing.T, db *sql.DB) {
 	for tx := 0; tx < 10; tx++ {
-		var batch []dialect.Message
+		var batch []dialect.InsertRow
 		for i := 0; i < 20; i++ {
 			n := tx*20 + i
 			batch = append(batch, onShard("m"+strconv.Itoa(n), "k"+strconv.Itoa(n%13), n%numShards))
@@ -285,8 +285,8 @@ func (s suite) shardIDOrder(t *testing.T, db *sql.DB) {
 		if r.Shard != 1 && r.Shard != 6 {
 			t.Fatalf("row of shard %d returned for shards [1 6]", r.Shard)
 		}
-		if i > 0 && r.ID <= got[i-1].ID {
-			t.Fatalf("rows not in id order: %d after %d", r.ID, got[i-1].ID)
+		if i > 0 && r.RowID <= got[i-1].RowID {
+			t.Fatalf("rows not in id order: %d after %d", r.RowID, got[i-1].RowID)
 		}
 	}
 	first := s.read(t, db, allShards(), 10)
@@ -329,7 +329,7 @@ func (s suite) retryHoldsBackItsKeyOnly(t *testing.T, db *sql.DB) {
 		t.Fatalf("first read %v, want [a1 b1 a2 c2]", got)
 	}
 	ctx := ctxT(t)
-	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{ID: recs[0].ID, Delay: time.Hour, Err: "broker said no"}}); err != nil {
+	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{RowID: recs[0].RowID, Delay: time.Hour, Err: "broker said no"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(s.read(t, db, []int{2}, 10)); !slices.Equal(got, []string{"b1", "c2"}) {
@@ -348,7 +348,7 @@ func (s suite) manyWaitingKeys(t *testing.T, db *sql.DB) {
 			if n > 10 {
 				shard = 11
 			}
-			var all []dialect.Message
+			var all []dialect.InsertRow
 			early := onShard(fmt.Sprintf("n%d-early", n), fmt.Sprintf("n%d-w0", n), shard)
 			all = append(all, early)
 			for i := 0; i < n; i++ {
@@ -368,7 +368,7 @@ func (s suite) manyWaitingKeys(t *testing.T, db *sql.DB) {
 			for _, r := range recs {
 				switch {
 				case strings.HasSuffix(r.MessageID, "-1"):
-					retries = append(retries, dialect.Retry{ID: r.ID, Delay: time.Hour, Err: "no"})
+					retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: time.Hour, Err: "no"})
 				case strings.HasSuffix(r.MessageID, "-2"):
 				default:
 					want = append(want, r.MessageID)
@@ -394,7 +394,7 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 	if len(recs) != 4 {
 		t.Fatalf("read %v, want 4 rows", ids(recs))
 	}
-	got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{7}, Limit: 2, Exclude: []int64{recs[0].ID, recs[2].ID}})
+	got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{7}, Limit: 2, Exclude: []int64{recs[0].RowID, recs[2].RowID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 
 	// Runs of consecutive ids and scattered ids: a dialect may write them
 	// as ranges or as a list, but must leave out exactly the ids given.
-	var more []dialect.Message
+	var more []dialect.InsertRow
 	for i := 0; i < 150; i++ {
 		more = append(more, onShard(fmt.Sprintf("r%03d", i), "", 8))
 	}
@@ -428,7 +428,7 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 			if tc.keep(i) {
 				want = append(want, r.MessageID)
 			} else {
-				excl = append(excl, r.ID)
+				excl = append(excl, r.RowID)
 			}
 		}
 		got, err := s.Dialect.ReadBatch(ctxT(t), db, dialect.ReadRequest{Shards: []int{8}, Limit: 1000, Exclude: excl})
@@ -442,7 +442,7 @@ func (s suite) readExcludes(t *testing.T, db *sql.DB) {
 }
 
 func (s suite) readMaxBytes(t *testing.T, db *sql.DB) {
-	var in []dialect.Message
+	var in []dialect.InsertRow
 	for i := 0; i < 5; i++ {
 		m := onShard(fmt.Sprintf("b%d", i), "", 6)
 		m.Value = bytes.Repeat([]byte{'v'}, 100)
@@ -464,7 +464,7 @@ func (s suite) retryBecomesAvailable(t *testing.T, db *sql.DB) {
 	s.insert(t, db, onShard("a1", "a", 5), onShard("a2", "a", 5))
 	recs := s.read(t, db, []int{5}, 10)
 	ctx := ctxT(t)
-	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{ID: recs[0].ID, Delay: 300 * time.Millisecond, Err: "x"}}); err != nil {
+	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{RowID: recs[0].RowID, Delay: 300 * time.Millisecond, Err: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.read(t, db, []int{5}, 10); len(got) != 0 {
@@ -490,11 +490,11 @@ func (s suite) ack(t *testing.T, db *sql.DB) {
 	s.insert(t, db, msg("a", "k", "1"), msg("b", "k", "2"), msg("c", "j", "3"))
 	recs := s.read(t, db, allShards(), 10)
 	ctx := ctxT(t)
-	n, err := s.Dialect.Ack(ctx, db, []int64{recs[0].ID, recs[1].ID})
+	n, err := s.Dialect.Ack(ctx, db, []int64{recs[0].RowID, recs[1].RowID})
 	if err != nil || n != 2 {
 		t.Fatalf("Ack = %d, %v; want 2, nil", n, err)
 	}
-	n, err = s.Dialect.Ack(ctx, db, []int64{recs[0].ID, recs[1].ID})
+	n, err = s.Dialect.Ack(ctx, db, []int64{recs[0].RowID, recs[1].RowID})
 	if err != nil || n != 0 {
 		t.Fatalf("second Ack = %d, %v; want 0, nil", n, err)
 	}
@@ -532,10 +532,10 @@ func (s suite) deadLetter(t *testing.T, db *sql.DB) {
 	s.insert(t, db, onShard("poison", "p", 1), onShard("fine", "f", 1))
 	recs := s.read(t, db, []int{1}, 10)
 	ctx := ctxT(t)
-	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{ID: recs[0].ID, Err: "first"}}); err != nil {
+	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{RowID: recs[0].RowID, Err: "first"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Dialect.DeadLetter(ctx, db, []dialect.Failure{{ID: recs[0].ID, Err: "message too large"}}); err != nil {
+	if err := s.Dialect.DeadLetter(ctx, db, []dialect.Failure{{RowID: recs[0].RowID, Err: "message too large"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(s.read(t, db, []int{1}, 10)); !slices.Equal(got, []string{"fine"}) {
@@ -554,7 +554,7 @@ func (s suite) deadLetter(t *testing.T, db *sql.DB) {
 		t.Fatalf("Stats = %+v, want Pending 1, DeadLetters 1", st)
 	}
 	// A row already gone is skipped, not an error.
-	if err := s.Dialect.DeadLetter(ctx, db, []dialect.Failure{{ID: recs[0].ID, Err: "again"}}); err != nil {
+	if err := s.Dialect.DeadLetter(ctx, db, []dialect.Failure{{RowID: recs[0].RowID, Err: "again"}}); err != nil {
 		t.Fatalf("dead-lettering a row already gone: %v", err)
 	}
 	if count, _, _, _ := s.deadLetterRow(t, db, "poison"); count != 1 {
@@ -565,7 +565,7 @@ func (s suite) deadLetter(t *testing.T, db *sql.DB) {
 func (s suite) deadLetterRace(t *testing.T, db *sql.DB) {
 	s.insert(t, db, onShard("p1", "p", 4), onShard("p2", "p", 4))
 	recs := s.read(t, db, []int{4}, 10)
-	failures := []dialect.Failure{{ID: recs[0].ID, Err: "e"}, {ID: recs[1].ID, Err: "e"}}
+	failures := []dialect.Failure{{RowID: recs[0].RowID, Err: "e"}, {RowID: recs[1].RowID, Err: "e"}}
 	ctx := ctxT(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
@@ -801,7 +801,7 @@ func (s suite) stats(t *testing.T, db *sql.DB) {
 	s.insert(t, db, onShard("a", "a", 0), onShard("b", "b", 0), delayed)
 	time.Sleep(50 * time.Millisecond)
 	recs := s.read(t, db, []int{0}, 10)
-	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{ID: recs[0].ID, Delay: time.Hour, Err: "x"}}); err != nil {
+	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{RowID: recs[0].RowID, Delay: time.Hour, Err: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	st, err = s.Dialect.Stats(ctx, db)
@@ -860,7 +860,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 			for sent := 0; sent < perWriter; {
 				n := min(1+rng.IntN(5), perWriter-sent)
 				abort := rng.IntN(10) == 0
-				var batch []dialect.Message
+				var batch []dialect.InsertRow
 				var ents []entry
 				next := map[string]int{}
 				for i := 0; i < n; i++ {
@@ -986,7 +986,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 				var idList []int64
 				var retries []dialect.Retry
 				failedKeys := map[string]bool{}
-				var ackedRecs []dialect.Record
+				var ackedRecs []dialect.Row
 				for _, r := range recs {
 					k := string(r.Key)
 					if failedKeys[k] {
@@ -994,10 +994,10 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 					}
 					if rng.IntN(20) == 0 {
 						failedKeys[k] = true
-						retries = append(retries, dialect.Retry{ID: r.ID, Delay: 3 * time.Millisecond, Err: "injected"})
+						retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: 3 * time.Millisecond, Err: "injected"})
 						continue
 					}
-					idList = append(idList, r.ID)
+					idList = append(idList, r.RowID)
 					ackedRecs = append(ackedRecs, r)
 				}
 				recs = ackedRecs
@@ -1079,7 +1079,7 @@ func (s suite) concurrent(t *testing.T, db *sql.DB) {
 
 // writeTx inserts batch in one transaction and commits or rolls back,
 // retrying whole transactions that lose to lock contention.
-func (s suite) writeTx(ctx context.Context, db *sql.DB, batch []dialect.Message, abort bool) error {
+func (s suite) writeTx(ctx context.Context, db *sql.DB, batch []dialect.InsertRow, abort bool) error {
 	for attempt := 0; ; attempt++ {
 		tx, err := db.BeginTx(ctx, nil)
 		if err == nil {

@@ -27,7 +27,7 @@ func (p *printPublisher) Publish(_ context.Context, recs []outbox.Record) []erro
 	defer p.mu.Unlock()
 	for _, r := range recs {
 		p.n++
-		fmt.Printf("published: topic=%s key=%s %s=%s value=%s\n", r.Topic, r.Key, outbox.HeaderID, r.ID, r.Value)
+		fmt.Printf("published: topic=%s key=%s %s=%s value=%s\n", r.Topic, r.Key, outbox.HeaderID, r.MessageID, r.Value)
 		select {
 		case p.published <- r:
 		default:

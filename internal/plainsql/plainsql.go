@@ -11,7 +11,7 @@ import (
 )
 
 // Now is each dialect's database clock, as its migrations store it.
-var Now = map[string]string{
+var Now = map[dialect.Name]string{
 	"postgres": "now()",
 	"mysql":    "UTC_TIMESTAMP(6)",
 	"sqlite":   "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
@@ -20,7 +20,7 @@ var Now = map[string]string{
 // Insert is a multi-row INSERT of rows outbox rows with bound parameters
 // (message_id, topic, msg_key, key_hash, payload, headers, shard per row)
 // for the dialect named dialectName: the floor Enqueue is compared with.
-func Insert(dialectName string, rows int) string {
+func Insert(dialectName dialect.Name, rows int) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO " + dialect.TableMessages +
 		" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ")
@@ -35,7 +35,7 @@ func Insert(dialectName string, rows int) string {
 				q.WriteByte(',')
 			}
 			n++
-			if dialectName == "postgres" {
+			if dialectName == dialect.NamePostgres {
 				q.WriteString("$" + strconv.Itoa(n))
 			} else {
 				q.WriteByte('?')

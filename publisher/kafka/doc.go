@@ -9,7 +9,7 @@
 // Metadata, so concurrent calls never mix their results.
 //
 // Every record is sent with its headers, in order, followed by the header
-// outbox-id = Record.ID. A nil Key is sent as no key and a nil Value as a
+// outbox-id = Record.MessageID. A nil Key is sent as no key and a nil Value as a
 // null value (a tombstone); empty ones stay empty.
 //
 // Failures are classified for the relay (see Classify):

@@ -155,7 +155,7 @@ func (p *Publisher) dispatch() {
 // not, ctx's error for those without an outcome when ctx ended, and
 // ErrClosed wrapped with outbox.ErrUnavailable after Close.
 //
-// Every record gets its headers in order and then outbox-id = Record.ID.
+// Every record gets its headers in order and then outbox-id = Record.MessageID.
 // The records are sent in parallel; those of one key keep their order only
 // across calls, as the outbox.Publisher contract asks. Records that the
 // broker rejects with their whole batch (MESSAGE_TOO_LARGE and the like) are
@@ -231,7 +231,7 @@ func (p *Publisher) send(ctx context.Context, c *call, recs []outbox.Record) {
 	for i := range recs {
 		r := &recs[i]
 		if r.Topic == "" {
-			c.settle(i, outbox.Permanent(fmt.Errorf("kafka: record %s has no topic: %w", r.ID, sarama.ErrInvalidTopic)))
+			c.settle(i, outbox.Permanent(fmt.Errorf("kafka: record %s has no topic: %w", r.MessageID, sarama.ErrInvalidTopic)))
 			continue
 		}
 		select {
@@ -259,7 +259,7 @@ func message(r *outbox.Record, t ticket) *sarama.ProducerMessage {
 	for _, h := range r.Headers {
 		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
 	}
-	m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(outbox.HeaderID), Value: []byte(r.ID)})
+	m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(outbox.HeaderID), Value: []byte(r.MessageID)})
 	return m
 }
 

@@ -128,12 +128,12 @@ func TestPublishRecords(t *testing.T) {
 	c := startCluster(t)
 	p := newPublisher(t, testConfig(c))
 	recs := []outbox.Record{
-		{ID: "id-0", Topic: "t1", Key: []byte("k0"), Value: []byte(`{"n":0}`),
+		{MessageID: "id-0", Topic: "t1", Key: []byte("k0"), Value: []byte(`{"n":0}`),
 			Headers: []outbox.Header{{Key: "type", Value: []byte("order.placed")}, {Key: "b", Value: []byte("2")}, {Key: "a", Value: []byte("1")}, {Key: "type", Value: []byte("again")}}},
-		{ID: "id-1", Topic: "t1", Key: []byte("k1"), Value: nil},                                                              // tombstone
-		{ID: "id-2", Topic: "t1", Key: nil, Value: []byte("no key")},                                                          // no key
-		{ID: "id-3", Topic: "t1", Key: []byte{}, Value: []byte{}},                                                             // empty, not null
-		{ID: "id-4", Topic: "t1", Key: []byte("k4"), Value: []byte("v"), Headers: []outbox.Header{{Key: "null", Value: nil}}}, // null header value
+		{MessageID: "id-1", Topic: "t1", Key: []byte("k1"), Value: nil},                                                              // tombstone
+		{MessageID: "id-2", Topic: "t1", Key: nil, Value: []byte("no key")},                                                          // no key
+		{MessageID: "id-3", Topic: "t1", Key: []byte{}, Value: []byte{}},                                                             // empty, not null
+		{MessageID: "id-4", Topic: "t1", Key: []byte("k4"), Value: []byte("v"), Headers: []outbox.Header{{Key: "null", Value: nil}}}, // null header value
 	}
 	requireNoErrors(t, publish(t, p, recs...), len(recs))
 
@@ -147,23 +147,23 @@ func TestPublishRecords(t *testing.T) {
 		byID[string(last.Value)] = r
 	}
 	for _, want := range recs {
-		r := byID[want.ID]
+		r := byID[want.MessageID]
 		if r == nil {
-			t.Fatalf("record %s not consumed", want.ID)
+			t.Fatalf("record %s not consumed", want.MessageID)
 		}
 		if !bytes.Equal(r.Key, want.Key) || (r.Key == nil) != (want.Key == nil) {
-			t.Errorf("%s: key %q (nil %v), want %q (nil %v)", want.ID, r.Key, r.Key == nil, want.Key, want.Key == nil)
+			t.Errorf("%s: key %q (nil %v), want %q (nil %v)", want.MessageID, r.Key, r.Key == nil, want.Key, want.Key == nil)
 		}
 		if !bytes.Equal(r.Value, want.Value) || (r.Value == nil) != (want.Value == nil) {
-			t.Errorf("%s: value %q (nil %v), want %q (nil %v)", want.ID, r.Value, r.Value == nil, want.Value, want.Value == nil)
+			t.Errorf("%s: value %q (nil %v), want %q (nil %v)", want.MessageID, r.Value, r.Value == nil, want.Value, want.Value == nil)
 		}
 		if len(r.Headers) != len(want.Headers)+1 {
-			t.Fatalf("%s: %d headers, want %d", want.ID, len(r.Headers), len(want.Headers)+1)
+			t.Fatalf("%s: %d headers, want %d", want.MessageID, len(r.Headers), len(want.Headers)+1)
 		}
 		for i, h := range want.Headers {
 			g := r.Headers[i]
 			if g.Key != h.Key || !bytes.Equal(g.Value, h.Value) || (g.Value == nil) != (h.Value == nil) {
-				t.Errorf("%s: header %d = %q: %q, want %q: %q", want.ID, i, g.Key, g.Value, h.Key, h.Value)
+				t.Errorf("%s: header %d = %q: %q, want %q: %q", want.MessageID, i, g.Key, g.Value, h.Key, h.Value)
 			}
 		}
 	}
@@ -210,7 +210,7 @@ func TestPartitioners(t *testing.T) {
 			p := newPublisher(t, cfg)
 			var recs []outbox.Record
 			for i, k := range keys {
-				recs = append(recs, outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: k, Value: []byte("v")})
+				recs = append(recs, outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: k, Value: []byte("v")})
 			}
 			requireNoErrors(t, publish(t, p, recs...), len(recs))
 
@@ -264,21 +264,21 @@ func TestTooLargeForBroker(t *testing.T) {
 	}
 	p := newPublisher(t, cfg)
 	recs := []outbox.Record{
-		{ID: "a", Topic: "t1", Key: []byte("a"), Value: bytes.Repeat([]byte("a"), 100)},
-		{ID: "big", Topic: "t1", Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 10_000)},
-		{ID: "b", Topic: "t1", Key: []byte("b"), Value: bytes.Repeat([]byte("b"), 100)},
-		{ID: "c", Topic: "t1", Key: []byte("c"), Value: bytes.Repeat([]byte("c"), 100)},
+		{MessageID: "a", Topic: "t1", Key: []byte("a"), Value: bytes.Repeat([]byte("a"), 100)},
+		{MessageID: "big", Topic: "t1", Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 10_000)},
+		{MessageID: "b", Topic: "t1", Key: []byte("b"), Value: bytes.Repeat([]byte("b"), 100)},
+		{MessageID: "c", Topic: "t1", Key: []byte("c"), Value: bytes.Repeat([]byte("c"), 100)},
 	}
 	errs := publish(t, p, recs...)
 	for i, err := range errs {
-		if recs[i].ID == "big" {
+		if recs[i].MessageID == "big" {
 			if !outbox.IsPermanent(err) || !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
 				t.Errorf("big record: %v, want a permanent MESSAGE_TOO_LARGE", err)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("record %s: %v", recs[i].ID, err)
+			t.Errorf("record %s: %v", recs[i].MessageID, err)
 		}
 	}
 	if mixed.Load() == 0 {
@@ -292,7 +292,7 @@ func TestTooLargeForBroker(t *testing.T) {
 	}
 
 	// The producer goes on working.
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "d", Topic: "t1", Key: []byte("d"), Value: []byte("d")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "d", Topic: "t1", Key: []byte("d"), Value: []byte("d")}), 1)
 	if n := total(c, "t1"); n != 4 {
 		t.Errorf("t1 holds %d records, want 4", n)
 	}
@@ -306,9 +306,9 @@ func TestTooLargeForClient(t *testing.T) {
 	cfg.MaxMessageBytes = 1000
 	p := newPublisher(t, cfg)
 	errs := publish(t, p,
-		outbox.Record{ID: "a", Topic: "t3", Key: []byte("a"), Value: []byte("small")},
-		outbox.Record{ID: "big", Topic: "t3", Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 2000)},
-		outbox.Record{ID: "b", Topic: "t3", Key: []byte("b"), Value: []byte("small")},
+		outbox.Record{MessageID: "a", Topic: "t3", Key: []byte("a"), Value: []byte("small")},
+		outbox.Record{MessageID: "big", Topic: "t3", Key: []byte("big"), Value: bytes.Repeat([]byte("x"), 2000)},
+		outbox.Record{MessageID: "b", Topic: "t3", Key: []byte("b"), Value: []byte("small")},
 	)
 	if errs[0] != nil || errs[2] != nil {
 		t.Errorf("small records: %v, %v", errs[0], errs[2])
@@ -325,8 +325,8 @@ func TestPermanentTopicErrors(t *testing.T) {
 	c := startCluster(t)
 	p := newPublisher(t, testConfig(c))
 	errs := publish(t, p,
-		outbox.Record{ID: "a", Topic: "", Value: []byte("x")},
-		outbox.Record{ID: "b", Topic: "t1", Value: []byte("x")},
+		outbox.Record{MessageID: "a", Topic: "", Value: []byte("x")},
+		outbox.Record{MessageID: "b", Topic: "t1", Value: []byte("x")},
 	)
 	if !outbox.IsPermanent(errs[0]) {
 		t.Errorf("empty topic: %v, want permanent", errs[0])
@@ -380,13 +380,13 @@ func TestBrokerGone(t *testing.T) {
 	cfg.Timeout = 500 * time.Millisecond
 	cfg.RetryMax = 2
 	p := newPublisher(t, cfg)
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "warm", Topic: "t3", Key: []byte("k"), Value: []byte("v")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "warm", Topic: "t3", Key: []byte("k"), Value: []byte("v")}), 1)
 	c.Close()
 
 	start := time.Now()
 	var recs []outbox.Record
 	for i := range 10 {
-		recs = append(recs, outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
+		recs = append(recs, outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
 	}
 	errs := publish(t, p, recs...)
 	for i, err := range errs {
@@ -409,7 +409,7 @@ func TestContextEnds(t *testing.T) {
 	cfg := testConfig(c)
 	cfg.Timeout = 500 * time.Millisecond
 	p := newPublisher(t, cfg)
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "warm", Topic: "t1", Value: []byte("v")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "warm", Topic: "t1", Value: []byte("v")}), 1)
 
 	var swallowed atomic.Int32
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -418,7 +418,7 @@ func TestContextEnds(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	errs := p.Publish(ctx, []outbox.Record{{ID: "1", Topic: "t1", Value: []byte("v")}, {ID: "2", Topic: "t1", Value: []byte("w")}})
+	errs := p.Publish(ctx, []outbox.Record{{MessageID: "1", Topic: "t1", Value: []byte("v")}, {MessageID: "2", Topic: "t1", Value: []byte("w")}})
 	for i, err := range errs {
 		if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, outbox.ErrUnavailable) || outbox.IsPermanent(err) {
 			t.Errorf("record %d: %v, want context.DeadlineExceeded alone", i, err)
@@ -430,7 +430,7 @@ func TestContextEnds(t *testing.T) {
 
 	// Sarama retries the swallowed request after its read timeout: the
 	// records arrive (at least once) and the publisher goes on working.
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "3", Topic: "t1", Value: []byte("x")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "3", Topic: "t1", Value: []byte("x")}), 1)
 	if n := total(c, "t1"); n < 4 {
 		t.Errorf("t1 holds %d records, want at least 4", n)
 	}
@@ -438,7 +438,7 @@ func TestContextEnds(t *testing.T) {
 	// A context that has already ended sends nothing.
 	done, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	for _, err := range p.Publish(done, []outbox.Record{{ID: "4", Topic: "t1"}}) {
+	for _, err := range p.Publish(done, []outbox.Record{{MessageID: "4", Topic: "t1"}}) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("ended context: %v", err)
 		}
@@ -453,12 +453,12 @@ func TestRetriedErrors(t *testing.T) {
 		t.Run(fault.Message, func(t *testing.T) {
 			c := startCluster(t)
 			p := newPublisher(t, testConfig(c))
-			requireNoErrors(t, publish(t, p, outbox.Record{ID: "warm", Topic: "t3", Key: []byte("warm")}), 1)
+			requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "warm", Topic: "t3", Key: []byte("warm")}), 1)
 
 			h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: fault, Count: 3})
 			var recs []outbox.Record
 			for i := range 12 {
-				recs = append(recs, outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "key-%d", i), Value: fmt.Appendf(nil, "v%d", i)})
+				recs = append(recs, outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "key-%d", i), Value: fmt.Appendf(nil, "v%d", i)})
 			}
 			requireNoErrors(t, publish(t, p, recs...), len(recs))
 			if h.Hits() != 3 {
@@ -526,9 +526,9 @@ func TestOrderAcrossRetries(t *testing.T) {
 	const calls = 20
 	for i := range calls {
 		errs := publish(t, p,
-			outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: []byte("ordered"), Value: fmt.Appendf(nil, "%d", i)},
-			outbox.Record{ID: fmt.Sprint("x", i), Topic: "t3", Key: fmt.Appendf(nil, "other-%d", i), Value: []byte("x")},
-			outbox.Record{ID: fmt.Sprint("y", i), Topic: "t3", Key: fmt.Appendf(nil, "more-%d", i), Value: []byte("y")},
+			outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: []byte("ordered"), Value: fmt.Appendf(nil, "%d", i)},
+			outbox.Record{MessageID: fmt.Sprint("x", i), Topic: "t3", Key: fmt.Appendf(nil, "other-%d", i), Value: []byte("x")},
+			outbox.Record{MessageID: fmt.Sprint("y", i), Topic: "t3", Key: fmt.Appendf(nil, "more-%d", i), Value: []byte("y")},
 		)
 		requireNoErrors(t, errs, 3)
 	}
@@ -565,7 +565,7 @@ func TestConcurrentPublish(t *testing.T) {
 			for i := range calls {
 				var recs []outbox.Record
 				for j := range size {
-					recs = append(recs, outbox.Record{ID: fmt.Sprintf("%d-%d-%d", g, i, j), Topic: "t3",
+					recs = append(recs, outbox.Record{MessageID: fmt.Sprintf("%d-%d-%d", g, i, j), Topic: "t3",
 						Key: fmt.Appendf(nil, "g%d-%d", g, j), Value: fmt.Appendf(nil, "%d", i)})
 				}
 				errs := p.Publish(context.Background(), recs)
@@ -586,7 +586,7 @@ func TestConcurrentPublish(t *testing.T) {
 func TestClose(t *testing.T) {
 	c := startCluster(t)
 	p := newPublisher(t, testConfig(c))
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "1", Topic: "t1", Value: []byte("v")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "1", Topic: "t1", Value: []byte("v")}), 1)
 
 	var wg sync.WaitGroup
 	for range 3 {
@@ -600,7 +600,7 @@ func TestClose(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Errorf("Close again: %v", err)
 	}
-	for _, err := range publish(t, p, outbox.Record{ID: "2", Topic: "t1", Value: []byte("v")}) {
+	for _, err := range publish(t, p, outbox.Record{MessageID: "2", Topic: "t1", Value: []byte("v")}) {
 		if !errors.Is(err, ErrClosed) || !errors.Is(err, outbox.ErrUnavailable) {
 			t.Errorf("Publish after Close: %v", err)
 		}
@@ -614,7 +614,7 @@ func TestCloseWhilePublishing(t *testing.T) {
 	p := newPublisher(t, testConfig(c))
 	var recs []outbox.Record
 	for i := range 2000 {
-		recs = append(recs, outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "%d", i), Value: []byte("v")})
+		recs = append(recs, outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "%d", i), Value: []byte("v")})
 	}
 	done := make(chan []error)
 	go func() { done <- p.Publish(context.Background(), recs) }()
@@ -648,7 +648,7 @@ func TestSASL(t *testing.T) {
 			cfg := testConfig(c)
 			cfg.SASL = SASL{Mechanism: mech, User: "alice", Password: secret}
 			p := newPublisher(t, cfg)
-			requireNoErrors(t, publish(t, p, outbox.Record{ID: "1", Topic: "t1", Value: []byte("v")}), 1)
+			requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "1", Topic: "t1", Value: []byte("v")}), 1)
 			if n := total(c, "t1"); n != 1 {
 				t.Errorf("t1 holds %d records, want 1", n)
 			}
@@ -680,7 +680,7 @@ func TestVersionsAndCompression(t *testing.T) {
 			before := total(c, "t3")
 			var recs []outbox.Record
 			for i := range 5 {
-				recs = append(recs, outbox.Record{ID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "%d", i),
+				recs = append(recs, outbox.Record{MessageID: fmt.Sprint(i), Topic: "t3", Key: fmt.Appendf(nil, "%d", i),
 					Value: bytes.Repeat([]byte("compressible "), 50), Headers: []outbox.Header{{Key: "h", Value: []byte("v")}}})
 			}
 			requireNoErrors(t, publish(t, p, recs...), len(recs))

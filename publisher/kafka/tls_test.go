@@ -56,7 +56,7 @@ func TestTLS(t *testing.T) {
 	cfg.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	cfg.SASL = SASL{Mechanism: MechanismSCRAMSHA512, User: "alice", Password: secret}
 	p := newPublisher(t, cfg)
-	requireNoErrors(t, publish(t, p, outbox.Record{ID: "1", Topic: "t1", Key: []byte("k"), Value: []byte("v")}), 1)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "1", Topic: "t1", Key: []byte("k"), Value: []byte("v")}), 1)
 	if n := total(c, "t1"); n != 1 {
 		t.Errorf("t1 holds %d records, want 1", n)
 	}
