@@ -16,8 +16,6 @@ package dialect
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"strings"
 	"time"
 )
 
@@ -182,48 +180,4 @@ type Dialect interface {
 	// SupportsNotify reports whether committed inserts notify NotifyChannel
 	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
 	SupportsNotify() bool
-}
-
-// IsUniqueViolation reports whether err is a unique-constraint violation
-// from PostgreSQL (SQLSTATE 23505: lib/pq and pgx expose SQLState), MySQL or
-// MariaDB (error 1062) or SQLite (UNIQUE constraint failed). It is the one
-// place that knows the drivers' error forms, without importing them.
-func IsUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) && st.SQLState() == "23505" {
-		return true
-	}
-	s := err.Error()
-	return strings.Contains(s, "Error 1062") || strings.Contains(s, "Duplicate entry") ||
-		strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "23505")
-}
-
-// IsMissingTable reports whether err says an outbox table does not exist:
-// PostgreSQL SQLSTATE 42P01, MySQL/MariaDB error 1146, SQLite "no such
-// table". It usually means the migrations were not applied.
-func IsMissingTable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) && st.SQLState() == "42P01" {
-		return true
-	}
-	s := err.Error()
-	return strings.Contains(s, "Error 1146") || strings.Contains(s, "no such table") ||
-		(strings.Contains(s, "relation") && strings.Contains(s, "does not exist"))
-}
-
-// MaxPendingShard returns the highest shard of a pending message (ok is
-// false when the outbox is empty). The SQL is the same on every dialect and
-// uses the (shard, id) index.
-func MaxPendingShard(ctx context.Context, db *sql.DB) (shard int, ok bool, err error) {
-	var v sql.NullInt64
-	if err := db.QueryRowContext(ctx, "SELECT MAX(shard) FROM "+TableMessages).Scan(&v); err != nil {
-		return 0, false, err
-	}
-	return int(v.Int64), v.Valid, nil
 }

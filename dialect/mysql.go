@@ -6,19 +6,21 @@ import "strings"
 // uses only SQL that both accept (no RETURNING) and keeps time in UTC
 // (UTC_TIMESTAMP), whatever the session time zone. Use it with
 // github.com/go-sql-driver/mysql; parseTime=true is optional.
+//
+// Every statement it runs is in testdata/mysql.
 func MySQL() Dialect {
 	return newSQLDialect(flavor{
-		name: NameMySQL,
-		now:  "UTC_TIMESTAMP(6)",
-		plusMicros: func(base string) string {
-			return "(" + base + " + INTERVAL ? MICROSECOND)"
-		},
-		ageMicros:       "TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6))",
-		skipLocked:      " FOR UPDATE SKIP LOCKED",
-		forUpdate:       "FOR UPDATE",
-		insertIgnore:    "INSERT IGNORE",
-		upsertHeartbeat: " ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
+		name:  NameMySQL,
+		now:   "UTC_TIMESTAMP(6)",
+		later: "(UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)",
+		age:   "TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6))",
+		// No RETURNING: shards are taken in a short READ COMMITTED
+		// transaction (SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, SELECT).
+		skipLocked:      "FOR UPDATE SKIP LOCKED",
+		lockRows:        true,
 		readCommitted:   true,
+		insertIgnore:    "IGNORE",
+		upsertHeartbeat: "ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
 		// X'..' is a binary string whatever sql_mode and the connection's
 		// character set say; topics are ASCII, ids UTF-8 bytes.
 		bytesLiteral: mysqlHex,

@@ -8,22 +8,22 @@ import "strings"
 // Its migrations install a statement-level trigger that notifies
 // NotifyChannel when outbox rows are inserted, so an idle relay that
 // listens wakes up the moment a transaction commits.
+//
+// Every statement it runs is in testdata/postgres.
 func Postgres() Dialect {
 	return newSQLDialect(flavor{
 		name:   NamePostgres,
 		dollar: true,
 		now:    "now()",
-		plusMicros: func(base string) string {
-			return "(" + base + " + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 microsecond')"
-		},
-		ageMicros:        "EXTRACT(EPOCH FROM (now() - MIN(created_at))) * 1000000",
-		returning:        true,
-		skipLocked:       " FOR UPDATE SKIP LOCKED",
-		forUpdate:        "FOR UPDATE",
-		insertIgnore:     "INSERT",
-		onConflictIgnore: " ON CONFLICT (shard) DO NOTHING",
-		upsertHeartbeat:  " ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-		notify:           true,
+		later:  "(now() + CAST(? AS DOUBLE PRECISION) * INTERVAL '1 microsecond')",
+		age:    "EXTRACT(EPOCH FROM (now() - MIN(created_at))) * 1000000",
+		// One UPDATE ... WHERE shard IN (SELECT ... FOR UPDATE SKIP LOCKED)
+		// RETURNING takes free shards.
+		returning:       true,
+		skipLocked:      "FOR UPDATE SKIP LOCKED",
+		lockRows:        true,
+		onConflict:      "ON CONFLICT (shard) DO NOTHING",
+		upsertHeartbeat: "ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
 		// E'' strings read the same whatever standard_conforming_strings
 		// says: bytea in its hex input form, text escaped (it is UTF-8
 		// without NUL: Validate sees to it).
@@ -45,5 +45,6 @@ func Postgres() Dialect {
 			}
 			b.WriteByte('\'')
 		},
+		notify: true,
 	})
 }

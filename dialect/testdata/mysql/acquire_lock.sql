@@ -1,0 +1,7 @@
+-- Acquire (transaction): lock up to 5 free or expired shards
+SELECT shard
+FROM outbox_shards
+WHERE (owner IS NULL OR lease_until < UTC_TIMESTAMP(6))
+ORDER BY shard
+LIMIT 5
+FOR UPDATE SKIP LOCKED;

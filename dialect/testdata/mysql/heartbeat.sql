@@ -1,0 +1,5 @@
+-- Heartbeat: this relay is alive
+INSERT INTO outbox_relays (relay_id,heartbeat_at)
+VALUES (?,UTC_TIMESTAMP(6))
+ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6);
+-- args: "relay-1"

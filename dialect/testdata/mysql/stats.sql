@@ -1,0 +1,3 @@
+-- Stats
+SELECT COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN available_at > UTC_TIMESTAMP(6) THEN 1 ELSE 0 END), TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)), (SELECT COUNT(*) FROM outbox_dead_letters)
+FROM outbox_messages;

@@ -1,0 +1,3 @@
+-- Heartbeat: how many relays are alive
+SELECT COUNT(*)
+FROM outbox_relays;

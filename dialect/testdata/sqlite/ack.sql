@@ -1,0 +1,4 @@
+-- Ack: delete published rows
+DELETE
+FROM outbox_messages
+WHERE id IN (101,102,103);

@@ -1,0 +1,3 @@
+-- MaxPendingShard: the relay's check of the application's shard count
+SELECT MAX(shard)
+FROM outbox_messages;

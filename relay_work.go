@@ -1,0 +1,257 @@
+package outbox
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// work is the batch loop: read the held shards in id order, publish, settle.
+// Reads stop when ctx ends; the batch in flight runs on work.
+//
+// Under a backlog (a full batch) the loop is a pipeline: while a batch is
+// published, the next one is read on another connection, and the outcome of
+// the batch before is recorded on a third. The read leaves out the rows of
+// both batches not settled yet. Before the batch read ahead is published,
+// the records of every key that did not get all its records of those two
+// batches through (a failure, a retry, a paused topic, a lost lease) are
+// dropped from it, untouched; by the time the read after it starts, the
+// outcome of the older batch is recorded, so the database holds back what
+// must wait. A key's later record therefore never overtakes an earlier one.
+func (r *Relay) work(ctx, work context.Context) {
+	idle := r.cfg.MinPollInterval
+	outage := time.Duration(0)
+	var p pipeline
+	defer p.drain(r)
+	for ctx.Err() == nil {
+		// Rows published but not deleted come first: reading again would
+		// publish them again.
+		if len(r.unacked) > 0 {
+			p.drain(r)
+			r.leases.use(nil) // deleting by id needs no lease
+			r.retryAck(ctx, work)
+			continue
+		}
+		recs, shards, backlog, ok := r.nextBatch(ctx, work, &p)
+		if !ok {
+			continue
+		}
+		if len(recs) == 0 {
+			r.leases.use(nil)
+			r.idleWait(ctx, idle)
+			idle = min(idle*2, r.cfg.PollInterval)
+			continue
+		}
+		idle = r.cfg.MinPollInterval
+		out := r.runBatch(ctx, work, &p, recs, shards, backlog)
+		outage = r.backOff(ctx, out, outage)
+	}
+}
+
+// pipeline holds the worker's batches in flight besides the one it
+// publishes: the batch read ahead (next) and the batch whose outcome is
+// being recorded (prev).
+type pipeline struct {
+	next *aheadRead
+	prev *settling
+}
+
+// finishPrev waits until the outcome of prev is recorded, keeping what
+// could not be deleted for retryAck.
+func (p *pipeline) finishPrev(r *Relay) {
+	if p.prev != nil {
+		r.unacked = append(r.unacked, p.prev.wait()...)
+		p.prev = nil
+	}
+}
+
+// drain forgets the batch read ahead and finishes prev.
+func (p *pipeline) drain(r *Relay) {
+	p.next.discard()
+	p.next = nil
+	p.finishPrev(r)
+}
+
+// nextBatch returns the batch read ahead, or reads one. A fresh read first
+// waits for the outcome of every batch before, so the database holds back
+// the keys that must wait. backlog reports that the batch read ahead was
+// full. ok is false when the loop must start over: no shard to read (after
+// an idle wait), a failed read (after a pause), or acks to retry.
+func (r *Relay) nextBatch(ctx, work context.Context, p *pipeline) (recs []dialect.Row, shards []int, backlog, ok bool) {
+	if p.next != nil {
+		recs, shards, backlog = p.next.wait(r)
+		if err := p.next.readErr(); err != nil && ctx.Err() == nil {
+			r.log.Warn("reading the next batch ahead failed; reading again", "err", err)
+		}
+		p.next = nil
+		if len(recs) > 0 {
+			return recs, shards, backlog, true
+		}
+	}
+	p.finishPrev(r)
+	if len(r.unacked) > 0 {
+		return nil, nil, false, false
+	}
+	valid := r.validShards(time.Now())
+	if len(valid) == 0 {
+		r.idleWait(ctx, r.cfg.PollInterval)
+		return nil, nil, false, false
+	}
+	shards = sortedShards(valid)
+	// Mark the shards in use before reading, so that the keeper does not
+	// hand them back under a slow read.
+	r.leases.use(shards)
+	recs, err := r.readBatch(work, shards, nil)
+	if err != nil {
+		r.leases.use(nil)
+		if ctx.Err() == nil {
+			r.log.Error("reading the outbox failed", "err", err)
+			sleep(ctx, time.Second)
+		}
+		return nil, nil, false, false
+	}
+	return recs, shards, false, true
+}
+
+// runBatch publishes recs, starting the read of the next batch first when
+// recs looks like a backlog. With a batch read ahead and something
+// published, the outcome is recorded on another goroutine while the next
+// batch goes out (the keys that did not get through are dropped from it);
+// otherwise it is recorded now.
+func (r *Relay) runBatch(ctx, work context.Context, p *pipeline, recs []dialect.Row, shards []int, backlog bool) batchOutcome {
+	r.batches.Add(1)
+	r.recordBytes = max(1, batchBytes(recs)/len(recs))
+	olderAtRead := p.prev
+	if (backlog || r.full(recs)) && ctx.Err() == nil {
+		p.next = r.readAhead(work, shards, recs, p.prev)
+	}
+	out := r.publishBatch(work, recs)
+	held := heldKeys(recs, out)
+	p.finishPrev(r) // one outcome recorded at a time, in batch order
+	if p.next != nil && out.published > 0 && len(r.unacked) == 0 {
+		p.next.drop = make(map[keyID]bool, len(held))
+		for k := range held {
+			p.next.drop[k] = true
+		}
+		if olderAtRead != nil {
+			for k := range olderAtRead.held {
+				p.next.drop[k] = true
+			}
+		}
+		r.pipelined.Add(1)
+		p.prev = r.settleAsync(work, recs, held, out)
+	} else {
+		p.next.discard()
+		p.next = nil
+		r.unacked = append(r.unacked, r.settle(work, out)...)
+		r.leases.use(nil)
+	}
+	r.leases.requestRound()
+	return out
+}
+
+// backOff pauses after a batch that published nothing: the whole relay
+// while the broker is unavailable (rows untouched, leases renewed by the
+// keeper, the pause doubling from OutageBackoff), or until the first paused
+// topic resumes. It returns the outage pause, 0 once the broker is back.
+func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Duration) time.Duration {
+	switch {
+	case out.published == 0 && out.unavailable != nil:
+		if outage == 0 {
+			outage = r.cfg.OutageBackoff
+		} else {
+			outage = min(outage*2, r.cfg.OutageBackoffMax)
+		}
+		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
+		sleep(ctx, outage)
+	case out.published == 0 && out.skipped > 0:
+		// Only records of paused topics: wait for the first to resume.
+		sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
+	default:
+		if outage != 0 {
+			r.log.Info("broker available again")
+			outage = 0
+		}
+	}
+	return outage
+}
+
+// validShards returns the shards the worker may publish: more than one
+// RenewInterval left on their lease (the margin covers a renewal that is
+// late or failing), and not surplus.
+func (r *Relay) validShards(now time.Time) map[int]bool {
+	return r.leases.valid(now, r.cfg.RenewInterval)
+}
+
+// idleWait waits d, or less when the lease set changes, a wake-up comes
+// (Wake) or ctx ends.
+func (r *Relay) idleWait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-r.leases.changed:
+	case <-r.cfg.Wake:
+	}
+}
+
+// full reports whether recs is a full batch, by count or by size: a sign of
+// a backlog.
+func (r *Relay) full(recs []dialect.Row) bool {
+	return len(recs) >= r.limit() || batchBytes(recs) >= r.cfg.BatchBytes
+}
+
+// limit is the most rows to ask for: BatchSize, or fewer when the records
+// of the last batch were so large that BatchBytes holds fewer.
+func (r *Relay) limit() int {
+	if r.recordBytes > 0 {
+		return min(r.cfg.BatchSize, r.cfg.BatchBytes/r.recordBytes+1)
+	}
+	return r.cfg.BatchSize
+}
+
+// batchBytes is the size of recs as BatchBytes counts it.
+func batchBytes(recs []dialect.Row) int {
+	size := 0
+	for i := range recs {
+		size += len(recs[i].Key) + len(recs[i].Value) + len(recs[i].Headers)
+	}
+	return size
+}
+
+func sortedShards(set map[int]bool) []int {
+	out := make([]int, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func rowIDs(recs []dialect.Row) []int64 {
+	ids := make([]int64, len(recs))
+	for i := range recs {
+		ids[i] = recs[i].RowID
+	}
+	return ids
+}
+
+// readBatch reads one batch of shards, leaving out the ids of exclude. It
+// must be called by the worker (it reads worker state).
+func (r *Relay) readBatch(work context.Context, shards []int, exclude []int64) ([]dialect.Row, error) {
+	return r.reader(shards, exclude)(work)
+}
+
+// reader returns the read of one batch, its limits fixed now, so that it
+// can run on another goroutine.
+func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]dialect.Row, error) {
+	req := dialect.ReadRequest{Shards: shards, Limit: r.limit(), Exclude: exclude, MaxBytes: r.cfg.BatchBytes}
+	return func(work context.Context) ([]dialect.Row, error) {
+		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
+		defer cancel()
+		return r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+	}
+}
