@@ -53,7 +53,7 @@ type flavor struct {
 	insertIgnore, onConflict, upsertHeartbeat string
 
 	// bytesLiteral and textLiteral write a value as a literal that needs no
-	// escaping of what the caller supplied (hexadecimal, or an E'' string
+	// escaping of what the caller supplied (hexadecimal, or an E'...' string
 	// of validated UTF-8). Without them (SQLite, in-process: a round trip
 	// costs nothing) Insert binds its values.
 	bytesLiteral func(b *strings.Builder, v []byte)

@@ -24,7 +24,7 @@ func Postgres() Dialect {
 		lockRows:        true,
 		onConflict:      "ON CONFLICT (shard) DO NOTHING",
 		upsertHeartbeat: "ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-		// E'' strings read the same whatever standard_conforming_strings
+		// E'...' strings read the same whatever standard_conforming_strings
 		// says: bytea in its hex input form, text escaped (it is UTF-8
 		// without NUL: Validate sees to it).
 		bytesLiteral: func(b *strings.Builder, v []byte) {

@@ -10,7 +10,7 @@ import (
 // unless bind is set, then as bound parameters. A statement with no bound
 // parameter is one round trip on every driver (no prepare) and has no
 // placeholder limit; nothing the caller supplies can end a literal (integers
-// are digits, bytes hexadecimal, text hexadecimal or an escaped E'' string).
+// are digits, bytes hexadecimal, text hexadecimal or an escaped E'...' string).
 type stmt struct {
 	strings.Builder
 	f    *flavor
