@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 )
@@ -46,6 +48,17 @@ type flavor struct {
 	// readCommitted runs the relay's short transactions in READ COMMITTED,
 	// so InnoDB keeps no locks on rows a locking read skipped.
 	readCommitted bool
+	// joinIDs reaches rows by id through a join of the id list with the
+	// primary key (eq_ref, forced), not with id IN (...): InnoDB's
+	// planner scans a small table for an IN list that covers much of it,
+	// and a locking scan waits on every uncommitted insert it meets (an
+	// application transaction still open), rows the relay never asked for.
+	joinIDs bool
+	// boundOnServer gives every relay statement the server-side time limit
+	// of its context's deadline (MariaDB's max_statement_time, MySQL 8's
+	// MAX_EXECUTION_TIME for reads): go-sql-driver/mysql closes the
+	// connection when a context ends, but the server would run on.
+	boundOnServer bool
 
 	// insertIgnore is the INSERT option, and onConflict the suffix, that
 	// skip rows whose key exists; upsertHeartbeat turns the heartbeat
@@ -121,26 +134,88 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// execSq runs a squirrel statement on db or tx.
-func execSq(ctx context.Context, db Execer, s sq.Sqlizer) (sql.Result, error) {
-	q, args, err := s.ToSql()
-	if err != nil {
-		return nil, err
-	}
-	return db.ExecContext(ctx, q, args...)
+// exec runs one of the relay's statements on db or tx, bounded on the
+// server where the flavor can (bounded).
+func (d *sqlDialect) exec(ctx context.Context, db Execer, q string, args ...any) (sql.Result, error) {
+	return db.ExecContext(ctx, d.bounded(ctx, q), args...)
 }
 
-// querySq runs a squirrel query and scans every row with scan.
-func querySq[T any](ctx context.Context, db querier, s sq.Sqlizer, scan func(*sql.Rows, *T) error) ([]T, error) {
+// query runs one of the relay's queries on db or tx, bounded on the server
+// where the flavor can (bounded).
+func (d *sqlDialect) query(ctx context.Context, db querier, q string, args ...any) (*sql.Rows, error) {
+	return db.QueryContext(ctx, d.bounded(ctx, q), args...)
+}
+
+// execSq runs a squirrel statement with exec.
+func (d *sqlDialect) execSq(ctx context.Context, db Execer, s sq.Sqlizer) (sql.Result, error) {
 	q, args, err := s.ToSql()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, q, args...)
+	return d.exec(ctx, db, q, args...)
+}
+
+// querySq runs a squirrel query with query and scans every row with scan.
+func querySq[T any](ctx context.Context, d *sqlDialect, db querier, s sq.Sqlizer, scan func(*sql.Rows, *T) error) ([]T, error) {
+	q, args, err := s.ToSql()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := d.query(ctx, db, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	return scanAll(rows, scan)
+}
+
+// bounded returns q with the server-side time limit of ctx's deadline, when
+// the flavor has one (boundOnServer) and ctx has a deadline: a statement the
+// relay gives up on then stops on the server too, instead of holding its
+// locks and its connection's thread until it finishes. MariaDB runs the
+// executable comment (SET STATEMENT max_statement_time, which also ends a
+// lock wait); MySQL 8 reads it as a comment, and takes the
+// MAX_EXECUTION_TIME hint of a SELECT, which MariaDB reads as a comment.
+// PostgreSQL needs none of it: lib/pq and pgx send a cancel request when
+// the context ends.
+func (d *sqlDialect) bounded(ctx context.Context, q string) string {
+	dl, ok := ctx.Deadline()
+	if !ok || !d.f.boundOnServer {
+		return q
+	}
+	return d.boundedFor(time.Until(dl), q)
+}
+
+// boundedFor returns q bounded to run at most left on the server.
+func (d *sqlDialect) boundedFor(left time.Duration, q string) string {
+	ms := max(left.Milliseconds(), 1)
+	var b strings.Builder
+	b.Grow(len(q) + 96)
+	fmt.Fprintf(&b, "/*M! SET STATEMENT max_statement_time=%d.%03d FOR */ ", ms/1000, ms%1000)
+	if rest, ok := strings.CutPrefix(q, "SELECT "); ok {
+		fmt.Fprintf(&b, "SELECT /*+ MAX_EXECUTION_TIME(%d) */ ", ms)
+		q = rest
+	}
+	b.WriteString(q)
+	return b.String()
+}
+
+// byID returns the FROM clause, with the outbox table as m, and the
+// condition (empty when the clause needs none) that reach the rows of ids
+// through the primary key and only them (joinIDs), whatever the planner
+// thinks of the table's size.
+func (d *sqlDialect) byID(ids []int64) (from, where string) {
+	s := d.newStmt(false, 32+21*len(ids))
+	if !d.f.joinIDs {
+		s.WriteString("m.id IN (")
+		s.ints(ids)
+		s.WriteByte(')')
+		return TableMessages + " AS m", s.String()
+	}
+	s.WriteString("JSON_TABLE('[")
+	s.ints(ids)
+	s.WriteString("]', '$[*]' COLUMNS (id BIGINT PATH '$')) AS x STRAIGHT_JOIN " + TableMessages +
+		" AS m FORCE INDEX (PRIMARY) ON m.id = x.id")
+	return s.String(), ""
 }
 
 // scanAll reads every row with scan and closes rows.

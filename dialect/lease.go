@@ -16,7 +16,7 @@ func (d *sqlDialect) EnsureShards(ctx context.Context, db *sql.DB, n int) error 
 	if n <= 0 {
 		return fmt.Errorf("dialect: shard count must be positive, got %d", n)
 	}
-	have, err := querySq(ctx, db, d.shardCountSQL(n), scanOne[int])
+	have, err := querySq(ctx, d, db, d.shardCountSQL(n), scanOne[int])
 	if err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func (d *sqlDialect) EnsureShards(ctx context.Context, db *sql.DB, n int) error 
 	// Two relays starting together may deadlock on InnoDB's duplicate-key
 	// locks; the statement is idempotent, so try again.
 	for attempt := 0; ; attempt++ {
-		_, err = execSq(ctx, db, d.ensureShardsSQL(n))
+		_, err = d.execSq(ctx, db, d.ensureShardsSQL(n))
 		if err == nil || attempt == 4 {
 			return err
 		}
@@ -58,13 +58,13 @@ func (d *sqlDialect) ensureShardsSQL(n int) sq.Sqlizer {
 }
 
 func (d *sqlDialect) Heartbeat(ctx context.Context, db *sql.DB, relayID string, ttl time.Duration) (int, error) {
-	if _, err := execSq(ctx, db, d.heartbeatSQL(relayID)); err != nil {
+	if _, err := d.execSq(ctx, db, d.heartbeatSQL(relayID)); err != nil {
 		return 0, err
 	}
-	if _, err := execSq(ctx, db, d.pruneRelaysSQL(ttl)); err != nil {
+	if _, err := d.execSq(ctx, db, d.pruneRelaysSQL(ttl)); err != nil {
 		return 0, err
 	}
-	live, err := querySq(ctx, db, d.liveRelaysSQL(), scanOne[int])
+	live, err := querySq(ctx, d, db, d.liveRelaysSQL(), scanOne[int])
 	if err != nil {
 		return 0, err
 	}
@@ -86,7 +86,7 @@ func (d *sqlDialect) pruneRelaysSQL(ttl time.Duration) sq.Sqlizer {
 }
 
 func (d *sqlDialect) Deregister(ctx context.Context, db *sql.DB, relayID string) error {
-	_, err := execSq(ctx, db, d.deregisterSQL(relayID))
+	_, err := d.execSq(ctx, db, d.deregisterSQL(relayID))
 	return err
 }
 
@@ -132,18 +132,18 @@ func (d *sqlDialect) Acquire(ctx context.Context, db *sql.DB, relayID string, ma
 	if d.f.returning {
 		// One statement: the sub-select locks (PostgreSQL) or, in SQLite,
 		// the single writer makes the whole statement a compare-and-set.
-		return querySq(ctx, db, d.acquireSQL(relayID, max, lease), scanLease)
+		return querySq(ctx, d, db, d.acquireSQL(relayID, max, lease), scanLease)
 	}
 	var out []Lease
 	err := d.inTx(ctx, db, func(tx *sql.Tx) error {
-		shards, err := querySq(ctx, tx, d.freeShards(max, false), scanOne[int])
+		shards, err := querySq(ctx, d, tx, d.freeShards(max, false), scanOne[int])
 		if err != nil || len(shards) == 0 {
 			return err
 		}
-		if _, err := execSq(ctx, tx, d.takeShards(relayID, lease, sq.Eq{"shard": shards})); err != nil {
+		if _, err := d.execSq(ctx, tx, d.takeShards(relayID, lease, sq.Eq{"shard": shards})); err != nil {
 			return err
 		}
-		out, err = querySq(ctx, tx, d.leasesOf(sq.Eq{"shard": shards}), scanLease)
+		out, err = querySq(ctx, d, tx, d.leasesOf(sq.Eq{"shard": shards}), scanLease)
 		return err
 	})
 	return out, err
@@ -170,17 +170,17 @@ func (d *sqlDialect) Renew(ctx context.Context, db *sql.DB, relayID string, leas
 	}
 	up := d.renewSQL(relayID, leases, lease)
 	if d.f.returning {
-		return querySq(ctx, db, up.Suffix("RETURNING shard, fence"), scanLease)
+		return querySq(ctx, d, db, up.Suffix("RETURNING shard, fence"), scanLease)
 	}
 	var out []Lease
 	err := d.inTx(ctx, db, func(tx *sql.Tx) error {
-		if _, err := execSq(ctx, tx, up); err != nil {
+		if _, err := d.execSq(ctx, tx, up); err != nil {
 			return err
 		}
 		// Rows that matched are locked by the update until commit, and
 		// nobody else can make a row match owner = relayID.
 		var err error
-		out, err = querySq(ctx, tx, d.leasesOf(heldBy(relayID, leases)), scanLease)
+		out, err = querySq(ctx, d, tx, d.leasesOf(heldBy(relayID, leases)), scanLease)
 		return err
 	})
 	return out, err
@@ -196,7 +196,7 @@ func (d *sqlDialect) Release(ctx context.Context, db *sql.DB, relayID string, le
 	if len(leases) == 0 {
 		return nil
 	}
-	_, err := execSq(ctx, db, d.releaseSQL(relayID, leases))
+	_, err := d.execSq(ctx, db, d.releaseSQL(relayID, leases))
 	return err
 }
 

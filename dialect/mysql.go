@@ -16,9 +16,14 @@ func MySQL() Dialect {
 		age:   "TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6))",
 		// No RETURNING: shards are taken in a short READ COMMITTED
 		// transaction (SELECT ... FOR UPDATE SKIP LOCKED, UPDATE, SELECT).
-		skipLocked:      "FOR UPDATE SKIP LOCKED",
-		lockRows:        true,
-		readCommitted:   true,
+		skipLocked:    "FOR UPDATE SKIP LOCKED",
+		lockRows:      true,
+		readCommitted: true,
+		// Acks, retries and dead letters reach their rows by primary key
+		// only, so they never wait on an application's open transaction;
+		// every relay statement carries its deadline to the server.
+		joinIDs:         true,
+		boundOnServer:   true,
 		insertIgnore:    "IGNORE",
 		upsertHeartbeat: "ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
 		// X'..' is a binary string whatever sql_mode and the connection's

@@ -45,7 +45,7 @@ func (d *sqlDialect) ReadBatch(ctx context.Context, db *sql.DB, req ReadRequest)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.QueryContext(ctx, d.readSQL(shards, req, waits))
+	rows, err := d.query(ctx, db, d.readSQL(shards, req, waits))
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (s *stmt) exclude(ids []int64) {
 // their earliest waiting id: at most maxInlineWaiting+1 of them when
 // limited, else all.
 func (d *sqlDialect) waitingKeys(ctx context.Context, db *sql.DB, shards []int64, limited bool) ([]waitingKey, error) {
-	rows, err := db.QueryContext(ctx, d.waitingSQL(shards, limited))
+	rows, err := d.query(ctx, db, d.waitingSQL(shards, limited))
 	if err != nil {
 		return nil, err
 	}

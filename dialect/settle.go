@@ -19,7 +19,7 @@ func (d *sqlDialect) Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, e
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), maxIDsPerStatement)]
 		ids = ids[len(chunk):]
-		res, err := db.ExecContext(ctx, d.ackSQL(chunk))
+		res, err := d.exec(ctx, db, d.ackSQL(chunk))
 		if err != nil {
 			return total, err
 		}
@@ -32,20 +32,21 @@ func (d *sqlDialect) Ack(ctx context.Context, db *sql.DB, ids []int64) (int64, e
 	return total, nil
 }
 
-// ackSQL deletes the rows of ids.
+// ackSQL deletes the rows of ids, reaching them by primary key only
+// (byID).
 func (d *sqlDialect) ackSQL(ids []int64) string {
-	s := d.newStmt(false, 64+21*len(ids))
-	s.WriteString("DELETE FROM " + TableMessages + " WHERE id IN (")
-	s.ints(ids)
-	s.WriteByte(')')
-	return s.String()
+	from, where := d.byID(ids)
+	if where == "" {
+		return "DELETE m FROM " + from
+	}
+	return "DELETE FROM " + from + " WHERE " + where
 }
 
 func (d *sqlDialect) Retry(ctx context.Context, db *sql.DB, retries []Retry) error {
 	for len(retries) > 0 {
 		chunk := retries[:min(len(retries), maxIDsPerStatement/4)]
 		retries = retries[len(chunk):]
-		if _, err := execSq(ctx, db, d.retrySQL(chunk)); err != nil {
+		if _, err := d.execSq(ctx, db, d.retrySQL(chunk)); err != nil {
 			return err
 		}
 	}
@@ -54,22 +55,29 @@ func (d *sqlDialect) Retry(ctx context.Context, db *sql.DB, retries []Retry) err
 
 // retrySQL counts an attempt of each row and schedules the next one.
 func (d *sqlDialect) retrySQL(retries []Retry) sq.Sqlizer {
-	avail := sq.Case("id")
-	lastErr := sq.Case("id")
+	avail := sq.Case("m.id")
+	lastErr := sq.Case("m.id")
 	ids := make([]int64, len(retries))
 	for i, r := range retries {
 		ids[i] = r.RowID
 		avail = avail.When(sq.Expr("?", r.RowID), d.later(max(r.Delay, 0).Microseconds()))
 		lastErr = lastErr.When(sq.Expr("?", r.RowID), sq.Expr("?", r.Err))
 	}
-	return d.sb.Update(TableMessages).
-		Set("attempts", sq.Expr("attempts + 1")).
+	from, where := d.byID(ids)
+	up := d.sb.Update(from).
+		Set("attempts", sq.Expr("m.attempts + 1")).
 		Set("available_at", avail).
-		Set("last_error", lastErr).
-		Where(sq.Eq{"id": ids})
+		Set("last_error", lastErr)
+	if where != "" {
+		up = up.Where(where)
+	}
+	return up
 }
 
 const deadLetterColumns = "message_id, topic, msg_key, key_hash, payload, headers, shard, created_at"
+
+// deadLetterFrom is deadLetterColumns as the columns of m.
+const deadLetterFrom = "m.message_id, m.topic, m.msg_key, m.key_hash, m.payload, m.headers, m.shard, m.created_at"
 
 func (d *sqlDialect) DeadLetter(ctx context.Context, db *sql.DB, failures []Failure) error {
 	if len(failures) == 0 {
@@ -90,39 +98,47 @@ func (d *sqlDialect) DeadLetter(ctx context.Context, db *sql.DB, failures []Fail
 			// Lock the rows first: a relay that races us for the same row
 			// waits here and then finds it gone, so no row is dead-lettered
 			// twice.
-			var err error
-			if ids, err = querySq(ctx, tx, d.lockRowsSQL(ids), scanOne[int64]); err != nil || len(ids) == 0 {
+			rows, err := d.query(ctx, tx, d.lockRowsSQL(ids))
+			if err != nil {
+				return err
+			}
+			if ids, err = scanAll(rows, scanOne[int64]); err != nil || len(ids) == 0 {
 				return err
 			}
 		}
-		if _, err := execSq(ctx, tx, d.deadLetterSQL(ids, failures)); err != nil {
+		if _, err := d.execSq(ctx, tx, d.deadLetterSQL(ids, failures)); err != nil {
 			return err
 		}
-		_, err := execSq(ctx, tx, d.deleteRowsSQL(ids))
+		_, err := d.exec(ctx, tx, d.deleteRowsSQL(ids))
 		return err
 	})
 }
 
-// deleteRowsSQL deletes the rows of ids (after their copy).
-func (d *sqlDialect) deleteRowsSQL(ids []int64) sq.Sqlizer {
-	return d.sb.Delete(TableMessages).Where(sq.Eq{"id": ids})
-}
+// deleteRowsSQL deletes the rows of ids (after their copy): an ack.
+func (d *sqlDialect) deleteRowsSQL(ids []int64) string { return d.ackSQL(ids) }
 
 // lockRowsSQL locks the rows of ids that still exist.
-func (d *sqlDialect) lockRowsSQL(ids []int64) sq.Sqlizer {
-	return d.sb.Select("id").From(TableMessages).Where(sq.Eq{"id": ids}).Suffix("FOR UPDATE")
+func (d *sqlDialect) lockRowsSQL(ids []int64) string {
+	from, where := d.byID(ids)
+	if where != "" {
+		where = " WHERE " + where
+	}
+	return "SELECT m.id FROM " + from + where + " FOR UPDATE"
 }
 
 // deadLetterSQL copies the rows of ids into the dead-letter table with
 // their attempt counted and their error.
 func (d *sqlDialect) deadLetterSQL(ids []int64, failures []Failure) sq.Sqlizer {
-	lastErr := sq.Case("id")
+	lastErr := sq.Case("m.id")
 	for _, f := range failures {
 		lastErr = lastErr.When(sq.Expr("?", f.RowID), sq.Expr("?", f.Err))
 	}
+	from, where := d.byID(ids)
 	// The inner select keeps ? placeholders: the insert numbers them all.
-	sel := sq.Select(deadLetterColumns, "attempts + 1").Column(lastErr).Column(d.f.now).
-		From(TableMessages).Where(sq.Eq{"id": ids})
+	sel := sq.Select(deadLetterFrom, "m.attempts + 1").Column(lastErr).Column(d.f.now).From(from)
+	if where != "" {
+		sel = sel.Where(where)
+	}
 	return d.sb.Insert(TableDeadLetters).
 		Columns(deadLetterColumns, "attempts", "last_error", "dead_at").
 		Select(sel)

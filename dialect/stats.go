@@ -16,7 +16,7 @@ func (d *sqlDialect) Stats(ctx context.Context, db *sql.DB) (Stats, error) {
 	var s Stats
 	var retrying, delayed sql.NullInt64
 	var age sql.NullFloat64
-	if err := db.QueryRowContext(ctx, q, args...).Scan(&s.Pending, &retrying, &delayed, &age, &s.DeadLetters); err != nil {
+	if err := db.QueryRowContext(ctx, d.bounded(ctx, q), args...).Scan(&s.Pending, &retrying, &delayed, &age, &s.DeadLetters); err != nil {
 		return Stats{}, err
 	}
 	s.Retrying, s.Delayed = retrying.Int64, delayed.Int64

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -91,6 +93,41 @@ type database struct {
 	dsn     string // driver DSN (secret)
 	dialect dialect.Dialect
 	display string // scheme, host and database: safe to log
+}
+
+// relaySession returns d with server-side bounds on every statement of the
+// relay's own sessions, unless the URL sets them: on PostgreSQL a
+// statement_timeout of twice the longest deadline the relay gives a
+// statement and a lock_timeout, on MySQL and MariaDB an
+// innodb_lock_wait_timeout (the dialect also bounds each statement by its
+// deadline on MariaDB). They stop a statement the relay gave up on even
+// when its cancel request cannot reach the server. Not for migrate: DDL on
+// a large table may rightly take longer.
+func (d database) relaySession(lease time.Duration) database {
+	stmt := 2 * max(lease, 30*time.Second) // reads are bounded by the lease, outcomes by 30 s
+	lock := max(lease/2, 5*time.Second)
+	var params [][2]string
+	switch d.driver {
+	case "postgres":
+		params = [][2]string{{"statement_timeout", strconv.FormatInt(stmt.Milliseconds(), 10)},
+			{"lock_timeout", strconv.FormatInt(lock.Milliseconds(), 10)}}
+	case "mysql":
+		params = [][2]string{{"innodb_lock_wait_timeout", strconv.Itoa(int(lock.Seconds()))}}
+	default:
+		return d
+	}
+	base, query, _ := strings.Cut(d.dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return d // parseDatabaseURL accepted it; leave it as it is
+	}
+	for _, p := range params {
+		if !q.Has(p[0]) {
+			q.Set(p[0], p[1])
+		}
+	}
+	d.dsn = base + "?" + q.Encode()
+	return d
 }
 
 // sqliteDefaults are the pragmas the relay needs on SQLite when the URL

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseDatabaseURL(t *testing.T) {
@@ -47,6 +48,26 @@ func TestParseDatabaseURL(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), pw) {
 			t.Errorf("error %q shows the password", err)
+		}
+	}
+}
+
+// TestRelaySession checks the server-side bounds the relay adds to its own
+// sessions, and that a URL's own setting wins.
+func TestRelaySession(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"postgres://app@db/app?sslmode=disable", "postgres://app@db/app?lock_timeout=7500&sslmode=disable&statement_timeout=60000"},
+		{"postgres://app@db/app?statement_timeout=5000", "postgres://app@db/app?lock_timeout=7500&statement_timeout=5000"},
+		{"mysql://root@127.0.0.1/test", "root@tcp(127.0.0.1:3306)/test?innodb_lock_wait_timeout=7"},
+		{"mysql://root@127.0.0.1/test?innodb_lock_wait_timeout=2&tls=false", "root@tcp(127.0.0.1:3306)/test?innodb_lock_wait_timeout=2&tls=false"},
+		{"sqlite:/x.db", "file:/x.db?" + sqliteDefaults},
+	} {
+		d, err := parseDatabaseURL(tc.url)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if got := d.relaySession(15 * time.Second).dsn; got != tc.want {
+			t.Errorf("%s: relay session DSN %q, want %q", tc.url, got, tc.want)
 		}
 	}
 }

@@ -54,7 +54,9 @@ func addDBFlags(fs *flag.FlagSet) dbFlags {
 	}
 }
 
-func (f dbFlags) open(getenv func(string) string) (*sql.DB, database, error) {
+// open opens the database of OUTBOX_DATABASE_URL, with tune (if not nil)
+// applied to it first.
+func (f dbFlags) open(getenv func(string) string, tune func(database) database) (*sql.DB, database, error) {
 	raw, err := secret(getenv, "OUTBOX_DATABASE_URL", *f.urlFile)
 	if err != nil {
 		return nil, database{}, err
@@ -62,6 +64,9 @@ func (f dbFlags) open(getenv func(string) string) (*sql.DB, database, error) {
 	d, err := parseDatabaseURL(raw)
 	if err != nil {
 		return nil, database{}, err
+	}
+	if tune != nil {
+		d = tune(d)
 	}
 	if *f.maxConns < 2 {
 		return nil, database{}, fmt.Errorf("%w: --db-max-conns must be at least 2, got %d", ErrUsage, *f.maxConns)
@@ -193,7 +198,7 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	if err := kcfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	db, d, err := dbf.open(getenv)
+	db, d, err := dbf.open(getenv, func(d database) database { return d.relaySession(*lease) })
 	if err != nil {
 		return err
 	}
@@ -332,7 +337,7 @@ func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) str
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	db, d, err := dbf.open(getenv)
+	db, d, err := dbf.open(getenv, nil)
 	if err != nil {
 		return err
 	}

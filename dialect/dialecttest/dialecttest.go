@@ -73,6 +73,8 @@ func Run(t *testing.T, h Harness) {
 		{"Heartbeat", s.heartbeat},
 		{"Stats", s.stats},
 		{"ConcurrentWritersAndClaimers", s.concurrent},
+		{"LateCommitterBlocksNothing", s.lateCommitters},
+		{"AbandonedStatementStops", s.abandonedStatementStops},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

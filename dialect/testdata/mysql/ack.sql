@@ -1,4 +1,3 @@
 -- Ack: delete published rows
-DELETE
-FROM outbox_messages
-WHERE id IN (101,102,103);
+/*M! SET STATEMENT max_statement_time=30.000 FOR */ DELETE m
+FROM JSON_TABLE('[101,102,103]', '$[*]' COLUMNS (id BIGINT PATH '$')) AS x STRAIGHT_JOIN outbox_messages AS m FORCE INDEX (PRIMARY) ON m.id = x.id;

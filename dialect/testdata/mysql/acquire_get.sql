@@ -1,5 +1,6 @@
 -- Acquire (transaction): their new fences
-SELECT shard, fence
+/*M! SET STATEMENT max_statement_time=30.000 FOR */
+SELECT /*+ MAX_EXECUTION_TIME(30000) */ shard, fence
 FROM outbox_shards
 WHERE shard IN (?,?)
 ORDER BY shard;

@@ -1,5 +1,3 @@
 -- DeadLetter (transaction): delete them
-DELETE
-FROM outbox_messages
-WHERE id IN (?,?);
--- args: 101 102
+/*M! SET STATEMENT max_statement_time=30.000 FOR */ DELETE m
+FROM JSON_TABLE('[101,102]', '$[*]' COLUMNS (id BIGINT PATH '$')) AS x STRAIGHT_JOIN outbox_messages AS m FORCE INDEX (PRIMARY) ON m.id = x.id;

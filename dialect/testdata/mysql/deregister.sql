@@ -1,5 +1,5 @@
 -- Deregister: the relay stops
-DELETE
+/*M! SET STATEMENT max_statement_time=30.000 FOR */ DELETE
 FROM outbox_relays
 WHERE relay_id = ?;
 -- args: "relay-1"

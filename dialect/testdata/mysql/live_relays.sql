@@ -1,3 +1,4 @@
 -- Heartbeat: how many relays are alive
-SELECT COUNT(*)
+/*M! SET STATEMENT max_statement_time=30.000 FOR */
+SELECT /*+ MAX_EXECUTION_TIME(30000) */ COUNT(*)
 FROM outbox_relays;

@@ -1,5 +1,6 @@
 -- Renew (transaction): which ones were extended
-SELECT shard, fence
+/*M! SET STATEMENT max_statement_time=30.000 FOR */
+SELECT /*+ MAX_EXECUTION_TIME(30000) */ shard, fence
 FROM outbox_shards
 WHERE (owner = ? AND (fence = ? AND shard = ? OR fence = ? AND shard = ?))
 ORDER BY shard;

@@ -1,5 +1,6 @@
 -- EnsureShards: do the shard rows exist?
-SELECT COUNT(*)
+/*M! SET STATEMENT max_statement_time=30.000 FOR */
+SELECT /*+ MAX_EXECUTION_TIME(30000) */ COUNT(*)
 FROM outbox_shards
 WHERE shard < ?;
 -- args: 64

@@ -1,6 +1,5 @@
 -- DeadLetter (transaction): lock the rows that still exist
-SELECT id
-FROM outbox_messages
-WHERE id IN ($1,$2)
+SELECT m.id
+FROM outbox_messages AS m
+WHERE m.id IN (101,102)
 FOR UPDATE;
--- args: 101 102

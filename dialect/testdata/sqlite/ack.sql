@@ -1,4 +1,4 @@
 -- Ack: delete published rows
 DELETE
-FROM outbox_messages
-WHERE id IN (101,102,103);
+FROM outbox_messages AS m
+WHERE m.id IN (101,102,103);

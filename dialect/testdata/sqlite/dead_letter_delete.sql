@@ -1,5 +1,4 @@
 -- DeadLetter (transaction): delete them
 DELETE
-FROM outbox_messages
-WHERE id IN (?,?);
--- args: 101 102
+FROM outbox_messages AS m
+WHERE m.id IN (101,102);
