@@ -2,10 +2,14 @@
 
 package chaos
 
-// TestChaos runs, for each dialect, three relay processes, a broker and six
-// writers for a while, injecting faults on a random schedule that the run
-// prints, then checks every record the broker holds against the ledger
-// tables the writers filled in their business transactions.
+// TestChaos runs, for each dialect, three relay processes, a broker and
+// writers (about 150 transactions a second, some held open for seconds) for
+// a while, injecting faults on a random schedule that the run prints: two
+// overlapping streams of faults, then every kind of fault alone. Then it
+// checks every record the broker holds against the ledger tables the
+// writers filled in their business transactions, and the timeline of
+// commits, deliveries and faults against the liveness bounds
+// (limitsFor).
 //
 // Knobs (environment):
 //
@@ -49,23 +53,31 @@ const (
 	outboxMaxMessageBytes = 1 << 20  // outbox.Config.MaxMessageBytes: poison passes Enqueue
 	poisonBytes           = 96 << 10 // between the two: the broker refuses it for good
 	poisonEvery           = 200      // one transaction in this many enqueues a poison message
-	numKeys               = 300
-	numWriters            = 6
+	numKeys               = 200
+	numLateKeys           = 40  // keys of the transactions held open for seconds
+	numWriters            = 16  // enough that writers waiting on late committers' key locks do not starve the rate
+	sqliteWriters         = 2   // SQLite has one write lock: more writers only queue for it
+	sqliteTxRate          = 50  // and every write, the relays' included, takes it in turn
+	txRate                = 150 // business transactions a second, at most
 	numRelays             = 3
-	leaseDuration         = 2 * time.Second
+	leaseDuration         = 3 * time.Second
+	sqliteLease           = 10 * time.Second // see limitsFor
+	relayBatch            = 250              // the relays' --batch-size: a crash may send one batch again
+	calmDuration          = 5 * time.Second  // writers go on without faults at the end
 	shutdownTimeout       = 3 * time.Second
 	shortDuration         = 40 * time.Second // faults per dialect by default
-	recoveryTimeout       = 90 * time.Second // from the end of faults to an empty outbox
+	recoveryTimeout       = 90 * time.Second // from the writers' end to an empty outbox
 )
 
 // relayArgs are the flags of every relay process: short timings, and
 // enough attempts that only poison is dead-lettered.
-func relayArgs(id string) []string {
+func relayArgs(id string, lease time.Duration) []string {
 	args := []string{"run", "--relay-id", id,
-		"--lease-duration", leaseDuration.String(), "--poll-interval", "100ms",
+		"--lease-duration", lease.String(), "--poll-interval", "100ms",
 		"--outage-backoff", "200ms", "--outage-backoff-max", "2s",
 		"--retry-backoff", "50ms", "--retry-backoff-max", "1s",
 		"--max-attempts", "1000", "--shutdown-timeout", shutdownTimeout.String(),
+		"--batch-size", strconv.Itoa(relayBatch),
 	}
 	// The flag package keeps the last value of a repeated flag.
 	return append(args, strings.Fields(os.Getenv("OUTBOX_CHAOS_RELAY_ARGS"))...)
@@ -92,7 +104,7 @@ func TestChaos(t *testing.T) {
 				batches = (len(testdb.Names) + p - 1) / p
 			}
 		}
-		if need := time.Duration(batches) * (dur + recoveryTimeout + 90*time.Second); time.Until(dl) < need {
+		if need := time.Duration(batches) * (dur + time.Duration(isolatedRounds(dur))*150*time.Second + calmDuration + recoveryTimeout + 90*time.Second); time.Until(dl) < need {
 			t.Fatalf("faults of %s need about %s; the test deadline is in %s: run go test with -timeout %s",
 				dur, need.Round(time.Second), time.Until(dl).Round(time.Second), (need + 2*time.Minute).Round(time.Minute))
 		}
@@ -133,11 +145,13 @@ type harness struct {
 	broker  *broker
 	relays  *relays
 	writers *writers
+	limits  limits // the relays' lease and the liveness bounds
 
 	faults     atomic.Int64 // faults injected
 	killedConn atomic.Int64 // database connections killed
 	mu         sync.Mutex
-	schedule   []string // the faults as they were injected
+	schedule   []string       // the faults as they were injected
+	windows    []*faultWindow // and when each began and ended
 }
 
 // elapsed is the time since the start of the run, for the logs.
@@ -147,14 +161,37 @@ func (h *harness) logf(format string, args ...any) {
 	h.t.Logf("%s t=%.1fs: %s", h.name, h.elapsed(), fmt.Sprintf(format, args...))
 }
 
-// fault logs and counts one injected fault.
-func (h *harness) fault(format string, args ...any) {
+// fault logs and counts one injected fault of kind, and opens its window
+// in the timeline; ended closes it.
+func (h *harness) fault(kind, format string, args ...any) *faultWindow {
 	line := fmt.Sprintf("fault t=%.1fs: %s", h.elapsed(), fmt.Sprintf(format, args...))
 	h.faults.Add(1)
+	f := &faultWindow{kind: kind, start: time.Now()}
 	h.mu.Lock()
 	h.schedule = append(h.schedule, line)
+	h.windows = append(h.windows, f)
 	h.mu.Unlock()
 	h.t.Logf("%s %s", h.name, line)
+	return f
+}
+
+// ended records the end of fault f, which cut off cut relays in the middle
+// of their work.
+func (h *harness) ended(f *faultWindow, cut int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f.end, f.cut = time.Now(), cut
+}
+
+// faultWindows returns the faults injected so far.
+func (h *harness) faultWindows() []faultWindow {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]faultWindow, 0, len(h.windows))
+	for _, f := range h.windows {
+		out = append(out, *f)
+	}
+	return out
 }
 
 func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
@@ -167,7 +204,7 @@ func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
 		}
 		t.Logf("relay logs in %s", dir)
 	}
-	h := &harness{t: t, name: name, db: db, dir: dir, bin: bin, start: time.Now(),
+	h := &harness{t: t, name: name, db: db, dir: dir, bin: bin, start: time.Now(), limits: limitsFor(name),
 		appName: "chaos_" + strconv.FormatUint(seed%1e9, 36) + "_" + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)}
 	ctx := context.Background()
 	admin, err := db.Conn(ctx)
@@ -204,17 +241,22 @@ func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
 	waitUntil(20*time.Second, func() bool { return h.writers.commits.Load() > 50 })
 	h.logf("faults start (%s); %d transactions committed so far", dur, h.writers.commits.Load())
 	h.runFaults(dur, seed+2)
-	faultsEnd := time.Now()
-	h.logf("faults over: %d injected", h.faults.Load())
+	settle := h.limits.recovery + max(h.limits.lease, h.limits.outage)
+	h.logf("overlapping faults over: %d injected; each kind alone after %s", h.faults.Load(), settle)
+	time.Sleep(settle)
+	h.runIsolated(isolatedRounds(dur), seed+3)
+	h.logf("faults over: %d injected; the writers go on for %s", h.faults.Load(), calmDuration)
+	time.Sleep(calmDuration)
 
 	h.writers.stop()
+	writersEnd := time.Now()
 	h.logf("writers stopped: %s", h.writers.summary())
 
-	recovered, drained := h.waitDrained(faultsEnd, recoveryTimeout)
+	recovered, drained := h.waitDrained(writersEnd, recoveryTimeout)
 	if drained {
-		h.logf("outbox empty %.1fs after the end of faults", recovered.Seconds())
+		h.logf("outbox empty %.1fs after the writers stopped", recovered.Seconds())
 	} else {
-		t.Errorf("%s: the outbox is not empty %s after the end of faults: %s", name, recoveryTimeout, h.pendingDetails(ctx))
+		t.Errorf("%s: the outbox is not empty %s after the writers stopped: %s", name, recoveryTimeout, h.pendingDetails(ctx))
 	}
 
 	h.relays.stopAll()
@@ -312,9 +354,9 @@ func (h *harness) createTables(ctx context.Context) error {
 		}
 	}
 	var b strings.Builder
-	args := make([]any, 0, numKeys)
+	args := make([]any, 0, numKeys+numLateKeys)
 	b.WriteString("INSERT INTO chaos_keys (k, seq) VALUES ")
-	for i := range numKeys {
+	for i := range numKeys + numLateKeys {
 		if i > 0 {
 			b.WriteString(", ")
 		}

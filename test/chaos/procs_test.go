@@ -163,7 +163,7 @@ func (rs *relays) start(slot string) *relayProc {
 		return nil
 	}
 	defer f.Close() // the child has its own descriptor
-	p.cmd = exec.Command(h.bin, relayArgs(id)...)
+	p.cmd = exec.Command(h.bin, relayArgs(id, h.limits.lease)...)
 	p.cmd.Env = rs.env
 	p.cmd.Stdout = f
 	p.cmd.Stderr = f
@@ -187,6 +187,19 @@ func (rs *relays) get(slot string) *relayProc {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.current[slot]
+}
+
+// running is the number of relays running now.
+func (rs *relays) running() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := 0
+	for _, p := range rs.current {
+		if !p.exited() {
+			n++
+		}
+	}
+	return n
 }
 
 // remove forgets slot (a relay that left for good).

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -23,11 +24,13 @@ import (
 // key's row in chaos_keys and reads it back (the row lock orders the
 // writers of a key, so seq order is commit order is enqueue order), writes
 // chaos_ledger and enqueues the message; keys are locked in sorted order.
-// Some transactions roll back on purpose, some stay open for a while before
-// committing, and every poisonEvery-th enqueues one message too large for
-// the broker (recorded in chaos_poison). The ledger tables are the truth:
-// a commit cut by a killed connection has an unknown outcome, which they
-// decide.
+// Some transactions roll back on purpose, some stay open for seconds
+// before they commit or roll back (a slow request, a remote call inside the
+// transaction: late committers hold their outbox rows and key locks all
+// that time), and every poisonEvery-th enqueues one message too large for
+// the broker (recorded in chaos_poison). Together they start txRate
+// transactions a second at most. The ledger tables are the truth: a commit
+// cut by a killed connection has an unknown outcome, which they decide.
 type writers struct {
 	h    *harness
 	ob   *outbox.Outbox
@@ -35,15 +38,20 @@ type writers struct {
 	wg   sync.WaitGroup
 	quit atomic.Bool
 	once sync.Once
+	pace *time.Ticker // one tick per transaction
+	t0   time.Time    // when they started
+	t1   atomic.Int64 // when they stopped (unix nanoseconds)
 
 	lateRate           float64       // share of committing transactions that stay open
+	lateAbortRate      float64       // share of rolled-back transactions that stay open first
 	lateMin, lateRange time.Duration // how long they stay open
 
-	txs, commits, rollbacks, late, poison, failed atomic.Int64
+	txs, commits, rollbacks, late, lateAborts, poison, failed atomic.Int64
 
 	mu         sync.Mutex
-	rolledBack map[string]bool // ids of transactions rolled back on purpose
-	errs       map[string]int  // failed transactions by error
+	rolledBack map[string]bool      // ids of transactions rolled back on purpose
+	committed  map[string]time.Time // ids of committed messages: when Commit returned
+	errs       map[string]int       // failed transactions by error
 }
 
 func startWriters(h *harness, seed uint64) (*writers, error) {
@@ -51,14 +59,22 @@ func startWriters(h *harness, seed uint64) (*writers, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writers{h: h, ob: ob, rolledBack: map[string]bool{}, errs: map[string]int{},
-		lateRate: 0.02, lateMin: time.Second, lateRange: 2 * time.Second}
+	w := &writers{h: h, ob: ob, rolledBack: map[string]bool{}, committed: map[string]time.Time{}, errs: map[string]int{},
+		t0:       time.Now(),
+		lateRate: 0.02, lateAbortRate: 0.1, lateMin: 2 * time.Second, lateRange: 3 * time.Second}
 	if h.name == "sqlite" {
-		// SQLite has one writer at a time: a transaction held open for
-		// seconds stops every writer and relay, so fewer and shorter.
+		// SQLite has one writer at a time: a write transaction held open
+		// stops every other writer and every relay's lease round until it
+		// ends, so the relays' lease must exceed the longest one (see
+		// docs/operations.md); fewer and shorter here.
 		w.lateRate, w.lateMin, w.lateRange = 0.005, 300*time.Millisecond, 700*time.Millisecond
 	}
-	for i := range numWriters {
+	n, rate := numWriters, txRate
+	if h.name == "sqlite" {
+		n, rate = sqliteWriters, sqliteTxRate
+	}
+	w.pace = time.NewTicker(time.Second / time.Duration(rate))
+	for i := range n {
 		db, err := sql.Open(h.db.DriverName, h.writerDSN())
 		if err != nil {
 			w.stop()
@@ -78,6 +94,7 @@ func startWriters(h *harness, seed uint64) (*writers, error) {
 func (w *writers) stop() {
 	w.once.Do(func() {
 		w.quit.Store(true)
+		w.pace.Stop()
 		done := make(chan struct{})
 		go func() { w.wg.Wait(); close(done) }()
 		select {
@@ -88,11 +105,17 @@ func (w *writers) stop() {
 		for _, db := range w.dbs {
 			db.Close()
 		}
+		w.t1.Store(time.Now().UnixNano())
 	})
 }
 
 func (w *writers) run(i int, db *sql.DB, rng *rand.Rand) {
 	for !w.quit.Load() {
+		select {
+		case <-w.pace.C:
+		case <-time.After(100 * time.Millisecond):
+			continue // stopped, or other writers took the ticks
+		}
 		n := w.txs.Add(1)
 		if err := w.tx(i, db, rng, n%poisonEvery == 0); err != nil {
 			w.failed.Add(1)
@@ -100,7 +123,6 @@ func (w *writers) run(i int, db *sql.DB, rng *rand.Rand) {
 			time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
 			continue
 		}
-		time.Sleep(time.Duration(10+rng.IntN(30)) * time.Millisecond)
 	}
 }
 
@@ -120,7 +142,10 @@ func (w *writers) tx(i int, db *sql.DB, rng *rand.Rand, poison bool) (err error)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	abort := rng.IntN(10) == 0
-	late := !abort && rng.Float64() < w.lateRate
+	late := rng.Float64() < w.lateRate
+	if abort {
+		late = rng.Float64() < w.lateAbortRate
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -142,6 +167,13 @@ func (w *writers) tx(i int, db *sql.DB, rng *rand.Rand, poison bool) (err error)
 		keys := make([]int, 1+rng.IntN(5))
 		for j := range keys {
 			keys[j] = rng.IntN(numKeys)
+			if late {
+				// Late transactions hold their keys' rows locked all the
+				// while: on keys of their own, so that the other writers
+				// keep their rate (the relays, not the key locks, are
+				// under test).
+				keys[j] = numKeys + rng.IntN(numLateKeys)
+			}
 		}
 		sort.Ints(keys) // lock in one order: no deadlocks between writers
 		for _, k := range keys {
@@ -164,7 +196,13 @@ func (w *writers) tx(i int, db *sql.DB, rng *rand.Rand, poison bool) (err error)
 	if err := w.ob.Enqueue(ctx, tx, msgs...); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
+	if late {
+		time.Sleep(w.lateMin + time.Duration(rng.Int64N(int64(w.lateRange))))
+	}
 	if abort {
+		if late {
+			w.lateAborts.Add(1)
+		}
 		_ = tx.Rollback()
 		w.rollbacks.Add(1)
 		w.mu.Lock()
@@ -174,19 +212,34 @@ func (w *writers) tx(i int, db *sql.DB, rng *rand.Rand, poison bool) (err error)
 		w.mu.Unlock()
 		return nil
 	}
-	if late {
-		w.late.Add(1)
-		time.Sleep(w.lateMin + time.Duration(rng.Int64N(int64(w.lateRange))))
-	}
 	if err := tx.Commit(); err != nil {
 		// Unknown outcome when the connection was cut: the ledger decides.
 		return fmt.Errorf("commit: %w", err)
 	}
+	at := time.Now()
 	w.commits.Add(1)
+	if late {
+		w.late.Add(1)
+	}
+	if !poison {
+		w.mu.Lock()
+		for _, m := range msgs {
+			w.committed[m.ID] = at
+		}
+		w.mu.Unlock()
+	}
 	if poison {
 		w.poison.Add(1)
 	}
 	return nil
+}
+
+// commitTimes returns when each message whose commit the writers saw
+// succeed committed.
+func (w *writers) commitTimes() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.committed)
 }
 
 // wasRolledBack reports whether id belongs to a transaction rolled back on purpose.
@@ -212,6 +265,11 @@ func (w *writers) summary() string {
 	for _, e := range errs[:min(len(errs), 4)] {
 		top = append(top, fmt.Sprintf("%dx %q", e.n, e.k))
 	}
-	return fmt.Sprintf("%d transactions: %d committed (%d poison, %d held open), %d rolled back on purpose, %d failed %v",
-		w.txs.Load(), w.commits.Load(), w.poison.Load(), w.late.Load(), w.rollbacks.Load(), w.failed.Load(), top)
+	rate := ""
+	if t1 := w.t1.Load(); t1 != 0 {
+		rate = fmt.Sprintf(" (%.0f/s)", float64(w.txs.Load())/time.Unix(0, t1).Sub(w.t0).Seconds())
+	}
+	return fmt.Sprintf("%d transactions%s: %d committed (%d poison, %d held open %s-%s), %d rolled back on purpose (%d after being held open), %d failed %v",
+		w.txs.Load(), rate, w.commits.Load(), w.poison.Load(), w.late.Load(), w.lateMin, w.lateMin+w.lateRange,
+		w.rollbacks.Load(), w.lateAborts.Load(), w.failed.Load(), top)
 }

@@ -1,0 +1,119 @@
+//go:build unix
+
+package chaos
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAnalyze checks the liveness figures on made-up timelines: the
+// checker must fail the shapes the guarantees forbid and pass the others.
+func TestAnalyze(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	l := limits{gap: 2 * time.Second, recovery: 3 * time.Second, lease: 3 * time.Second, batch: 10}
+
+	// steady: a message committed every 100 ms from 0 to 30 s, each
+	// delivered 50 ms later, except as the case changes it.
+	type change func(commits map[string]time.Time, ds []delivery) []delivery
+	steady := func(ch change) (map[string]time.Time, []delivery) {
+		commits := map[string]time.Time{}
+		var ds []delivery
+		for i := range 300 {
+			id := fmt.Sprintf("m%03d", i)
+			commits[id] = at(i * 100)
+			ds = append(ds, delivery{id, at(i*100 + 50)})
+		}
+		if ch != nil {
+			ds = ch(commits, ds)
+		}
+		return commits, ds
+	}
+	// stall delays the first deliveries of messages committed in [from, to)
+	// until until.
+	stall := func(from, to, until int) change {
+		return func(_ map[string]time.Time, ds []delivery) []delivery {
+			for i := range ds {
+				if c := int(ds[i].at.Sub(t0)/time.Millisecond) - 50; c >= from && c < to {
+					ds[i].at = at(until + i%5)
+				}
+			}
+			return ds
+		}
+	}
+	dupes := func(n, ms int) change {
+		return func(_ map[string]time.Time, ds []delivery) []delivery {
+			for i := range n {
+				ds = append(ds, delivery{ds[i].id, at(ms + i)})
+			}
+			return ds
+		}
+	}
+	kill := faultWindow{kind: kindKill, start: at(10_000), end: at(10_010), cut: 1}
+	broker := faultWindow{kind: kindBroker, start: at(10_000), end: at(13_000)}
+
+	for _, tc := range []struct {
+		name   string
+		ch     change
+		faults []faultWindow
+		want   []string // substrings of the violations; none when empty
+	}{
+		{name: "steady, no faults"},
+		{name: "stall away from faults", ch: stall(5_000, 8_000, 8_050), want: []string{"no delivery for 3.05s", "waited 3.05s for its delivery"}},
+		{name: "one message late away from faults", ch: func(_ map[string]time.Time, ds []delivery) []delivery {
+			ds[50].at = ds[50].at.Add(2500 * time.Millisecond) // others flow meanwhile
+			return ds
+		}},
+		{name: "short stall away from faults", ch: stall(5_000, 6_500, 6_550)},
+		{name: "broker outage, prompt recovery", ch: stall(10_000, 13_000, 13_500), faults: []faultWindow{broker}},
+		{name: "broker outage, slow recovery", ch: stall(10_000, 13_000, 17_000), faults: []faultWindow{broker},
+			want: []string{"recovery from broker-restart", "took 4s, bound 3s"}},
+		{name: "crash recovered within the lease", ch: stall(9_000, 10_010, 15_000), faults: []faultWindow{kill}},
+		{name: "crash recovered late", ch: stall(9_000, 10_010, 17_000), faults: []faultWindow{kill},
+			want: []string{"recovery from kill", "bound 6s"}},
+		{name: "a batch of duplicates after a crash", ch: dupes(10, 11_000), faults: []faultWindow{kill}},
+		{name: "more than a batch after a crash", ch: dupes(11, 11_000), faults: []faultWindow{kill}, want: []string{"11 duplicates after kill"}},
+		{name: "duplicates after a broker restart", ch: dupes(1, 14_000), faults: []faultWindow{broker}, want: []string{"1 duplicates after broker-restart"}},
+		{name: "duplicates before any fault", ch: dupes(2, 1_000), faults: []faultWindow{broker}, want: []string{"2 duplicates before the first fault"}},
+		{name: "overlapping faults recover from the last end", ch: stall(9_000, 13_000, 15_900),
+			faults: []faultWindow{kill, {kind: kindProduce, start: at(12_000), end: at(13_000)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			commits, ds := steady(tc.ch)
+			r := analyze(commits, ds, tc.faults, l)
+			got := strings.Join(r.violations, "\n")
+			if len(tc.want) == 0 && got != "" {
+				t.Fatalf("violations:\n%s\n%s", got, r.summary())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("violations do not mention %q:\n%s\n%s", w, got, r.summary())
+				}
+			}
+		})
+	}
+}
+
+func TestEpisodes(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	l := limits{recovery: 3 * time.Second, lease: 3 * time.Second, batch: 100}
+	es := episodes([]faultWindow{
+		{kind: kindBroker, start: at(10), end: at(12)},
+		{kind: kindKill, start: at(14), end: at(14), cut: 1},       // within 12+3: same episode
+		{kind: kindDBKill, start: at(19.5), end: at(19.6), cut: 3}, // within 14+6: same episode
+		{kind: kindJoin, start: at(30), end: at(35)},
+	}, l)
+	if len(es) != 2 {
+		t.Fatalf("got %d episodes, want 2", len(es))
+	}
+	if e := es[0]; e.kinds() != "broker-restart+kill+db-kill" || !e.end.Equal(at(19.6)) || e.allowed != 6*time.Second || e.dupAllowed != 400 {
+		t.Errorf("first episode: %s ending %s, bound %s, duplicates allowed %d", e.kinds(), e.end.Sub(t0), e.allowed, e.dupAllowed)
+	}
+	if e := es[1]; e.kinds() != "join" || e.allowed != 3*time.Second || e.dupAllowed != 0 {
+		t.Errorf("second episode: %s, bound %s, duplicates allowed %d", e.kinds(), e.allowed, e.dupAllowed)
+	}
+}
