@@ -380,10 +380,7 @@ func rawProduce(ctx context.Context, brokers []string, topic string, n, valueByt
 	}
 	defer producer.Close()
 
-	keyBytes := make([][]byte, keys)
-	for i := range keyBytes {
-		keyBytes[i] = []byte("key-" + strconv.Itoa(i))
-	}
+	keyBytes := keyBytes(keys)
 	values := make([]byte, n*valueBytes)
 	_, _ = newRand(uint64(n)).Read(values)
 	ids := make([][]byte, n)

@@ -186,10 +186,7 @@ func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Durati
 	if err != nil {
 		return 0, err
 	}
-	keys := make([][]byte, spec.keys)
-	for i := range keys {
-		keys[i] = []byte("key-" + strconv.Itoa(i))
-	}
+	keys := keyBytes(spec.keys)
 	rng := newRand(uint64(spec.n))
 	msgs := make([]outbox.Message, 0, loadTxSize)
 	start, lastReport := time.Now(), time.Now()
@@ -246,6 +243,15 @@ func (e *env) analyze(ctx context.Context) error {
 	}
 	rows.Close()
 	return rows.Err()
+}
+
+// keyBytes returns the keys key-0 ... key-<n-1>.
+func keyBytes(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte("key-" + strconv.Itoa(i))
+	}
+	return keys
 }
 
 // newRand returns a fast random source for message values, seeded from

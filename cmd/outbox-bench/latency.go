@@ -383,15 +383,6 @@ func latencyValues(size int) [][]byte {
 	return values
 }
 
-// keyBytes returns the keys key-0 ... key-<n-1>.
-func keyBytes(n int) [][]byte {
-	keys := make([][]byte, n)
-	for i := range keys {
-		keys[i] = []byte("key-" + strconv.Itoa(i))
-	}
-	return keys
-}
-
 // ---------------------------------------------------------------------------
 // The consumer
 
