@@ -34,6 +34,13 @@
 // The memory and idle scenarios run the relay in a child process: the
 // benchmark re-executes itself with the hidden command relay-child and passes
 // the database and brokers in OUTBOX_BENCH_* environment variables.
+//
+// The code: scenario.go is the harness every scenario runs on (flags,
+// environment, result line), with flags.go, env.go, database.go and
+// report.go; each scenario's file (drain.go, latency.go, enqueue.go,
+// memory.go, idle.go) holds its entry in the table, its flags and what it
+// measures. verify.go reads a topic back against the loaded outbox;
+// rig.go and child.go run relays in this process and in a child.
 package main
 
 import (
