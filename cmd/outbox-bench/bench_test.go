@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/signal"
@@ -185,6 +186,19 @@ func TestUsageErrors(t *testing.T) {
 		if !strings.Contains(stderr, "\n  "+f+"\n") {
 			t.Errorf("drain --help does not list %s:\n%s", f, stderr)
 		}
+	}
+}
+
+// TestUsageErrorNamesFlag: a bad flag value is a *usageError that names
+// the flag and wraps errUsage (exit status 2).
+func TestUsageErrorNamesFlag(t *testing.T) {
+	err := drainScenario.run(context.Background(), []string{"--relays", "0"}, io.Discard, io.Discard)
+	var ue *usageError
+	if !errors.As(err, &ue) || ue.Flag != "--relays" || !errors.Is(err, errUsage) {
+		t.Fatalf("got %#v (%v), want a usage error naming --relays", err, err)
+	}
+	if err.Error() != "usage: --relays must be at least 1; got 0" {
+		t.Errorf("message: %q", err)
 	}
 }
 

@@ -68,26 +68,45 @@ type childReport struct {
 	Error         string `json:"error,omitempty"`
 }
 
-func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// childConfig is the child's settings, from its environment.
+type childConfig struct {
+	name, dsn, mode string
+	brokers         []string
+	n               int64
+	shards, batch   int
+}
+
+// childConfigFromEnv reads the child's settings; args must be empty.
+func childConfigFromEnv(args []string) (childConfig, error) {
 	if os.Getenv(childEnv) != "1" || len(args) > 0 {
-		return usagef("%s is internal: the memory and idle scenarios run it", childCommand)
+		return childConfig{}, usagef("%s is internal: the memory and idle scenarios run it", childCommand)
 	}
-	name, dsn, mode := os.Getenv(childEnvDialect), os.Getenv(childEnvDSN), os.Getenv(childEnvMode)
-	n, _ := strconv.ParseInt(os.Getenv(childEnvN), 10, 64)
-	shards, _ := strconv.Atoi(os.Getenv(childEnvShards))
-	batch, _ := strconv.Atoi(os.Getenv(childEnvBatchSize))
-	brokers := strings.Split(os.Getenv(childEnvBrokers), ",")
+	cfg := childConfig{name: os.Getenv(childEnvDialect), dsn: os.Getenv(childEnvDSN), mode: os.Getenv(childEnvMode),
+		brokers: strings.Split(os.Getenv(childEnvBrokers), ",")}
+	cfg.n, _ = strconv.ParseInt(os.Getenv(childEnvN), 10, 64)
+	cfg.shards, _ = strconv.Atoi(os.Getenv(childEnvShards))
+	cfg.batch, _ = strconv.Atoi(os.Getenv(childEnvBatchSize))
 	switch {
-	case name != "postgres" && name != "mysql" && name != "sqlite", dsn == "", brokers[0] == "":
-		return usagef("%s: %s, %s and %s must be set", childCommand, childEnvDialect, childEnvDSN, childEnvBrokers)
-	case mode != modeDrain && mode != modeIdle:
-		return usagef("%s: %s must be %s or %s", childCommand, childEnvMode, modeDrain, modeIdle)
-	case mode == modeDrain && n < 1:
-		return usagef("%s: %s must be positive in mode %s", childCommand, childEnvN, modeDrain)
+	case cfg.name != "postgres" && cfg.name != "mysql" && cfg.name != "sqlite", cfg.dsn == "", cfg.brokers[0] == "":
+		return cfg, usagef("%s: %s, %s and %s must be set", childCommand, childEnvDialect, childEnvDSN, childEnvBrokers)
+	case cfg.mode != modeDrain && cfg.mode != modeIdle:
+		return cfg, usagef("%s: %s must be %s or %s", childCommand, childEnvMode, modeDrain, modeIdle)
+	case cfg.mode == modeDrain && cfg.n < 1:
+		return cfg, usagef("%s: %s must be positive in mode %s", childCommand, childEnvN, modeDrain)
+	}
+	return cfg, nil
+}
+
+// cmdChild is the relay child: it runs a relay until N messages are out
+// (drain) or until SIGTERM (idle), and reports on its stdout.
+func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := childConfigFromEnv(args)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rig, err := newRelayRig(ctx, relaySettings{driver: name, dsn: dsn, dialect: testdb.Dialect(name), brokers: brokers,
-		id: "bench-relay-child", numShards: shards, batchSize: batch}, log)
+	rig, err := newRelayRig(ctx, relaySettings{driver: cfg.name, dsn: cfg.dsn, dialect: testdb.Dialect(cfg.name), brokers: cfg.brokers,
+		id: "bench-relay-child", numShards: cfg.shards, batchSize: cfg.batch}, log)
 	if err != nil {
 		return err
 	}
@@ -97,58 +116,26 @@ func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopProfile()
-	rep := childReport{Event: "ready", Pid: os.Getpid()}
-	if err := emit(stdout, rep); err != nil {
+	if err := emit(stdout, childReport{Event: "ready", Pid: os.Getpid()}); err != nil {
 		return err
 	}
-
 	start := time.Now()
 	rig.start(ctx)
-	var ms runtime.MemStats
-	var peakHeap uint64
-	// Idle mode measures the relay's own CPU: no ticker of ours wakes the
-	// process (a nil channel never fires).
-	var tickC <-chan time.Time
-	if mode == modeDrain {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		tickC = tick.C
-	}
-	lastSample, lastReport := start, start
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case now := <-tickC:
-			st := rig.relay.Stats()
-			if mode == modeDrain && st.Published >= n {
-				done = true
-			}
-			if now.Sub(lastSample) >= 500*time.Millisecond {
-				runtime.ReadMemStats(&ms)
-				peakHeap = max(peakHeap, ms.HeapInuse)
-				lastSample = now
-			}
-			if mode == modeDrain && now.Sub(lastReport) >= 5*time.Second {
-				fmt.Fprintf(stderr, "bench: relay-child: %d/%d published (%.0f msg/s)\n", st.Published, n, float64(st.Published)/now.Sub(start).Seconds())
-				lastReport = now
-			}
-		}
-	}
+	peakHeap := cfg.watch(ctx, rig, start, stderr)
 	took := time.Since(start)
 	st := rig.relay.Stats()
 	rig.close()
 	if err := stopProfile(); err != nil {
 		return err
 	}
-
+	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rep = childReport{Event: "done", Pid: os.Getpid(), Published: st.Published, Batches: st.Batches,
+	rep := childReport{Event: "done", Pid: os.Getpid(), Published: st.Published, Batches: st.Batches,
 		DeadLettered: st.DeadLettered, ShardsHeld: st.Shards, Seconds: secs(took), VmHWMKiB: vmHWM(),
 		HeapSys: ms.HeapSys, Sys: ms.Sys, HeapInuse: ms.HeapInuse, PeakHeapInuse: max(peakHeap, ms.HeapInuse),
 		TotalAlloc: ms.TotalAlloc, NumGC: ms.NumGC}
-	if mode == modeDrain && st.Published < n {
-		rep.Error = fmt.Sprintf("stopped after %d of %d messages", st.Published, n)
+	if cfg.mode == modeDrain && st.Published < cfg.n {
+		rep.Error = fmt.Sprintf("stopped after %d of %d messages", st.Published, cfg.n)
 	}
 	if err := emit(stdout, rep); err != nil {
 		return err
@@ -157,6 +144,50 @@ func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New(rep.Error)
 	}
 	return nil
+}
+
+// watch waits until the relay has published N messages (drain) or ctx
+// ends, sampling the heap every 500ms; it returns the peak heap in use.
+func (cfg childConfig) watch(ctx context.Context, rig *relayRig, start time.Time, stderr io.Writer) (peakHeap uint64) {
+	var ms runtime.MemStats
+	// Idle mode measures the relay's own CPU: no ticker of ours wakes the
+	// process (a nil channel never fires).
+	var tickC <-chan time.Time
+	if cfg.mode == modeDrain {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		tickC = tick.C
+	}
+	lastSample, lastReport := start, start
+	for {
+		select {
+		case <-ctx.Done():
+			return peakHeap
+		case now := <-tickC:
+			st := rig.relay.Stats()
+			if now.Sub(lastSample) >= 500*time.Millisecond {
+				runtime.ReadMemStats(&ms)
+				peakHeap = max(peakHeap, ms.HeapInuse)
+				lastSample = now
+			}
+			if st.Published >= cfg.n {
+				return peakHeap
+			}
+			if now.Sub(lastReport) >= 5*time.Second {
+				fmt.Fprintf(stderr, "bench: relay-child: %d/%d published (%.0f msg/s)\n", st.Published, cfg.n, float64(st.Published)/now.Sub(start).Seconds())
+				lastReport = now
+			}
+		}
+	}
+}
+
+// peakRSSMiB returns VmHWMKiB in MiB, rounded, or nil.
+func (r childReport) peakRSSMiB() *float64 {
+	if r.VmHWMKiB == nil {
+		return nil
+	}
+	v := round(float64(*r.VmHWMKiB)/1024, 1)
+	return &v
 }
 
 // vmHWM returns the peak resident set size of this process in KiB, or nil

@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
@@ -89,13 +84,6 @@ type enqueueResult struct {
 	verdict
 }
 
-// enqueueOpts are the flags of the enqueue scenario.
-type enqueueOpts struct {
-	*commonOpts
-	iterations, iterations100 int
-	valueBytes, keys, shards  int
-}
-
 // roundTripReps is how many calls of each kind the round-trip count looks
 // at.
 const roundTripReps = 5
@@ -104,100 +92,97 @@ const roundTripReps = 5
 // rows, so that it does not grow without bound.
 const cleanEvery = 10_000
 
-func cmdEnqueue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("enqueue", enqueueAbout, enqueueExamples, stderr)
-	o := enqueueOpts{commonOpts: addCommon(fs)}
-	fs.IntVar(&o.iterations, "iterations", 2000, "timed iterations with 1 message per call")
-	fs.IntVar(&o.iterations100, "iterations-100", 0, "timed iterations with 100 messages per call (0: 3/20 of --iterations)")
-	fs.IntVar(&o.valueBytes, "value-bytes", 256, "bytes of each message value")
-	fs.IntVar(&o.keys, "keys", 1000, "distinct message keys")
-	fs.IntVar(&o.shards, "shards", outbox.DefaultNumShards, "outbox shards")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	if o.iterations < 1 || o.iterations100 < 0 {
-		return usagef("--iterations must be at least 1 and --iterations-100 at least 0; got %d and %d", o.iterations, o.iterations100)
-	}
-	if o.iterations100 == 0 {
-		o.iterations100 = max(2, (o.iterations*3+19)/20)
-	}
-	if err := checkLoadFlags(1, o.valueBytes, o.keys, o.shards, o.topic); err != nil {
-		return err
-	}
+var enqueueScenario = scenario{
+	name:     "enqueue",
+	summary:  "Enqueue against a hand-written multi-row INSERT, with round trips",
+	about:    enqueueAbout,
+	examples: enqueueExamples,
+	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		b := &enqueueBench{co: co}
+		fs.IntVar(&b.iterations, "iterations", 2000, "timed iterations with 1 message per call")
+		fs.IntVar(&b.iterations100, "iterations-100", 0, "timed iterations with 100 messages per call (0: 3/20 of --iterations)")
+		b.load = addLoad(fs, 0, false)
+		return b
+	},
+}
 
-	start := time.Now()
-	e, err := setup(ctx, o.commonOpts, stderr, 1) // no broker
-	if err != nil {
-		return err
+// enqueueBench is the enqueue scenario with its flags, and the state of a
+// run.
+type enqueueBench struct {
+	co                        *commonOpts
+	load                      *loadOpts
+	iterations, iterations100 int
+
+	e     *env
+	ob    *outbox.Outbox
+	c     *checks
+	pools map[int][][]outbox.Message
+	rows  int // inserted since the last clean
+}
+
+func (b *enqueueBench) check() error {
+	if b.iterations < 1 || b.iterations100 < 0 {
+		return usagef("--iterations must be at least 1 and --iterations-100 at least 0; got %d and %d", b.iterations, b.iterations100)
 	}
-	defer e.close()
-	h := e.header("enqueue")
+	if b.iterations100 == 0 {
+		b.iterations100 = max(2, (b.iterations*3+19)/20)
+	}
+	return b.load.check(b.co.topic)
+}
+
+func (b *enqueueBench) needs() needs { return needs{pool: 1} } // no broker
+
+// run times both calls with the DSN as given and, where the driver has
+// one, with the option that sends the parameters with the statement.
+func (b *enqueueBench) run(ctx context.Context, e *env, c *checks) (result, error) {
+	h := e.header()
 	h.Topic, h.Partitions = "", 0
-	res := enqueueResult{header: h, Iterations1: o.iterations, Iterations100: o.iterations100,
-		Warmup1: o.iterations / 20, Warmup100: o.iterations100 / 20,
-		ValueBytes: o.valueBytes, Keys: o.keys, Shards: o.shards}
-	var c checks
-	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: o.shards})
+	res := &enqueueResult{header: h, Iterations1: b.iterations, Iterations100: b.iterations100,
+		Warmup1: b.iterations / 20, Warmup100: b.iterations100 / 20,
+		ValueBytes: b.load.valueBytes, Keys: b.load.keys, Shards: b.load.shards}
+	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: b.load.shards})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b := &enqueueBench{e: e, ob: ob, o: o, c: &c,
-		pools: map[int][][]outbox.Message{1: messagePool(o, 1), 100: messagePool(o, 100)}}
-
-	stopProfile, err := startProfile(o.cpuprofile)
+	b.e, b.ob, b.c = e, ob, c
+	b.pools = map[int][][]outbox.Message{1: b.messagePool(1), 100: b.messagePool(100)}
+	stopProfile, err := e.profile()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopProfile()
 	if res.AsGiven, err = b.variant(ctx, e.dsn, ""); err != nil {
-		return err
+		return nil, err
 	}
 	if dsn, option := oneRoundTripDSN(e.database); option != "" {
 		v, err := b.variant(ctx, dsn, option)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res.OneRoundTrip = &v
 	}
 	if err := stopProfile(); err != nil {
-		return err
+		return nil, err
 	}
-	res.TotalSeconds = secs(time.Since(start))
-	res.verdict = c.verdict()
-	if err := emit(stdout, res); err != nil {
-		return err
-	}
-	return c.err()
+	res.TotalSeconds = e.elapsed()
+	return res, nil
 }
 
 // messagePool returns 64 distinct batches of size messages: random keys
 // and values, no ID (Enqueue makes one, as the plain insert does).
-func messagePool(o enqueueOpts, size int) [][]outbox.Message {
+func (b *enqueueBench) messagePool(size int) [][]outbox.Message {
 	rng := newRand(uint64(size))
 	pool := make([][]outbox.Message, 64)
 	for i := range pool {
 		pool[i] = make([]outbox.Message, size)
 		for j := range pool[i] {
-			v := make([]byte, o.valueBytes)
+			v := make([]byte, b.load.valueBytes)
 			_, _ = rng.Read(v)
-			k := int(rng.Uint64() % uint64(o.keys))
-			pool[i][j] = outbox.Message{Topic: o.topic, Key: []byte("key-" + strconv.Itoa(k)), Value: v}
+			k := int(rng.Uint64() % uint64(b.load.keys))
+			pool[i][j] = outbox.Message{Topic: b.co.topic, Key: []byte("key-" + strconv.Itoa(k)), Value: v}
 		}
 	}
 	return pool
-}
-
-// enqueueBench runs the comparison.
-type enqueueBench struct {
-	e     *env
-	ob    *outbox.Outbox
-	o     enqueueOpts
-	c     *checks
-	pools map[int][][]outbox.Message
-	rows  int // inserted since the last clean
 }
 
 // call is one way of writing a batch in a transaction.
@@ -210,7 +195,7 @@ func (b *enqueueBench) calls(size int) (enqueue, plain call) {
 	}
 	query := plainsql.Insert(dialect.Name(b.e.name), size)
 	args := make([]any, 0, 7*size)
-	shards := b.o.shards
+	shards := b.load.shards
 	plain = func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error {
 		args = args[:0]
 		for i := range batch {
@@ -240,9 +225,9 @@ func (b *enqueueBench) variant(ctx context.Context, dsn, option string) (enqueue
 	defer db.Close()
 	db.SetMaxOpenConns(1) // one warm connection for every call
 	for _, size := range []int{1, 100} {
-		iters := b.o.iterations
+		iters := b.iterations
 		if size == 100 {
-			iters = b.o.iterations100
+			iters = b.iterations100
 		}
 		enq, plain, err := b.timeCalls(ctx, db, size, iters/20, iters)
 		if err != nil {
@@ -417,69 +402,4 @@ func summarize(us []float64) callStats {
 	s := slices.Clone(us)
 	slices.Sort(s)
 	return callStats{MedianUs: round(percentile(s, 50), 1), MeanUs: round(mean(s), 1), P90Us: round(percentile(s, 90), 1)}
-}
-
-// oneRoundTripDSN returns the namespace's DSN with the driver option that
-// sends parameters with the statement, and the option; "" on SQLite.
-func oneRoundTripDSN(d *database) (dsn, option string) {
-	switch d.name {
-	case "postgres":
-		u, err := url.Parse(d.dsn)
-		if err != nil {
-			return "", ""
-		}
-		q := u.Query()
-		q.Set("binary_parameters", "yes")
-		u.RawQuery = q.Encode()
-		return u.String(), "binary_parameters=yes"
-	case "mysql":
-		cfg, err := mysql.ParseDSN(d.dsn)
-		if err != nil {
-			return "", ""
-		}
-		cfg.InterpolateParams = true
-		return cfg.FormatDSN(), "interpolateParams=true"
-	}
-	return "", ""
-}
-
-// viaProxy returns the address dsn connects to and a function that returns
-// dsn pointed at a proxy address instead.
-func viaProxy(dialectName, dsn string) (proxied func(addr string) string, target string, err error) {
-	switch dialectName {
-	case "postgres":
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return nil, "", err
-		}
-		host, port := u.Hostname(), u.Port()
-		if host == "" {
-			host = "localhost"
-		}
-		if strings.HasPrefix(host, "/") {
-			return nil, "", fmt.Errorf("a Unix socket (%s) cannot be proxied; give a TCP address", host)
-		}
-		if port == "" {
-			port = "5432"
-		}
-		return func(addr string) string {
-			v := *u
-			v.Host = addr
-			return v.String()
-		}, net.JoinHostPort(host, port), nil
-	case "mysql":
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return nil, "", err
-		}
-		if cfg.Net != "tcp" {
-			return nil, "", fmt.Errorf("a %s connection cannot be proxied; give a tcp(host:port) address", cfg.Net)
-		}
-		return func(addr string) string {
-			c := cfg.Clone()
-			c.Addr = addr
-			return c.FormatDSN()
-		}, cfg.Addr, nil
-	}
-	return nil, "", fmt.Errorf("%s runs in process", dialectName)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/dialect"
 )
 
 const idleAbout = `Measures the CPU an idle relay uses.
@@ -49,104 +49,127 @@ type idleResult struct {
 	verdict
 }
 
-func cmdIdle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("idle", idleAbout, idleExamples, stderr)
-	co := addCommon(fs)
-	duration := fs.Duration("duration", 20*time.Second, "measured time")
-	settle := fs.Duration("settle", 2*time.Second, "time the relay runs before the measurement")
-	shards := fs.Int("shards", outbox.DefaultNumShards, "outbox shards")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := co.check(); err != nil {
-		return err
-	}
-	switch {
-	case *duration <= 0:
-		return usagef("--duration must be positive; got %s", *duration)
-	case *settle < 0:
-		return usagef("--settle cannot be negative; got %s", *settle)
-	case *shards < 1 || *shards > outbox.MaxNumShards:
-		return usagef("--shards must be between 1 and %d; got %d", outbox.MaxNumShards, *shards)
-	}
+var idleScenario = scenario{
+	name:     "idle",
+	summary:  "CPU use of an idle relay process",
+	about:    idleAbout,
+	examples: idleExamples,
+	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		b := &idleBench{co: co}
+		fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured time")
+		fs.DurationVar(&b.settle, "settle", 2*time.Second, "time the relay runs before the measurement")
+		fs.IntVar(&b.shards, "shards", outbox.DefaultNumShards, "outbox shards")
+		return b
+	},
+}
 
-	e, err := setup(ctx, co, stderr, 1, co.topic)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	res := idleResult{header: e.header("idle"), DurationSeconds: duration.Seconds(), SettleSeconds: settle.Seconds(),
-		Shards: *shards, Wake: "poll"}
-	if e.dialect.SupportsNotify() {
-		res.Wake = "pqnotify"
-	}
-	var c checks
+// idleBench is the idle scenario with its flags.
+type idleBench struct {
+	co               *commonOpts
+	duration, settle time.Duration
+	shards           int
+}
 
-	child, err := startChild(e, modeIdle, 0, *shards, 0)
+func (b *idleBench) check() error {
+	return firstError(checkPositive("--duration", b.duration), checkNotNegative("--settle", b.settle),
+		checkBetween("--shards", b.shards, 1, outbox.MaxNumShards))
+}
+
+func (b *idleBench) needs() needs { return needs{pool: 1, topics: []string{b.co.topic}} }
+
+// run starts an idle relay child, lets it settle and measures its CPU.
+func (b *idleBench) run(ctx context.Context, e *env, c *checks) (result, error) {
+	res := &idleResult{header: e.header(), DurationSeconds: b.duration.Seconds(), SettleSeconds: b.settle.Seconds(),
+		Shards: b.shards, Wake: e.wake()}
+	child, err := startChild(e, modeIdle, 0, b.shards, 0)
 	if err != nil {
-		return fmt.Errorf("starting the relay child: %w", err)
+		return nil, fmt.Errorf("starting the relay child: %w", err)
 	}
 	defer child.kill()
 	if _, err := child.next(ctx, "ready", time.Minute); err != nil {
-		return err
+		return nil, err
 	}
 	// The settling starts once the relay holds its shards: on a loaded
 	// machine its start alone can take longer than --settle.
-	if err := waitShardsHeld(ctx, e, *shards, time.Minute); err != nil {
-		return err
+	if err := waitShardsHeld(ctx, e, b.shards, time.Minute); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(stderr, "bench: idle: relay child %d started; settling %s, then measuring %s\n", child.Pid(), *settle, *duration)
-	if !sleepCtx(ctx, *settle) {
-		return ctx.Err()
+	fmt.Fprintf(e.stderr, "bench: idle: relay child %d started; settling %s, then measuring %s\n", child.Pid(), b.settle, b.duration)
+	if !sleepCtx(ctx, b.settle) {
+		return nil, ctx.Err()
 	}
-	t0, w0, err0 := cpuTicks(child.Pid())
-	if !sleepCtx(ctx, *duration) {
-		return ctx.Err()
+	w, err := measureCPU(ctx, child.Pid(), b.duration)
+	if err != nil {
+		return nil, err
 	}
-	t1, w1, err1 := cpuTicks(child.Pid())
 	// Whether the relay still holds its shards, asked of the database
 	// before it is stopped: the relay's own count is cleared by its
 	// shutdown, which races with its last report.
-	heldAtEnd, heldErr := shardsHeld(ctx, e)
-	if err := child.terminate(); err != nil {
-		return fmt.Errorf("stopping the relay child: %w", err)
-	}
-	done, err := child.next(ctx, "done", 30*time.Second)
+	heldAtEnd, heldErr := e.shardsHeld(ctx)
+	done, err := stopChild(ctx, child, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := child.wait(30 * time.Second); err != nil {
-		c.failf("relay child: %v", err)
-	}
-	res.WindowSeconds = secs(w1.Sub(w0))
-	switch {
-	case err0 == nil && err1 == nil:
-		cpu := float64(t1-t0) / clockTicks
-		pct := round(cpu/w1.Sub(w0).Seconds()*100, 3)
-		cpu = round(cpu, 2)
-		res.CPUSeconds, res.CPUPercent = &cpu, &pct
-		fmt.Fprintf(stderr, "bench: idle: %.2fs of CPU in %.1fs: %.2f%% of one core\n", cpu, w1.Sub(w0).Seconds(), pct)
-	case errors.Is(err0, errNoProc):
-		fmt.Fprintf(stderr, "bench: idle: no /proc here: CPU not measured\n")
-	default:
-		c.failf("reading the child's CPU time: %v", errors.Join(err0, err1))
-	}
+	w.report(e.stderr, res, c)
 	res.ShardsHeld, res.Published, res.Batches = heldAtEnd, done.Published, done.Batches
-	if done.VmHWMKiB != nil {
-		v := round(float64(*done.VmHWMKiB)/1024, 1)
-		res.PeakRSSMiB = &v
-	}
-	if heldErr != nil || heldAtEnd != *shards {
-		c.failf("the relay held %d of %d shards at the end of the window (%v): it was not running normally", heldAtEnd, *shards, heldErr)
+	res.PeakRSSMiB = done.peakRSSMiB()
+	if heldErr != nil || heldAtEnd != b.shards {
+		c.failf("the relay held %d of %d shards at the end of the window (%v): it was not running normally", heldAtEnd, b.shards, heldErr)
 	}
 	if done.Published != 0 {
 		c.failf("the idle relay published %d messages", done.Published)
 	}
-	res.verdict = c.verdict()
-	if err := emit(stdout, res); err != nil {
-		return err
+	return res, nil
+}
+
+// stopChild stops the child (SIGTERM) and returns its final report.
+func stopChild(ctx context.Context, child *childProc, c *checks) (childReport, error) {
+	if err := child.terminate(); err != nil {
+		return childReport{}, fmt.Errorf("stopping the relay child: %w", err)
 	}
-	return c.err()
+	done, err := child.next(ctx, "done", 30*time.Second)
+	if err != nil {
+		return childReport{}, err
+	}
+	if err := child.wait(30 * time.Second); err != nil {
+		c.failf("relay child: %v", err)
+	}
+	return done, nil
+}
+
+// cpuWindow is the CPU time of a process read at both ends of a window.
+type cpuWindow struct {
+	t0, t1     int64 // clock ticks
+	w0, w1     time.Time
+	err0, err1 error
+}
+
+// measureCPU reads the CPU time of pid now and after d.
+func measureCPU(ctx context.Context, pid int, d time.Duration) (cpuWindow, error) {
+	var w cpuWindow
+	w.t0, w.w0, w.err0 = cpuTicks(pid)
+	if !sleepCtx(ctx, d) {
+		return w, ctx.Err()
+	}
+	w.t1, w.w1, w.err1 = cpuTicks(pid)
+	return w, nil
+}
+
+// report fills the CPU figures of res, or records why they are missing.
+func (w cpuWindow) report(stderr io.Writer, res *idleResult, c *checks) {
+	res.WindowSeconds = secs(w.w1.Sub(w.w0))
+	switch {
+	case w.err0 == nil && w.err1 == nil:
+		cpu := float64(w.t1-w.t0) / clockTicks
+		pct := round(cpu/w.w1.Sub(w.w0).Seconds()*100, 3)
+		cpu = round(cpu, 2)
+		res.CPUSeconds, res.CPUPercent = &cpu, &pct
+		fmt.Fprintf(stderr, "bench: idle: %.2fs of CPU in %.1fs: %.2f%% of one core\n", cpu, w.w1.Sub(w.w0).Seconds(), pct)
+	case errors.Is(w.err0, errNoProc):
+		fmt.Fprintf(stderr, "bench: idle: no /proc here: CPU not measured\n")
+	default:
+		c.failf("reading the child's CPU time: %v", errors.Join(w.err0, w.err1))
+	}
 }
 
 // errNoProc is returned where /proc/<pid>/stat does not exist.
@@ -198,18 +221,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// shardsHeld counts the shards that have an owner.
-func shardsHeld(ctx context.Context, e *env) (int, error) {
-	var held int
-	err := e.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+dialect.TableShards+" WHERE owner IS NOT NULL").Scan(&held)
-	return held, err
-}
-
 // waitShardsHeld waits until n shards have an owner.
 func waitShardsHeld(ctx context.Context, e *env, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		held, err := shardsHeld(ctx, e)
+		held, err := e.shardsHeld(ctx)
 		if err == nil && held >= n {
 			return nil
 		}

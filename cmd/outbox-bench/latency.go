@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,17 +103,50 @@ const (
 	defaultMaxWriterLag    = 250 * time.Millisecond // behind the schedule
 )
 
-// latencyOpts are the flags of the latency scenario.
-type latencyOpts struct {
-	*commonOpts
+var latencyScenario = scenario{
+	name:     "latency",
+	summary:  "commit-to-consume latency under a steady open-loop load",
+	about:    latencyAbout,
+	examples: latencyExamples,
+	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		b := &latencyBench{co: co, lostAfter: 10 * time.Second}
+		fs.Float64Var(&b.rate, "rate", 1000, "messages per second, all writers together")
+		fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured load time, after the warm-up")
+		fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "load time before the measurement (excluded from the figures)")
+		fs.Float64Var(&b.minRateFraction, "min-rate-fraction", defaultMinRateFraction, "fail when the achieved rate is below this share of --rate")
+		fs.DurationVar(&b.maxWriterLag, "max-writer-lag", defaultMaxWriterLag, "fail when a writer falls further behind its schedule")
+		fs.IntVar(&b.writers, "writers", 8, "writer goroutines, each with its own transactions")
+		b.load = addLoad(fs, 0, false)
+		fs.DurationVar(&b.fetch, "fetch-max-wait", 10*time.Millisecond, "the consumer's FetchMaxWait: 10ms is franz-go's minimum; kfake answers a waiting fetch\nas soon as data arrives, yet a 1s wait measured ~0.5ms more at p50 and twice the p99")
+		return b
+	},
+}
+
+// latencyBench is the latency scenario with its flags.
+type latencyBench struct {
+	co                      *commonOpts
+	load                    *loadOpts
 	rate                    float64
 	minRateFraction         float64
 	maxWriterLag            time.Duration
 	duration, warmup, fetch time.Duration
-	writers, valueBytes     int
-	keys, shards            int
+	writers                 int
 	lostAfter               time.Duration // a message not received by then is lost
 }
+
+func (b *latencyBench) check() error {
+	var rate, fetch error
+	if b.rate <= 0 {
+		rate = flagErrorf("--rate", "must be positive; got %g", b.rate)
+	}
+	if b.fetch < 10*time.Millisecond {
+		fetch = flagErrorf("--fetch-max-wait", "must be at least 10ms (franz-go's minimum); got %s", b.fetch)
+	}
+	return firstError(rate, checkPositive("--duration", b.duration), checkNotNegative("--warmup", b.warmup),
+		checkAtLeast("--writers", b.writers, 1), fetch, b.load.check(b.co.topic))
+}
+
+func (b *latencyBench) needs() needs { return needs{pool: b.writers, topics: []string{b.co.topic}} }
 
 // sentMsg is a committed message of the latency run: the times right
 // before Commit was called and right after it returned.
@@ -122,254 +155,70 @@ type sentMsg struct {
 	measured             bool
 }
 
-func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("latency", latencyAbout, latencyExamples, stderr)
-	o := latencyOpts{commonOpts: addCommon(fs), lostAfter: 10 * time.Second}
-	fs.Float64Var(&o.rate, "rate", 1000, "messages per second, all writers together")
-	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured load time, after the warm-up")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load time before the measurement (excluded from the figures)")
-	fs.Float64Var(&o.minRateFraction, "min-rate-fraction", defaultMinRateFraction, "fail when the achieved rate is below this share of --rate")
-	fs.DurationVar(&o.maxWriterLag, "max-writer-lag", defaultMaxWriterLag, "fail when a writer falls further behind its schedule")
-	fs.IntVar(&o.writers, "writers", 8, "writer goroutines, each with its own transactions")
-	fs.IntVar(&o.valueBytes, "value-bytes", 256, "bytes of each message value")
-	fs.IntVar(&o.keys, "keys", 1000, "distinct message keys")
-	fs.IntVar(&o.shards, "shards", outbox.DefaultNumShards, "outbox shards")
-	fs.DurationVar(&o.fetch, "fetch-max-wait", 10*time.Millisecond, "the consumer's FetchMaxWait: 10ms is franz-go's minimum; kfake answers a waiting fetch\nas soon as data arrives, yet a 1s wait measured ~0.5ms more at p50 and twice the p99")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	switch {
-	case o.rate <= 0:
-		return usagef("--rate must be positive; got %g", o.rate)
-	case o.duration <= 0:
-		return usagef("--duration must be positive; got %s", o.duration)
-	case o.warmup < 0:
-		return usagef("--warmup cannot be negative; got %s", o.warmup)
-	case o.writers < 1:
-		return usagef("--writers must be at least 1; got %d", o.writers)
-	case o.fetch < 10*time.Millisecond:
-		return usagef("--fetch-max-wait must be at least 10ms (franz-go's minimum); got %s", o.fetch)
-	}
-	if err := checkLoadFlags(1, o.valueBytes, o.keys, o.shards, o.topic); err != nil {
-		return err
-	}
-
-	e, err := setup(ctx, o.commonOpts, stderr, o.writers, o.topic)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	res := latencyResult{header: e.header("latency"), Rate: o.rate, DurationSeconds: o.duration.Seconds(),
-		WarmupSeconds: o.warmup.Seconds(), Writers: o.writers, ValueBytes: o.valueBytes, Keys: o.keys,
-		Shards: o.shards, FetchMaxWaitMs: round(float64(o.fetch)/float64(time.Millisecond), 3), Wake: "poll"}
-	if e.dialect.SupportsNotify() {
-		res.Wake = "pqnotify"
-	}
-	var c checks
-
-	// Consumer first, from the current end of the topic.
-	offsets, err := endOffsets(e.brokers, o.topic)
-	if err != nil {
-		return err
-	}
-	parts := make(map[int32]kgo.Offset, len(offsets))
-	for p, off := range offsets {
-		parts[p] = kgo.NewOffset().At(off)
-	}
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ClientID("outbox-bench-consumer"),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: parts}), kgo.FetchMaxWait(o.fetch))
-	if err != nil {
-		return err
-	}
-	defer consumer.Close()
-	var mu sync.Mutex
-	sent := map[string]sentMsg{}
-	recv := map[string]time.Time{}
-	duplicates := 0
+// run starts the consumer and the relay, applies the load, waits for the
+// stragglers, and computes the figures.
+func (b *latencyBench) run(ctx context.Context, e *env, c *checks) (result, error) {
+	res := &latencyResult{header: e.header(), Rate: b.rate, DurationSeconds: b.duration.Seconds(),
+		WarmupSeconds: b.warmup.Seconds(), Writers: b.writers, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
+		Shards: b.load.shards, FetchMaxWaitMs: round(float64(b.fetch)/float64(time.Millisecond), 3), Wake: e.wake()}
 	runID := newRunID()
-	cctx, stopConsumer := context.WithCancel(ctx)
-	defer stopConsumer()
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		for cctx.Err() == nil {
-			fetches := consumer.PollFetches(cctx)
-			now := time.Now()
-			fetches.EachError(func(t string, p int32, err error) {
-				if cctx.Err() == nil {
-					fmt.Fprintf(stderr, "bench: consumer: %s/%d: %v\n", t, p, err)
-				}
-			})
-			mu.Lock()
-			fetches.EachRecord(func(r *kgo.Record) {
-				id := ""
-				for _, h := range r.Headers {
-					if h.Key == outbox.HeaderID {
-						id = string(h.Value)
-						break
-					}
-				}
-				if !strings.HasPrefix(id, runID) {
-					return // someone else's record on a shared topic
-				}
-				if _, dup := recv[id]; dup {
-					duplicates++
-					return
-				}
-				recv[id] = now
-			})
-			mu.Unlock()
-		}
-	}()
-
-	rig, err := newRelayRig(ctx, relaySettings{driver: e.driver, dsn: e.dsn, dialect: e.dialect, brokers: e.brokers,
-		id: "bench-relay-latency", numShards: o.shards}, e.log)
+	arr, err := startArrivals(ctx, e, b.fetch, runID)
 	if err != nil {
-		return fmt.Errorf("relay: %w", err)
+		return nil, err
+	}
+	defer arr.stop()
+	rig, err := newRelayRig(ctx, e.relaySettings("bench-relay-latency", b.load.shards, 0), e.log)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	defer rig.close()
 	rig.start(ctx)
-
-	// The writers.
-	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: o.shards})
+	stopProfile, err := e.profile()
 	if err != nil {
-		return err
-	}
-	values := make([][]byte, 64)
-	rng := newRand(1)
-	for i := range values {
-		values[i] = make([]byte, o.valueBytes)
-		_, _ = rng.Read(values[i])
-	}
-	keys := make([][]byte, o.keys)
-	for i := range keys {
-		keys[i] = []byte("key-" + strconv.Itoa(i))
-	}
-	stopProfile, err := startProfile(o.cpuprofile)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopProfile()
-	interval := time.Duration(float64(time.Second) * float64(o.writers) / o.rate)
-	start := time.Now().Add(200 * time.Millisecond) // every writer starts on the same schedule
-	measureFrom := start.Add(o.warmup)
-	loadEnd := measureFrom.Add(o.duration)
-	fmt.Fprintf(stderr, "bench: latency: %d writers, %.0f msg/s (one every %s per writer), %s warm-up + %s\n",
-		o.writers, o.rate, interval, o.warmup, o.duration)
-	var txTimes []float64
-	var lagMax time.Duration
-	var wg sync.WaitGroup
-	werr := make(chan error, o.writers)
-	wctx, stopWriters := context.WithCancel(ctx)
-	defer stopWriters()
-	for w := 0; w < o.writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			offset := interval * time.Duration(w) / time.Duration(o.writers)
-			for k := 0; ; k++ {
-				at := start.Add(offset + time.Duration(k)*interval)
-				if !at.Before(loadEnd) {
-					return
-				}
-				if d := time.Until(at); d > 0 {
-					t := time.NewTimer(d)
-					select {
-					case <-wctx.Done():
-						t.Stop()
-						return
-					case <-t.C:
-					}
-				}
-				began := time.Now()
-				id := runID + "-" + strconv.Itoa(w) + "-" + strconv.Itoa(k)
-				msg := outbox.Message{ID: id, Topic: o.topic, Key: keys[(w+k*o.writers)%o.keys], Value: values[k%len(values)]}
-				var beforeCommit time.Time
-				tx, err := e.db.BeginTx(wctx, nil)
-				if err == nil {
-					if err = ob.Enqueue(wctx, tx, msg); err != nil {
-						_ = tx.Rollback()
-					} else {
-						beforeCommit = time.Now()
-						err = tx.Commit()
-					}
-				}
-				committed := time.Now()
-				if err != nil {
-					if wctx.Err() == nil {
-						werr <- fmt.Errorf("writer %d: %w", w, err)
-						stopWriters()
-					}
-					return
-				}
-				measured := !at.Before(measureFrom)
-				mu.Lock()
-				sent[id] = sentMsg{beforeCommit: beforeCommit, commit: committed, measured: measured}
-				if measured {
-					txTimes = append(txTimes, float64(committed.Sub(began))/float64(time.Millisecond))
-					lagMax = max(lagMax, began.Sub(at))
-				}
-				mu.Unlock()
-			}
-		}()
+	w, err := b.write(ctx, e, runID)
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	select {
-	case err := <-werr:
-		return err
-	default:
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-
 	// Wait for the stragglers, at most lostAfter.
-	missing := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for id := range sent {
-			if _, ok := recv[id]; !ok {
-				n++
-			}
-		}
-		return n
-	}
-	deadline := time.Now().Add(o.lostAfter)
-	for missing() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+	deadline := time.Now().Add(b.lostAfter)
+	for arr.missing(w.sent) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := stopProfile(); err != nil {
-		return err
+		return nil, err
 	}
 	rig.stop()
-	stopConsumer()
-	<-consumed
+	arr.stop()
+	res.Published = rig.relay.Stats().Published
+	b.figures(res, w, arr)
+	fmt.Fprintf(e.stderr, "bench: latency: %d measured at %.1f msg/s (writers at most %.1fms behind schedule), p50 %.2fms p99 %.2fms max %.2fms (before Commit: p50 %.2fms p99 %.2fms), lost %d\n",
+		res.Count, res.AchievedRate, res.LagMaxMs, res.P50Ms, res.P99Ms, res.MaxMs, res.BeforeCommit.P50Ms, res.BeforeCommit.P99Ms, res.Lost)
+	b.checkFigures(res, w.lagMax, rig.relay.Stats().DeadLettered, c)
+	return res, nil
+}
 
-	lost := missing()
-	mu.Lock()
-	defer mu.Unlock()
+// figures computes the latencies of the measured messages.
+func (b *latencyBench) figures(res *latencyResult, w *written, arr *arrivals) {
 	var lat, latBefore []float64
 	var commits []time.Time
-	for id, s := range sent {
+	for id, s := range w.sent {
 		if !s.measured {
 			continue
 		}
 		commits = append(commits, s.commit)
-		if r, ok := recv[id]; ok {
+		if r, ok := arr.recv[id]; ok {
 			lat = append(lat, float64(r.Sub(s.commit))/float64(time.Millisecond))
 			latBefore = append(latBefore, float64(r.Sub(s.beforeCommit))/float64(time.Millisecond))
 		}
 	}
-	measured := len(commits)
 	slices.Sort(lat)
 	slices.Sort(latBefore)
-	slices.Sort(txTimes)
-	res.Committed, res.Count, res.Received, res.Duplicates = len(sent), measured, len(recv), duplicates
-	res.Lost = lost
+	slices.Sort(w.txTimes)
+	res.Committed, res.Count, res.Received, res.Duplicates = len(w.sent), len(commits), len(arr.recv), arr.duplicates
+	res.Lost = arr.missing(w.sent)
 	res.AchievedRate = round(achievedRate(commits), 1)
 	if len(lat) > 0 {
 		res.P50Ms, res.P90Ms, res.P99Ms = round(percentile(lat, 50), 3), round(percentile(lat, 90), 3), round(percentile(lat, 99), 3)
@@ -377,40 +226,249 @@ func cmdLatency(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	res.Negative = countNegative(lat)
 	if len(latBefore) > 0 {
-		b := &res.BeforeCommit
-		b.P50Ms, b.P90Ms, b.P99Ms = round(percentile(latBefore, 50), 3), round(percentile(latBefore, 90), 3), round(percentile(latBefore, 99), 3)
-		b.MaxMs = round(latBefore[len(latBefore)-1], 3)
-		b.Negative = countNegative(latBefore)
+		bc := &res.BeforeCommit
+		bc.P50Ms, bc.P90Ms, bc.P99Ms = round(percentile(latBefore, 50), 3), round(percentile(latBefore, 90), 3), round(percentile(latBefore, 99), 3)
+		bc.MaxMs = round(latBefore[len(latBefore)-1], 3)
+		bc.Negative = countNegative(latBefore)
 	}
-	res.TxP50Ms, res.TxP99Ms = round(percentile(txTimes, 50), 3), round(percentile(txTimes, 99), 3)
-	res.LagMaxMs = round(float64(lagMax)/float64(time.Millisecond), 3)
-	st := rig.relay.Stats()
-	res.Published = st.Published
-	fmt.Fprintf(stderr, "bench: latency: %d measured at %.1f msg/s (writers at most %.1fms behind schedule), p50 %.2fms p99 %.2fms max %.2fms (before Commit: p50 %.2fms p99 %.2fms), lost %d\n",
-		measured, res.AchievedRate, res.LagMaxMs, res.P50Ms, res.P99Ms, res.MaxMs, res.BeforeCommit.P50Ms, res.BeforeCommit.P99Ms, res.Lost)
+	res.TxP50Ms, res.TxP99Ms = round(percentile(w.txTimes, 50), 3), round(percentile(w.txTimes, 99), 3)
+	res.LagMaxMs = round(float64(w.lagMax)/float64(time.Millisecond), 3)
+}
+
+// checkFigures records the failed checks: lost messages, a load below what
+// was asked, messages published before their commit.
+func (b *latencyBench) checkFigures(res *latencyResult, lagMax time.Duration, deadLettered int64, c *checks) {
 	if res.Lost > 0 {
-		c.failf("%d committed messages not received %s after the load ended", res.Lost, o.lostAfter)
+		c.failf("%d committed messages not received %s after the load ended", res.Lost, b.lostAfter)
 	}
-	if measured == 0 {
+	if res.Count == 0 {
 		c.failf("no message was scheduled after the warm-up")
 	}
-	if res.AchievedRate < o.minRateFraction*o.rate {
-		c.failf("achieved rate %.1f msg/s is below %.0f%% of --rate %g", res.AchievedRate, o.minRateFraction*100, o.rate)
+	if res.AchievedRate < b.minRateFraction*b.rate {
+		c.failf("achieved rate %.1f msg/s is below %.0f%% of --rate %g", res.AchievedRate, b.minRateFraction*100, b.rate)
 	}
-	if lagMax > o.maxWriterLag {
-		c.failf("the writers fell up to %.1fms behind their schedule (at most %s allowed)", res.LagMaxMs, o.maxWriterLag)
+	if lagMax > b.maxWriterLag {
+		c.failf("the writers fell up to %.1fms behind their schedule (at most %s allowed)", res.LagMaxMs, b.maxWriterLag)
 	}
 	if res.BeforeCommit.Negative > 0 {
 		c.failf("%d records arrived before their Commit was called: published uncommitted", res.BeforeCommit.Negative)
 	}
-	if st.DeadLettered > 0 {
-		c.failf("%d messages dead-lettered", st.DeadLettered)
+	if deadLettered > 0 {
+		c.failf("%d messages dead-lettered", deadLettered)
 	}
-	res.verdict = c.verdict()
-	if err := emit(stdout, res); err != nil {
-		return err
+}
+
+// ---------------------------------------------------------------------------
+// The load
+
+// written is what the writers committed.
+type written struct {
+	mu      sync.Mutex
+	sent    map[string]sentMsg
+	txTimes []float64     // ms, BEGIN to the end of COMMIT, measured messages
+	lagMax  time.Duration // worst start behind schedule, measured messages
+}
+
+// schedule is the open-loop timetable of the writers.
+type schedule struct {
+	interval                    time.Duration // between two messages of one writer
+	start, measureFrom, loadEnd time.Time
+}
+
+// write runs the writers until the end of the load; every writer commits
+// one message per transaction on the shared schedule.
+func (b *latencyBench) write(ctx context.Context, e *env, runID string) (*written, error) {
+	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: b.load.shards})
+	if err != nil {
+		return nil, err
 	}
-	return c.err()
+	sch := schedule{interval: time.Duration(float64(time.Second) * float64(b.writers) / b.rate)}
+	sch.start = time.Now().Add(200 * time.Millisecond) // every writer starts on the same schedule
+	sch.measureFrom = sch.start.Add(b.warmup)
+	sch.loadEnd = sch.measureFrom.Add(b.duration)
+	fmt.Fprintf(e.stderr, "bench: latency: %d writers, %.0f msg/s (one every %s per writer), %s warm-up + %s\n",
+		b.writers, b.rate, sch.interval, b.warmup, b.duration)
+	w := &written{sent: map[string]sentMsg{}}
+	wr := writer{b: b, e: e, ob: ob, runID: runID, sch: sch, out: w, values: latencyValues(b.load.valueBytes), keys: keyBytes(b.load.keys)}
+	var wg sync.WaitGroup
+	werr := make(chan error, b.writers)
+	wctx, stopWriters := context.WithCancel(ctx)
+	defer stopWriters()
+	for n := 0; n < b.writers; n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := wr.run(wctx, n); err != nil && wctx.Err() == nil {
+				werr <- fmt.Errorf("writer %d: %w", n, err)
+				stopWriters()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-werr:
+		return nil, err
+	default:
+	}
+	return w, ctx.Err()
+}
+
+// writer is what every writer goroutine shares.
+type writer struct {
+	b      *latencyBench
+	e      *env
+	ob     *outbox.Outbox
+	runID  string
+	sch    schedule
+	out    *written
+	values [][]byte
+	keys   [][]byte
+}
+
+// run is writer n: its k-th message is due at start + n/writers*interval +
+// k*interval.
+func (w *writer) run(ctx context.Context, n int) error {
+	writers := w.b.writers
+	offset := w.sch.interval * time.Duration(n) / time.Duration(writers)
+	for k := 0; ; k++ {
+		at := w.sch.start.Add(offset + time.Duration(k)*w.sch.interval)
+		if !at.Before(w.sch.loadEnd) {
+			return nil
+		}
+		if d := time.Until(at); d > 0 && !sleepCtx(ctx, d) {
+			return nil
+		}
+		began := time.Now()
+		id := w.runID + "-" + strconv.Itoa(n) + "-" + strconv.Itoa(k)
+		msg := outbox.Message{ID: id, Topic: w.b.co.topic, Key: w.keys[(n+k*writers)%len(w.keys)], Value: w.values[k%len(w.values)]}
+		beforeCommit, err := w.commit(ctx, msg)
+		committed := time.Now()
+		if err != nil {
+			return err
+		}
+		measured := !at.Before(w.sch.measureFrom)
+		w.out.mu.Lock()
+		w.out.sent[id] = sentMsg{beforeCommit: beforeCommit, commit: committed, measured: measured}
+		if measured {
+			w.out.txTimes = append(w.out.txTimes, float64(committed.Sub(began))/float64(time.Millisecond))
+			w.out.lagMax = max(w.out.lagMax, began.Sub(at))
+		}
+		w.out.mu.Unlock()
+	}
+}
+
+// commit enqueues msg in a transaction of its own and returns the time
+// right before Commit was called.
+func (w *writer) commit(ctx context.Context, msg outbox.Message) (beforeCommit time.Time, err error) {
+	tx, err := w.e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return beforeCommit, err
+	}
+	if err = w.ob.Enqueue(ctx, tx, msg); err != nil {
+		_ = tx.Rollback()
+		return beforeCommit, err
+	}
+	beforeCommit = time.Now()
+	return beforeCommit, tx.Commit()
+}
+
+// latencyValues returns 64 random values of size bytes.
+func latencyValues(size int) [][]byte {
+	values := make([][]byte, 64)
+	rng := newRand(1)
+	for i := range values {
+		values[i] = make([]byte, size)
+		_, _ = rng.Read(values[i])
+	}
+	return values
+}
+
+// ---------------------------------------------------------------------------
+// The consumer
+
+// arrivals is the consumer of the latency run: when each of the run's
+// records arrived.
+type arrivals struct {
+	mu         sync.Mutex
+	recv       map[string]time.Time
+	duplicates int
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// startArrivals starts consuming e's topic from its current end, noting
+// the arrival of the records whose ID starts with runID.
+func startArrivals(ctx context.Context, e *env, fetch time.Duration, runID string) (*arrivals, error) {
+	offsets, err := endOffsets(e.brokers, e.opts.topic)
+	if err != nil {
+		return nil, err
+	}
+	parts := make(map[int32]kgo.Offset, len(offsets))
+	for p, off := range offsets {
+		parts[p] = kgo.NewOffset().At(off)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ClientID("outbox-bench-consumer"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{e.opts.topic: parts}), kgo.FetchMaxWait(fetch))
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	a := &arrivals{recv: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		defer consumer.Close()
+		for cctx.Err() == nil {
+			fetches := consumer.PollFetches(cctx)
+			now := time.Now()
+			fetches.EachError(func(t string, p int32, err error) {
+				if cctx.Err() == nil {
+					fmt.Fprintf(e.stderr, "bench: consumer: %s/%d: %v\n", t, p, err)
+				}
+			})
+			a.mu.Lock()
+			fetches.EachRecord(func(r *kgo.Record) { a.add(r, now, runID) })
+			a.mu.Unlock()
+		}
+	}()
+	return a, nil
+}
+
+// add notes the arrival of r at now, if it is one of the run's.
+func (a *arrivals) add(r *kgo.Record, now time.Time, runID string) {
+	id := ""
+	for _, h := range r.Headers {
+		if h.Key == outbox.HeaderID {
+			id = string(h.Value)
+			break
+		}
+	}
+	if !strings.HasPrefix(id, runID) {
+		return // someone else's record on a shared topic
+	}
+	if _, dup := a.recv[id]; dup {
+		a.duplicates++
+		return
+	}
+	a.recv[id] = now
+}
+
+// missing counts the messages of sent that have not arrived.
+func (a *arrivals) missing(sent map[string]sentMsg) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for id := range sent {
+		if _, ok := a.recv[id]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// stop ends the consumer and waits for it; it may be called again.
+func (a *arrivals) stop() {
+	a.cancel()
+	<-a.done
 }
 
 // achievedRate returns the commits per second between the first and the

@@ -34,6 +34,13 @@
 // The memory and idle scenarios run the relay in a child process: the
 // benchmark re-executes itself with the hidden command relay-child and passes
 // the database and brokers in OUTBOX_BENCH_* environment variables.
+//
+// The code: scenario.go is the harness every scenario runs on (flags,
+// environment, result line), with flags.go, env.go, database.go and
+// report.go; each scenario's file (drain.go, latency.go, enqueue.go,
+// memory.go, idle.go) holds its entry in the table, its flags and what it
+// measures. verify.go reads a topic back against the loaded outbox;
+// rig.go and child.go run relays in this process and in a child.
 package main
 
 import (
@@ -44,6 +51,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -54,18 +62,28 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `outbox-bench measures the outbox library and its relay.
+// benchmarks are the scenarios, in the order of the usage.
+var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &memoryScenario, &idleScenario}
 
-Usage:
-  outbox-bench <scenario> [flags]
+// scenarios maps the command-line names to their commands. relay-child is
+// the hidden command the memory and idle scenarios start their relay with;
+// the help names print the usage (a nil command).
+var scenarios = func() map[string]command {
+	m := map[string]command{childCommand: cmdChild, "help": nil, "-h": nil, "-help": nil, "--help": nil}
+	for _, s := range benchmarks {
+		m[s.name] = s.run
+	}
+	return m
+}()
 
-Scenarios:
-  drain     relay throughput on a preloaded outbox, against raw database and broker loops
-  latency   commit-to-consume latency under a steady open-loop load
-  enqueue   Enqueue against a hand-written multi-row INSERT, with round trips
-  memory    peak RSS of a relay process draining a large outbox
-  idle      CPU use of an idle relay process
-
+// usage returns the text of "outbox-bench help".
+func usage() string {
+	var b strings.Builder
+	b.WriteString("outbox-bench measures the outbox library and its relay.\n\nUsage:\n  outbox-bench <scenario> [flags]\n\nScenarios:\n")
+	for _, s := range benchmarks {
+		fmt.Fprintf(&b, "  %-9s %s\n", s.name, s.summary)
+	}
+	b.WriteString(`
 Each scenario prints one JSON line on stdout and exits 1 if its own checks
 fail, 2 on bad flags.
 
@@ -76,49 +94,29 @@ Examples:
   go run ./cmd/outbox-bench drain --brokers kafka-1:9092 --topic bench.outbox
 
 Run "outbox-bench <scenario> --help" for the flags of a scenario.
-`
-
-// errUsage is wrapped by every error caused by the command line: such
-// errors exit with status 2.
-var errUsage = errors.New("usage")
+`)
+	return b.String()
+}
 
 // errCheck is wrapped by the error of a scenario whose own checks failed
 // (its JSON line is printed all the same, with "ok": false).
 var errCheck = errors.New("check failed")
-
-// scenario runs one benchmark scenario with the arguments after its name.
-type scenario func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-
-// scenarios maps the command-line names to the scenarios. relay-child is the
-// hidden command the memory and idle scenarios start their relay with.
-var scenarios = map[string]scenario{
-	"drain":      cmdDrain,
-	"latency":    cmdLatency,
-	"enqueue":    cmdEnqueue,
-	"memory":     cmdMemory,
-	"idle":       cmdIdle,
-	childCommand: cmdChild,
-	"help":       nil,
-	"-h":         nil,
-	"-help":      nil,
-	"--help":     nil,
-}
 
 // realMain runs the command line args and returns the exit status: 0 on
 // success, 1 on failure (including a failed check), 2 on a usage error.
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stderr = newScrubWriter(stderr)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
 	run, known := scenarios[args[0]]
 	if !known {
-		fmt.Fprintf(stderr, "outbox-bench: unknown scenario %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "outbox-bench: unknown scenario %q\n\n%s", args[0], usage())
 		return 2
 	}
 	if run == nil {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
 	}
 	err := run(ctx, args[1:], stdout, stderr)

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/outboxrelay/outbox"
@@ -61,115 +61,115 @@ type memoryResult struct {
 // mib converts bytes to MiB, rounded.
 func mib(b uint64) float64 { return round(float64(b)/(1<<20), 1) }
 
-func cmdMemory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("memory", memoryAbout, memoryExamples, stderr)
-	co := addCommon(fs)
-	var n, valueBytes, keys, shards, batchSize int
-	addLoadFlags(fs, &n, 1_000_000, &valueBytes, &keys, &shards)
-	fs.IntVar(&batchSize, "batch-size", 0, "relay batch size (0: the relay's default, 1000)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := co.check(); err != nil {
-		return err
-	}
-	if err := checkLoadFlags(n, valueBytes, keys, shards, co.topic); err != nil {
-		return err
-	}
-	if batchSize < 0 || batchSize > 100_000 {
-		return usagef("--batch-size must be between 0 (default) and 100000; got %d", batchSize)
-	}
-	batch := batchSize
+var memoryScenario = scenario{
+	name:     "memory",
+	summary:  "peak RSS of a relay process draining a large outbox",
+	about:    memoryAbout,
+	examples: memoryExamples,
+	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		b := &memoryBench{co: co, load: addLoad(fs, 1_000_000, true)}
+		fs.IntVar(&b.batchSize, "batch-size", 0, "relay batch size (0: the relay's default, 1000)")
+		return b
+	},
+}
+
+// memoryBench is the memory scenario with its flags.
+type memoryBench struct {
+	co        *commonOpts
+	load      *loadOpts
+	batchSize int
+}
+
+func (b *memoryBench) check() error {
+	return firstError(b.load.check(b.co.topic), checkBatchSize(b.batchSize))
+}
+
+func (b *memoryBench) needs() needs { return needs{pool: 2, topics: []string{b.co.topic}} }
+
+// run loads the outbox, lets a relay child drain it, and reads the topic
+// back.
+func (b *memoryBench) run(ctx context.Context, e *env, c *checks) (result, error) {
+	n, batch := b.load.n, b.batchSize
 	if batch == 0 {
 		batch = outbox.DefaultBatchSize
 	}
-
-	start := time.Now()
-	e, err := setup(ctx, co, stderr, 2, co.topic)
+	res := &memoryResult{header: e.header(), N: n, ValueBytes: b.load.valueBytes, Keys: b.load.keys, Shards: b.load.shards, BatchSize: batch}
+	took, err := e.load(ctx, b.load.spec(b.co.topic), "load")
 	if err != nil {
-		return err
-	}
-	defer e.close()
-	res := memoryResult{header: e.header("memory"), N: n, ValueBytes: valueBytes, Keys: keys, Shards: shards, BatchSize: batch}
-	var c checks
-	took, err := e.load(ctx, loadSpec{topic: co.topic, n: n, valueBytes: valueBytes, keys: keys, numShards: shards}, "load")
-	if err != nil {
-		return err
+		return nil, err
 	}
 	res.LoadSeconds = secs(took)
-	checkStart := time.Now()
-	loaded, err := readLoaded(ctx, e.db, n)
+	rb, err := e.startReadback(ctx, n, "the load", c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(loaded.key) != n {
-		c.failf("the outbox holds %d messages after the load, want %d", len(loaded.key), n)
-	}
-	readTook := time.Since(checkStart)
-	before, err := endOffsets(e.brokers, co.topic)
-	if err != nil {
-		return err
-	}
-
 	childStart := time.Now()
-	child, err := startChild(e, modeDrain, int64(n), shards, batch)
+	done, err := drainInChild(ctx, e, int64(n), b.load.shards, batch, c)
 	if err != nil {
-		return fmt.Errorf("starting the relay child: %w", err)
-	}
-	defer child.kill()
-	if _, err := child.next(ctx, "ready", time.Minute); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "bench: memory: relay child %d started\n", child.Pid())
-	// The child stops on its own once n messages are out; the wait is
-	// bounded only by the run's context (and a generous guard).
-	done, err := child.next(ctx, "done", 30*time.Minute)
-	if err != nil {
-		return err
-	}
-	if err := child.wait(30 * time.Second); err != nil {
-		c.failf("relay child: %v", err)
+		return nil, err
 	}
 	res.ChildSeconds = secs(time.Since(childStart))
-	res.RelaySeconds, res.MsgsPerSec = done.Seconds, rate(done.Published, time.Duration(done.Seconds*float64(time.Second)))
-	if done.VmHWMKiB != nil {
-		v := round(float64(*done.VmHWMKiB)/1024, 1)
-		res.PeakRSSMiB = &v
-	}
-	res.HeapSysMiB, res.SysMiB, res.HeapInuseMiB = mib(done.HeapSys), mib(done.Sys), mib(done.HeapInuse)
-	res.PeakHeapInuseMiB, res.TotalAllocMiB, res.NumGC = mib(done.PeakHeapInuse), mib(done.TotalAlloc), done.NumGC
-	res.Published, res.Batches = done.Published, done.Batches
-	after, err := endOffsets(e.brokers, co.topic)
+	res.setChild(done)
+	p, err := rb.finish(ctx, e, false, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res.TopicRecords = sumOffsets(after) - sumOffsets(before)
-	if res.PendingAfter, err = e.pending(ctx); err != nil {
-		return err
-	}
-	checkStart = time.Now()
-	if res.deliveryCheck, err = checkDelivery(ctx, e.brokers, co.topic, before, after, loaded, stderr); err != nil {
-		return err
-	}
-	res.deliveryCheck.Seconds = secs(readTook + time.Since(checkStart))
-	d := res.deliveryCheck
-	fmt.Fprintf(stderr, "bench: check: %d records read back in %.2fs: lost %d, duplicates %d, unknown %d, order violations %d, split keys %d\n",
-		d.Read, d.Seconds, d.Lost, d.Duplicates, d.Unknown, d.OrderViolations, d.SplitKeys)
-	failDelivery(&c, d, co.topic, false)
+	res.TopicRecords, res.PendingAfter, res.deliveryCheck = p.records, p.pending, p.check
 	peak := "n/a"
 	if res.PeakRSSMiB != nil {
 		peak = fmt.Sprintf("%.1f MiB", *res.PeakRSSMiB)
 	}
-	fmt.Fprintf(stderr, "bench: memory: %d published in %.2fs (%.0f msg/s), peak RSS %s, heap in use at most %.1f MiB\n",
+	fmt.Fprintf(e.stderr, "bench: memory: %d published in %.2fs (%.0f msg/s), peak RSS %s, heap in use at most %.1f MiB\n",
 		done.Published, done.Seconds, res.MsgsPerSec, peak, res.PeakHeapInuseMiB)
+	b.checkChild(done, res, c)
+	res.TotalSeconds = e.elapsed()
+	return res, nil
+}
+
+// drainInChild runs a relay child until it has published n messages and
+// returns its final report.
+func drainInChild(ctx context.Context, e *env, n int64, shards, batch int, c *checks) (childReport, error) {
+	child, err := startChild(e, modeDrain, n, shards, batch)
+	if err != nil {
+		return childReport{}, fmt.Errorf("starting the relay child: %w", err)
+	}
+	defer child.kill()
+	if _, err := child.next(ctx, "ready", time.Minute); err != nil {
+		return childReport{}, err
+	}
+	fmt.Fprintf(e.stderr, "bench: memory: relay child %d started\n", child.Pid())
+	// The child stops on its own once n messages are out; the wait is
+	// bounded only by the run's context (and a generous guard).
+	done, err := child.next(ctx, "done", 30*time.Minute)
+	if err != nil {
+		return childReport{}, err
+	}
+	if err := child.wait(30 * time.Second); err != nil {
+		c.failf("relay child: %v", err)
+	}
+	return done, nil
+}
+
+// setChild fills the figures of the child's final report.
+func (res *memoryResult) setChild(done childReport) {
+	res.RelaySeconds, res.MsgsPerSec = done.Seconds, rate(done.Published, time.Duration(done.Seconds*float64(time.Second)))
+	res.PeakRSSMiB = done.peakRSSMiB()
+	res.HeapSysMiB, res.SysMiB, res.HeapInuseMiB = mib(done.HeapSys), mib(done.Sys), mib(done.HeapInuse)
+	res.PeakHeapInuseMiB, res.TotalAllocMiB, res.NumGC = mib(done.PeakHeapInuse), mib(done.TotalAlloc), done.NumGC
+	res.Published, res.Batches = done.Published, done.Batches
+}
+
+// checkChild records the failed checks of the child's run.
+func (b *memoryBench) checkChild(done childReport, res *memoryResult, c *checks) {
+	n := int64(b.load.n)
 	if done.Error != "" {
 		c.failf("relay child: %s", done.Error)
 	}
-	if done.Published < int64(n) {
+	if done.Published < n {
 		c.failf("the child published %d, want %d", done.Published, n)
 	}
-	if res.TopicRecords < int64(n) {
-		c.failf("topic %s holds %d new records, want at least %d", co.topic, res.TopicRecords, n)
+	if res.TopicRecords < n {
+		c.failf("topic %s holds %d new records, want at least %d", b.co.topic, res.TopicRecords, n)
 	}
 	if res.PendingAfter != 0 {
 		c.failf("%d rows left in the outbox", res.PendingAfter)
@@ -177,10 +177,4 @@ func cmdMemory(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if done.DeadLettered != 0 {
 		c.failf("%d messages dead-lettered", done.DeadLettered)
 	}
-	res.TotalSeconds = secs(time.Since(start))
-	res.verdict = c.verdict()
-	if err := emit(stdout, res); err != nil {
-		return err
-	}
-	return c.err()
 }

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/IBM/sarama"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
@@ -109,6 +107,82 @@ func (r *relayRig) close() {
 	}
 }
 
+// relaySettings returns the settings of a relay on e's database and
+// brokers.
+func (e *env) relaySettings(id string, numShards, batchSize int) relaySettings {
+	return relaySettings{driver: e.driver, dsn: e.dsn, dialect: e.dialect, brokers: e.brokers,
+		id: id, numShards: numShards, batchSize: batchSize}
+}
+
+// fleet is relays running side by side in this process.
+type fleet []*relayRig
+
+// newFleet builds n relays on e, named bench-relay-<i>.
+func newFleet(ctx context.Context, e *env, n, numShards, batchSize int) (fleet, error) {
+	f := make(fleet, 0, n)
+	for i := 0; i < n; i++ {
+		r, err := newRelayRig(ctx, e.relaySettings("bench-relay-"+strconv.Itoa(i), numShards, batchSize), e.log)
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("relay %d: %w", i, err)
+		}
+		f = append(f, r)
+	}
+	return f, nil
+}
+
+// start starts every relay.
+func (f fleet) start(ctx context.Context) {
+	for _, r := range f {
+		r.start(ctx)
+	}
+}
+
+// stop stops every relay and waits for them.
+func (f fleet) stop() {
+	for _, r := range f {
+		r.stop()
+	}
+}
+
+// close stops and closes every relay.
+func (f fleet) close() {
+	for _, r := range f {
+		r.close()
+	}
+}
+
+// published returns how many messages the relays have published.
+func (f fleet) published() (n int64) {
+	for _, r := range f {
+		n += r.relay.Stats().Published
+	}
+	return n
+}
+
+// fleetTotals are the relays' statistics added up.
+type fleetTotals struct {
+	published, batches, deadLettered, retried int64
+	publishTime                               time.Duration // in Publish
+	publishCalls                              int64
+}
+
+// totals adds up the relays' statistics.
+func (f fleet) totals() fleetTotals {
+	var t fleetTotals
+	for _, r := range f {
+		s := r.relay.Stats()
+		t.published += s.Published
+		t.batches += s.Batches
+		t.deadLettered += s.DeadLettered
+		t.retried += s.Retried
+		d, calls := r.timed.spent()
+		t.publishTime += d
+		t.publishCalls += calls
+	}
+	return t
+}
+
 // timedPublisher adds up the time the relay spends in Publish, so that a
 // run can tell broker time from database time.
 type timedPublisher struct {
@@ -148,89 +222,4 @@ func startProfile(path string) (stop func() error, err error) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}, nil
-}
-
-// ---------------------------------------------------------------------------
-// Kafka helpers
-
-// saramaAdminConfig is the configuration of the benchmark's own metadata
-// and offset queries.
-func saramaAdminConfig() *sarama.Config {
-	c := sarama.NewConfig()
-	c.ClientID = "outbox-bench-admin"
-	c.Version = sarama.V2_8_0_0
-	return c
-}
-
-// ensureTopics creates the topics that do not exist on the cluster (with
-// partitions partitions and the broker's default replication factor) and
-// returns the partition count of the first.
-func ensureTopics(brokers []string, partitions int, topics []string) (int, error) {
-	cl, err := sarama.NewClient(brokers, saramaAdminConfig())
-	if err != nil {
-		return 0, fmt.Errorf("connecting to Kafka: %w", err)
-	}
-	defer cl.Close()
-	admin, err := sarama.NewClusterAdminFromClient(cl)
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range topics {
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return 0, fmt.Errorf("creating topic %s: %w", t, err)
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		_ = cl.RefreshMetadata(topics...)
-		ps, err := cl.Partitions(topics[0])
-		if err == nil && len(ps) > 0 {
-			return len(ps), nil
-		}
-		if attempt == 50 {
-			return 0, fmt.Errorf("topic %s has no partitions after creation: %v", topics[0], err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// endOffsets returns the end offset of every partition of topic.
-func endOffsets(brokers []string, topic string) (map[int32]int64, error) {
-	cl, err := sarama.NewClient(brokers, saramaAdminConfig())
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Kafka: %w", err)
-	}
-	defer cl.Close()
-	ps, err := cl.Partitions(topic)
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
-	out := make(map[int32]int64, len(ps))
-	for _, p := range ps {
-		off, err := cl.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
-		}
-		out[p] = off
-	}
-	return out, nil
-}
-
-// sumOffsets adds up the end offsets.
-func sumOffsets(m map[int32]int64) int64 {
-	var n int64
-	for _, v := range m {
-		n += v
-	}
-	return n
-}
-
-// topicGrowth returns how many records were appended to topic since the
-// end offsets before.
-func topicGrowth(brokers []string, topic string, before map[int32]int64) (int64, error) {
-	after, err := endOffsets(brokers, topic)
-	if err != nil {
-		return 0, err
-	}
-	return sumOffsets(after) - sumOffsets(before), nil
 }

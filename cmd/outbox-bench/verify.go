@@ -105,125 +105,160 @@ const readBackStall = 30 * time.Second
 // (the end offsets before and after the relay phase) and compares the
 // records with the loaded messages, by their outbox-id header.
 func checkDelivery(ctx context.Context, brokers []string, topic string, from, to map[int32]int64, l *loadedMessages, stderr io.Writer) (deliveryCheck, error) {
-	var d deliveryCheck
-	// Partitions get slots 0..P-1; slotOf is indexed by partition number.
+	rs, err := newReadState(topic, from, to, l)
+	if err != nil || rs.remaining == 0 {
+		return rs.finish(), err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("outbox-bench-readback"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: rs.offsets}),
+		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return rs.d, fmt.Errorf("read-back consumer: %w", err)
+	}
+	defer cl.Close()
+	lastProgress := time.Now()
+	for rs.remaining > 0 {
+		if time.Since(lastProgress) > readBackStall {
+			fmt.Fprintf(stderr, "bench: read-back: no record for %s, %d of %d read: giving up\n", readBackStall, rs.d.Read, rs.d.Records)
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return rs.d, ctx.Err()
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "bench: read-back: %s/%d: %v\n", t, p, err)
+			}
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if rs.add(r) {
+				lastProgress = time.Now()
+			}
+		})
+	}
+	return rs.finish(), nil
+}
+
+// readState is the progress of a read-back: where each partition is, and
+// what has arrived so far. Partitions get slots 0..P-1.
+type readState struct {
+	l         *loadedMessages
+	d         deliveryCheck
+	slotOf    []int   // partition number -> slot (-1: not read)
+	next      []int64 // slot -> next offset to read
+	ends      []int64 // slot -> end offset (exclusive)
+	offsets   map[int32]kgo.Offset
+	remaining int    // partitions not read to their end
+	seen      []bool // position -> arrived
+	// lastPos[key*P+slot] is the latest position (id order) of a first
+	// arrival of key on the partition of slot; keySlot the first partition a
+	// key arrived on (-1: none yet, -2: split, counted).
+	lastPos []int32
+	keySlot []int32
+}
+
+// newReadState prepares the read-back of topic from the offsets from to
+// the offsets to.
+func newReadState(topic string, from, to map[int32]int64, l *loadedMessages) (*readState, error) {
 	parts := make([]int32, 0, len(to))
 	for p := range to {
 		parts = append(parts, p)
 	}
 	slices.Sort(parts)
-	slotOf := make([]int, 0)
-	ends := make([]int64, len(parts))
-	next := make([]int64, len(parts))
-	offsets := make(map[int32]kgo.Offset, len(parts))
-	remaining := 0
+	rs := &readState{l: l, ends: make([]int64, len(parts)), next: make([]int64, len(parts)),
+		offsets: make(map[int32]kgo.Offset, len(parts)), seen: make([]bool, len(l.key)),
+		lastPos: make([]int32, l.keys*len(parts)), keySlot: make([]int32, l.keys)}
 	for s, p := range parts {
 		if p < 0 {
-			return d, fmt.Errorf("partition %d of %s", p, topic)
+			return rs, fmt.Errorf("partition %d of %s", p, topic)
 		}
-		for int(p) >= len(slotOf) {
-			slotOf = append(slotOf, -1)
+		for int(p) >= len(rs.slotOf) {
+			rs.slotOf = append(rs.slotOf, -1)
 		}
-		slotOf[p] = s
-		next[s], ends[s] = from[p], to[p]
-		d.Records += max(0, ends[s]-next[s])
-		if ends[s] > next[s] {
-			offsets[p] = kgo.NewOffset().At(next[s])
-			remaining++
-		}
-	}
-	seen := make([]bool, len(l.key))
-	// lastPos[key*P+slot] is the latest position (id order) of a first
-	// arrival of key on the partition of slot; keySlot the first partition a
-	// key arrived on (-1: none yet, -2: split, counted).
-	lastPos := make([]int32, l.keys*len(parts))
-	for i := range lastPos {
-		lastPos[i] = -1
-	}
-	keySlot := make([]int32, l.keys)
-	for i := range keySlot {
-		keySlot[i] = -1
-	}
-	if remaining > 0 {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("outbox-bench-readback"),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-			kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20), kgo.FetchMaxWait(100*time.Millisecond))
-		if err != nil {
-			return d, fmt.Errorf("read-back consumer: %w", err)
-		}
-		defer cl.Close()
-		lastProgress := time.Now()
-		for remaining > 0 {
-			if time.Since(lastProgress) > readBackStall {
-				fmt.Fprintf(stderr, "bench: read-back: no record for %s, %d of %d read: giving up\n", readBackStall, d.Read, d.Records)
-				break
-			}
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			fetches := cl.PollFetches(pctx)
-			cancel()
-			if ctx.Err() != nil {
-				return d, ctx.Err()
-			}
-			fetches.EachError(func(t string, p int32, err error) {
-				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-					fmt.Fprintf(stderr, "bench: read-back: %s/%d: %v\n", t, p, err)
-				}
-			})
-			fetches.EachRecord(func(r *kgo.Record) {
-				if r.Partition < 0 || int(r.Partition) >= len(slotOf) || slotOf[r.Partition] < 0 {
-					return
-				}
-				s := slotOf[r.Partition]
-				if r.Offset < next[s] || r.Offset >= ends[s] {
-					return // before or after the relay phase (a shared topic)
-				}
-				next[s] = r.Offset + 1
-				if next[s] >= ends[s] {
-					remaining--
-				}
-				d.Read++
-				lastProgress = time.Now()
-				var id []byte
-				found := false
-				for _, h := range r.Headers {
-					if h.Key == outbox.HeaderID {
-						id, found = h.Value, true
-						break
-					}
-				}
-				pos, ok := l.index[string(id)]
-				if !found || !ok {
-					d.Unknown++
-					return
-				}
-				if seen[pos] {
-					d.Duplicates++
-					return
-				}
-				seen[pos] = true
-				k := l.key[pos]
-				switch ks := keySlot[k]; {
-				case ks == -1:
-					keySlot[k] = int32(s)
-				case ks >= 0 && int(ks) != s:
-					keySlot[k] = -2
-					d.SplitKeys++
-				}
-				i := int(k)*len(parts) + s
-				if pos < lastPos[i] {
-					d.OrderViolations++
-				} else {
-					lastPos[i] = pos
-				}
-			})
+		rs.slotOf[p] = s
+		rs.next[s], rs.ends[s] = from[p], to[p]
+		rs.d.Records += max(0, rs.ends[s]-rs.next[s])
+		if rs.ends[s] > rs.next[s] {
+			rs.offsets[p] = kgo.NewOffset().At(rs.next[s])
+			rs.remaining++
 		}
 	}
-	for _, ok := range seen {
+	for i := range rs.lastPos {
+		rs.lastPos[i] = -1
+	}
+	for i := range rs.keySlot {
+		rs.keySlot[i] = -1
+	}
+	return rs, nil
+}
+
+// add takes one record; it reports whether the record was in the range
+// read back.
+func (rs *readState) add(r *kgo.Record) bool {
+	if r.Partition < 0 || int(r.Partition) >= len(rs.slotOf) || rs.slotOf[r.Partition] < 0 {
+		return false
+	}
+	s := rs.slotOf[r.Partition]
+	if r.Offset < rs.next[s] || r.Offset >= rs.ends[s] {
+		return false // before or after the relay phase (a shared topic)
+	}
+	rs.next[s] = r.Offset + 1
+	if rs.next[s] >= rs.ends[s] {
+		rs.remaining--
+	}
+	rs.d.Read++
+	var id []byte
+	found := false
+	for _, h := range r.Headers {
+		if h.Key == outbox.HeaderID {
+			id, found = h.Value, true
+			break
+		}
+	}
+	pos, ok := rs.l.index[string(id)]
+	switch {
+	case !found || !ok:
+		rs.d.Unknown++
+	case rs.seen[pos]:
+		rs.d.Duplicates++
+	default:
+		rs.seen[pos] = true
+		rs.arrived(pos, s)
+	}
+	return true
+}
+
+// arrived checks the first arrival of the message at pos on the partition
+// of slot s against the earlier arrivals of its key.
+func (rs *readState) arrived(pos int32, s int) {
+	k := rs.l.key[pos]
+	switch ks := rs.keySlot[k]; {
+	case ks == -1:
+		rs.keySlot[k] = int32(s)
+	case ks >= 0 && int(ks) != s:
+		rs.keySlot[k] = -2
+		rs.d.SplitKeys++
+	}
+	i := int(k)*len(rs.next) + s
+	if pos < rs.lastPos[i] {
+		rs.d.OrderViolations++
+	} else {
+		rs.lastPos[i] = pos
+	}
+}
+
+// finish counts the loaded messages that never arrived and returns the
+// result.
+func (rs *readState) finish() deliveryCheck {
+	for _, ok := range rs.seen {
 		if !ok {
-			d.Lost++
+			rs.d.Lost++
 		}
 	}
-	return d, nil
+	return rs.d
 }
 
 // failDelivery records the failed checks of d; duplicates fail only when
@@ -247,4 +282,70 @@ func failDelivery(c *checks, d deliveryCheck, topic string, strict bool) {
 	if strict && d.Duplicates > 0 {
 		c.failf("%d messages arrived more than once", d.Duplicates)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// The read-back around a publishing phase
+
+// readback checks one phase that publishes a loaded outbox (the relays of
+// drain, the child of memory): before it, the loaded messages and the end
+// offsets of the topic; after it, the topic against them.
+type readback struct {
+	topic    string
+	n        int
+	loaded   *loadedMessages
+	readTook time.Duration // reading loaded, for check_seconds
+	before   map[int32]int64
+}
+
+// published is what a publishing phase left: the records the topic
+// gained, the rows left in the outbox, and the read-back.
+type published struct {
+	records, pending int64
+	check            deliveryCheck
+}
+
+// startReadback reads the n loaded messages (failing a check when the
+// outbox holds another count after what, "the load") and the end offsets of
+// e's topic.
+func (e *env) startReadback(ctx context.Context, n int, what string, c *checks) (*readback, error) {
+	rb := &readback{topic: e.opts.topic, n: n}
+	start := time.Now()
+	loaded, err := readLoaded(ctx, e.db, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(loaded.key) != n {
+		c.failf("the outbox holds %d messages after %s, want %d", len(loaded.key), what, n)
+	}
+	rb.loaded, rb.readTook = loaded, time.Since(start)
+	if rb.before, err = endOffsets(e.brokers, rb.topic); err != nil {
+		return nil, err
+	}
+	return rb, nil
+}
+
+// finish reads what the phase published: the topic's growth, the rows
+// left, and the records read back against the loaded messages; it records
+// the failed delivery checks (duplicates only when strict).
+func (rb *readback) finish(ctx context.Context, e *env, strict bool, c *checks) (published, error) {
+	var p published
+	after, err := endOffsets(e.brokers, rb.topic)
+	if err != nil {
+		return p, err
+	}
+	p.records = sumOffsets(after) - sumOffsets(rb.before)
+	if p.pending, err = e.pending(ctx); err != nil {
+		return p, err
+	}
+	start := time.Now()
+	if p.check, err = checkDelivery(ctx, e.brokers, rb.topic, rb.before, after, rb.loaded, e.stderr); err != nil {
+		return p, err
+	}
+	p.check.Seconds = secs(rb.readTook + time.Since(start))
+	d := p.check
+	fmt.Fprintf(e.stderr, "bench: check: %d records read back in %.2fs: lost %d, duplicates %d, unknown %d, order violations %d, split keys %d\n",
+		d.Read, d.Seconds, d.Lost, d.Duplicates, d.Unknown, d.OrderViolations, d.SplitKeys)
+	failDelivery(c, d, rb.topic, strict)
+	return p, nil
 }
