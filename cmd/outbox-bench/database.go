@@ -181,10 +181,19 @@ func adminConn(ctx context.Context, driver, dsn, what, lockQuery, namespace stri
 		return nil, fmt.Errorf("%s: cannot connect (check --dsn, or start the server): %w", what, err)
 	}
 	a := &adminSession{Conn: conn, pool: pool}
+	// The server ends a closed session a moment after its client has
+	// gone: a run that follows another at once waits that long for its
+	// lock, a few seconds at most.
 	var got bool
-	if err := conn.QueryRowContext(pctx, lockQuery, namespace).Scan(&got); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("%s: locking the namespace %s: %w", what, namespace, err)
+	for try := 0; ; try++ {
+		if err := conn.QueryRowContext(pctx, lockQuery, namespace).Scan(&got); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("%s: locking the namespace %s: %w", what, namespace, err)
+		}
+		if got || try == 30 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if !got {
 		a.Close()
