@@ -36,7 +36,12 @@ type Record struct {
 //     relay off; any other is retried with backoff, up to MaxAttempts.
 //   - Every record is sent with the header outbox-id = Record.MessageID.
 //   - Publish is called by one goroutine at a time per relay; Close is
-//     called by the owner of the publisher, not by the relay.
+//     called by the owner of the publisher, not by the relay. Close is
+//     idempotent; the records of a Publish after Close fail with an error
+//     wrapping ErrUnavailable.
+//
+// Package publisher/publishertest checks this contract: every publisher,
+// including the fakes, must pass its Run.
 type Publisher interface {
 	Publish(ctx context.Context, recs []Record) []error
 	Close() error

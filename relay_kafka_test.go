@@ -577,7 +577,8 @@ func TestRelayKafkaTooLargeForBroker(t *testing.T) {
 			}
 		}
 
-		cfg := ktPublisherConfig(broker.Addrs) // MaxMessageBytes: the default 1 MiB
+		cfg := ktPublisherConfig(broker.Addrs)
+		cfg.MaxMessageBytes = outbox.DefaultMaxMessageBytes // above the broker's: the broker must refuse
 		metadata := cfg.Sarama
 		cfg.Sarama = func(sc *sarama.Config) {
 			metadata(sc)

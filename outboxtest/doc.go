@@ -24,8 +24,10 @@
 //   - FakePublisher is an in-memory outbox.Publisher for tests of code that
 //     runs an outbox.Relay: it records what the relay published, in order,
 //     injects failures (retriable, permanent, broker unavailable: FailNext,
-//     FailTopic, SetHook) and lists breaches of the Publisher contract
-//     (Violations).
+//     FailTopic, SetHook), refuses records over a size limit
+//     (SetMaxMessageBytes), holds calls in flight (Block, Unblock) and
+//     lists breaches of the Publisher contract (Violations). It passes
+//     publisher/publishertest's conformance suite, as publisher/kafka does.
 //
 //   - NewKafka starts an in-process Kafka-protocol broker on a loopback
 //     port, closed when the test ends, for integration tests that run a

@@ -39,6 +39,8 @@ type FakePublisher struct {
 	hook       func(outbox.Record) error
 	violations []string
 	closed     bool
+	maxBytes   int           // 0: no limit
+	blocked    chan struct{} // non-nil: Publish waits until it is closed
 }
 
 // NewFakePublisher returns a FakePublisher that accepts everything.
@@ -75,9 +77,51 @@ func (p *FakePublisher) SetHook(fn func(outbox.Record) error) {
 	p.hook = fn
 }
 
+// SetMaxMessageBytes makes later records whose key, value and headers
+// (names and values) add up to more than n bytes fail with an error marked
+// outbox.Permanent that wraps outbox.ErrMessageTooLarge, as a broker
+// refuses a record over its message.max.bytes. 0, the default, means no
+// limit.
+func (p *FakePublisher) SetMaxMessageBytes(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.maxBytes = n
+}
+
+// Block holds every later Publish call in flight, as a broker that does
+// not answer, until Unblock: a call returns when Unblock is called (and
+// then publishes as usual) or, with every record failed with ctx's error,
+// when its ctx ends. Blocking a blocked publisher does nothing.
+func (p *FakePublisher) Block() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blocked == nil {
+		p.blocked = make(chan struct{})
+	}
+}
+
+// Unblock lets the calls held by Block, and later ones, proceed.
+func (p *FakePublisher) Unblock() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blocked != nil {
+		close(p.blocked)
+		p.blocked = nil
+	}
+}
+
 // Publish implements outbox.Publisher.
 func (p *FakePublisher) Publish(ctx context.Context, recs []outbox.Record) []error {
 	errs := make([]error, len(recs))
+	p.mu.Lock()
+	blocked := p.blocked
+	p.mu.Unlock()
+	if blocked != nil {
+		select {
+		case <-blocked:
+		case <-ctx.Done():
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
@@ -109,11 +153,23 @@ func (p *FakePublisher) Publish(ctx context.Context, recs []outbox.Record) []err
 			}
 		case p.topics[rec.Topic] != nil:
 			errs[i] = p.topics[rec.Topic]
+		case p.maxBytes > 0 && recordBytes(rec) > p.maxBytes:
+			errs[i] = outbox.Permanent(fmt.Errorf("outboxtest: record %s has %d bytes, more than %d: %w",
+				rec.MessageID, recordBytes(rec), p.maxBytes, outbox.ErrMessageTooLarge))
 		default:
 			p.published = append(p.published, pubCloneRecord(rec))
 		}
 	}
 	return errs
+}
+
+// recordBytes is what SetMaxMessageBytes counts of r.
+func recordBytes(r outbox.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // Published returns copies of the records accepted so far, in order.

@@ -115,6 +115,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	rctx, stopRelays := context.WithCancel(ctx)
 	defer stopRelays()
 	var rwg sync.WaitGroup
+	maxMessageBytes := 0 // the publishers' limit, for the outbox
 	for i := 0; i < *relays; i++ {
 		db, err := open()
 		if err != nil {
@@ -126,6 +127,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 			return err
 		}
 		defer pub.Close()
+		maxMessageBytes = pub.MaxMessageBytes()
 		relay, err := outbox.NewRelay(db, pub, outbox.RelayConfig{
 			Dialect: dialect.SQLite(), ID: fmt.Sprintf("demo-relay-%d", i), Logger: log,
 			LeaseDuration: 5 * time.Second,
@@ -140,7 +142,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 		}()
 	}
 
-	ob, err := outbox.New(outbox.Config{Dialect: dialect.SQLite()})
+	ob, err := outbox.New(outbox.Config{Dialect: dialect.SQLite(), MaxMessageBytes: maxMessageBytes})
 	if err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	version := fs.String("kafka-version", "", "Kafka protocol version, e.g. 3.6.0 (default: the publisher's)")
 	compression := fs.String("kafka-compression", "none", "none, gzip, snappy, lz4 or zstd")
 	partitioner := fs.String("kafka-partitioner", "hash", "hash (Sarama's FNV-1a) or murmur2 (where Java clients and Debezium put keys)")
-	maxMsg := fs.Int("kafka-max-message-bytes", outbox.DefaultMaxMessageBytes, "largest record the producer sends; keep it at the broker's message.max.bytes")
+	maxMsg := fs.Int("kafka-max-message-bytes", 0, "largest record the producer sends (default 0: the broker's message.max.bytes, read at start)")
 	var tlsOpt tlsOptions
 	fs.BoolVar(&tlsOpt.enable, "kafka-tls", false, "connect to Kafka over TLS")
 	fs.StringVar(&tlsOpt.caFile, "kafka-tls-ca-file", "", "PEM file of the CAs to trust (default: the system's)")

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -18,14 +19,13 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultClientID        = "outbox-relay"
-	DefaultVersion         = "2.8.0"
-	DefaultCompression     = "none"
-	DefaultPartitioner     = "hash"
-	DefaultMaxMessageBytes = 1 << 20
-	DefaultTimeout         = 10 * time.Second
-	DefaultRetryMax        = 10
-	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultClientID     = "outbox-relay"
+	DefaultVersion      = "2.8.0"
+	DefaultCompression  = "none"
+	DefaultPartitioner  = "hash"
+	DefaultTimeout      = 10 * time.Second
+	DefaultRetryMax     = 10
+	DefaultRetryBackoff = 100 * time.Millisecond
 )
 
 // SASL mechanisms.
@@ -85,11 +85,18 @@ type Config struct {
 	// MaxMessageBytes is the largest record the client sends (Sarama's
 	// Producer.MaxMessageBytes, counted as key, value and headers plus up
 	// to 36 bytes of record overhead and 10 per header), and the most bytes
-	// of records it puts in one batch. Keep it at or below the broker's
-	// message.max.bytes. A larger record fails permanently. The outbox-id
-	// header adds 55 bytes to every record, so a message needs about 100
-	// bytes of room below this limit beyond what outbox.Config's
-	// MaxMessageBytes counts. Default 1048576.
+	// of records it puts in one batch. A larger record fails permanently.
+	//
+	// Zero, the default, asks the cluster: New reads the broker setting
+	// message.max.bytes (DescribeConfigs; the client needs the
+	// DescribeConfigs permission on the cluster) and uses it. If the broker
+	// does not answer that, New logs a warning and uses
+	// outbox.DefaultMaxMessageBytes. A topic whose max.message.bytes is
+	// below the broker's still rejects larger records (permanently); set
+	// the field to that topic's limit to have them refused before they are
+	// sent. Publisher.MaxMessageBytes reports the limit in use: give it to
+	// outbox.Config.MaxMessageBytes, which counts the outbox-id header and
+	// the framing, so that a message Enqueue accepts fits.
 	MaxMessageBytes int
 	// TLS, when set, makes every connection use TLS with this
 	// configuration. Default nil: plaintext.
@@ -106,6 +113,9 @@ type Config struct {
 	RetryMax int
 	// RetryBackoff is Sarama's wait before each retry. Default 100ms.
 	RetryBackoff time.Duration
+	// Logger receives the publisher's warnings (today only the fallback of
+	// MaxMessageBytes). Default slog.Default().
+	Logger *slog.Logger
 	// Sarama, when set, is called with the Sarama configuration built from
 	// the fields above, for settings they do not cover; it runs last and
 	// the result is validated again. It must keep Producer.Return.Successes
@@ -164,8 +174,8 @@ func (c Config) withDefaults() Config {
 	if c.Partitioner == "" {
 		c.Partitioner = DefaultPartitioner
 	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
@@ -226,7 +236,7 @@ func (c Config) sarama() (*sarama.Config, error) {
 		return nil, badField("Partitioner", "must be one of hash, murmur2; got %q", c.Partitioner)
 	}
 	if c.MaxMessageBytes < 0 || c.MaxMessageBytes >= int(sarama.MaxRequestSize) {
-		return nil, badField("MaxMessageBytes", "must be between 1 and %d; got %d", sarama.MaxRequestSize-1, c.MaxMessageBytes)
+		return nil, badField("MaxMessageBytes", "must be between 1 and %d, or 0 to ask the broker; got %d", sarama.MaxRequestSize-1, c.MaxMessageBytes)
 	}
 	if c.Timeout < 0 {
 		return nil, badField("Timeout", "must be positive; got %s", c.Timeout)
@@ -253,6 +263,10 @@ func (c Config) sarama() (*sarama.Config, error) {
 	sc.Producer.Compression = codec
 	sc.Producer.Partitioner = partitioner
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
+	if c.MaxMessageBytes == 0 {
+		// New asks the cluster; this stands in until it has.
+		sc.Producer.MaxMessageBytes = outbox.DefaultMaxMessageBytes
+	}
 	sc.Producer.Retry.Max = c.RetryMax
 	sc.Producer.Retry.Backoff = c.RetryBackoff
 	if c.TLS != nil {

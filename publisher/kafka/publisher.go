@@ -20,7 +20,8 @@ var ErrClosed = errors.New("kafka: publisher closed")
 // async producer. It implements outbox.Publisher and is safe for
 // concurrent use.
 type Publisher struct {
-	producer sarama.AsyncProducer
+	producer        sarama.AsyncProducer
+	maxMessageBytes int
 
 	closing    chan struct{} // closed when Close starts
 	dispatched chan struct{} // closed when the dispatcher has seen every outcome
@@ -40,10 +41,15 @@ var _ outbox.Publisher = (*Publisher)(nil)
 
 // New validates cfg and connects to the cluster. A wrong cfg gives an error
 // wrapping ErrInvalidConfig that names the field; a cluster that cannot be
-// reached gives one wrapping outbox.ErrUnavailable.
+// reached gives one wrapping outbox.ErrUnavailable. With
+// Config.MaxMessageBytes 0 it first asks the cluster for its limit (see
+// Config.MaxMessageBytes).
 func New(cfg Config) (*Publisher, error) {
 	sc, err := cfg.sarama()
 	if err != nil {
+		return nil, err
+	}
+	if sc.Producer.MaxMessageBytes, err = maxMessageBytes(cfg, sc); err != nil {
 		return nil, err
 	}
 	producer, err := sarama.NewAsyncProducer(cfg.Brokers, sc)
@@ -51,9 +57,10 @@ func New(cfg Config) (*Publisher, error) {
 		return nil, connectError(err, cfg.SASL.Password)
 	}
 	p := &Publisher{
-		producer:   producer,
-		closing:    make(chan struct{}),
-		dispatched: make(chan struct{}),
+		producer:        producer,
+		maxMessageBytes: sc.Producer.MaxMessageBytes,
+		closing:         make(chan struct{}),
+		dispatched:      make(chan struct{}),
 	}
 	go p.dispatch()
 	return p, nil
@@ -72,6 +79,16 @@ func connectError(err error, password string) error {
 	}
 	return fmt.Errorf("%w: kafka: connecting: %s", outbox.ErrUnavailable, msg)
 }
+
+// MaxMessageBytes returns the largest record the publisher sends: the
+// Config.MaxMessageBytes given, or the one New read from the cluster, or
+// outbox.DefaultMaxMessageBytes if the cluster did not say. Use it as
+// outbox.Config.MaxMessageBytes so that Enqueue refuses, in the
+// application's transaction, the messages the publisher would have to
+// dead-letter:
+//
+//	ob, err := outbox.New(outbox.Config{Dialect: d, MaxMessageBytes: pub.MaxMessageBytes()})
+func (p *Publisher) MaxMessageBytes() int { return p.maxMessageBytes }
 
 // ticket is a message's Metadata: where its outcome goes.
 type ticket struct {

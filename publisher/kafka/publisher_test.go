@@ -256,7 +256,8 @@ func TestTooLargeForBroker(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	cfg := testConfig(c) // MaxMessageBytes: the default 1 MiB
+	cfg := testConfig(c)
+	cfg.MaxMessageBytes = outbox.DefaultMaxMessageBytes // above the broker's: the broker must refuse
 	cfg.Sarama = func(sc *sarama.Config) {
 		// Put the four records in one batch.
 		sc.Producer.Flush.Messages = 4
