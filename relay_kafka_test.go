@@ -28,9 +28,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/kafkatest"
-	"github.com/outboxrelay/outbox/internal/testdb"
 	"github.com/outboxrelay/outbox/internal/verify"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
 
@@ -40,13 +41,11 @@ const ktShards = 16
 // ktTopic is the topic every test publishes to.
 const ktTopic = "orders"
 
-func ktEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB)) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, testdb.Open(t, name))
-		})
-	}
+func ktEachDialect(t *testing.T, fn func(t *testing.T, db *dbtest.DB)) {
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		fn(t, dbtest.Open(t, name))
+	})
 }
 
 func ktLogger() *slog.Logger {
@@ -58,7 +57,7 @@ func ktLogger() *slog.Logger {
 
 // ktRelayConfig has short timings, so that an outage is noticed and left
 // behind within a second.
-func ktRelayConfig(db *testdb.DB) outbox.RelayConfig {
+func ktRelayConfig(db *dbtest.DB) outbox.RelayConfig {
 	return outbox.RelayConfig{
 		Dialect:          db.Dialect,
 		NumShards:        ktShards,
@@ -159,7 +158,7 @@ func ktWaitFor(t *testing.T, timeout time.Duration, what string, cond func() boo
 	}
 }
 
-func ktPending(t *testing.T, db *testdb.DB) int64 {
+func ktPending(t *testing.T, db *dbtest.DB) int64 {
 	t.Helper()
 	st, err := db.Dialect.Stats(context.Background(), db.DB)
 	if err != nil {
@@ -189,7 +188,7 @@ type ktWriter struct {
 	committed map[string]outbox.Message // by ID
 }
 
-func ktNewWriter(t *testing.T, db *testdb.DB) *ktWriter {
+func ktNewWriter(t *testing.T, db *dbtest.DB) *ktWriter {
 	t.Helper()
 	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: ktShards})
 	if err != nil {
@@ -353,7 +352,7 @@ func ktSameBytes(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (
 // Committed messages arrive with their key, value and headers, in order,
 // plus outbox-id; rolled-back ones never do; each key keeps its order.
 func TestRelayKafkaDelivers(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	ktEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t)
 		w := ktNewWriter(t, db)
 		rng := rand.New(rand.NewPCG(21, 22))
@@ -459,7 +458,7 @@ func ktStartOnPort(t *testing.T, port int, dir string) *kafkatest.Broker {
 // failed attempt or dead-lettered, and the relay resumes by itself once the
 // broker is back on the same address with its data.
 func TestRelayKafkaBrokerRestart(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	ktEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		dir := t.TempDir()
 		port := ktFreePort(t)
 		broker := ktStartOnPort(t, port, dir)
@@ -537,7 +536,7 @@ func ktSameShardKeys(key string, n int) []string {
 // dead-letter table with its error at the first attempt; the messages
 // around it, of its key and of others, arrive in order.
 func TestRelayKafkaTooLargeForBroker(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	ktEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4000"}))
 		c := broker.Cluster
 		var mixed atomic.Int32 // batches over the limit with several records
@@ -690,7 +689,7 @@ func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent
 // deliveries keep every key's order; once the faults stop, the outbox
 // drains.
 func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	ktEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t)
 		rejected, lostAcks, stopFaults := ktFlakyProduce(broker.Cluster, 41, 55, 10)
 		defer stopFaults()

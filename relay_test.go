@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 func testLogger() *slog.Logger {
@@ -29,7 +30,7 @@ func testLogger() *slog.Logger {
 }
 
 // fastConfig is a relay configuration with short timings for tests.
-func fastConfig(db *testdb.DB) outbox.RelayConfig {
+func fastConfig(db *dbtest.DB) outbox.RelayConfig {
 	return outbox.RelayConfig{
 		Dialect:          db.Dialect,
 		NumShards:        testShards,
@@ -105,7 +106,7 @@ type ledger struct {
 	rolledBack map[string]bool
 }
 
-func newLedger(t *testing.T, db *testdb.DB) *ledger {
+func newLedger(t *testing.T, db *dbtest.DB) *ledger {
 	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func requireKeyOrder(t *testing.T, recs []outbox.Record, seq func(outbox.Record)
 	}
 }
 
-func pending(t *testing.T, db *testdb.DB) int64 {
+func pending(t *testing.T, db *dbtest.DB) int64 {
 	t.Helper()
 	st, err := db.Dialect.Stats(context.Background(), db.DB)
 	if err != nil {
@@ -234,17 +235,15 @@ func pending(t *testing.T, db *testdb.DB) int64 {
 	return st.Pending
 }
 
-func relayEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB)) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, testdb.Open(t, name))
-		})
-	}
+func relayEachDialect(t *testing.T, fn func(t *testing.T, db *dbtest.DB)) {
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		fn(t, dbtest.Open(t, name))
+	})
 }
 
 func TestRelayPublishesCommittedOnly(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < 60; i++ {
@@ -281,7 +280,7 @@ func TestRelayBacklogPipeline(t *testing.T) {
 		failEach int // fail one attempt in failEach; 0: none
 	}{{"clean", 0}, {"failures", 8}} {
 		t.Run(tc.name, func(t *testing.T) {
-			relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+			relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 				l := newLedger(t, db)
 				rng := rand.New(rand.NewPCG(7, 8))
 				for i := 0; i < 40; i++ {
@@ -333,7 +332,7 @@ func TestRelayBacklogPipeline(t *testing.T) {
 // BatchBytes bounds a batch by size: 10 KB messages with a 25 KB bound go
 // three at a time, all delivered, in key order.
 func TestRelayBatchBytes(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		if err != nil {
 			t.Fatal(err)
@@ -378,7 +377,7 @@ func TestRelayBatchBytes(t *testing.T) {
 // Random retriable failures: everything arrives, first deliveries in key
 // order, and later messages of a failing key are never sent before it.
 func TestRelayRetriesKeepKeyOrder(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(3, 4))
 		for i := 0; i < 80; i++ {
@@ -408,7 +407,7 @@ func TestRelayRetriesKeepKeyOrder(t *testing.T) {
 	})
 }
 
-func deadLetters(t *testing.T, db *testdb.DB) map[string]string {
+func deadLetters(t *testing.T, db *dbtest.DB) map[string]string {
 	t.Helper()
 	rows, err := db.Query("SELECT message_id, attempts, last_error FROM outbox_dead_letters")
 	if err != nil {
@@ -430,7 +429,7 @@ func deadLetters(t *testing.T, db *testdb.DB) map[string]string {
 // A poison message goes to the dead-letter table with its error; the rest of
 // the batch, even the later messages of its key, flows.
 func TestRelayPoisonMessage(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		var msgs []outbox.Message
 		for i := 0; i < 20; i++ {
@@ -464,7 +463,7 @@ func TestRelayPoisonMessage(t *testing.T) {
 // A message that keeps failing is dead-lettered after MaxAttempts; its key
 // then flows on.
 func TestRelayMaxAttempts(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		err := ob.Enqueue(context.Background(), db.DB,
 			outbox.Message{ID: "bad", Topic: "t", Key: []byte("k"), Value: []byte("bad")},
@@ -499,7 +498,7 @@ func TestRelayMaxAttempts(t *testing.T) {
 // Broker down: nothing dead-lettered, no attempt counted, everything
 // published after recovery.
 func TestRelayBrokerOutage(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(7, 8))
 		for i := 0; i < 40; i++ {
@@ -545,7 +544,7 @@ func heldShards(runs ...*running) (total int, each []int) {
 // Three relays split the shards and publish everything exactly once in key
 // order; a fourth joining gets shards; one stopping hands its shards over.
 func TestRelaysShareShards(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		pub := outboxtest.NewFakePublisher()
 		var runs []*running
@@ -623,7 +622,7 @@ func TestRelaysShareShards(t *testing.T) {
 // as the others can tell) loses nothing: the survivor takes its shards once
 // the leases expire and publishes the rest.
 func TestRelayCrashLosesNothing(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(11, 12))
 		for i := 0; i < 100; i++ {
@@ -660,7 +659,7 @@ func TestRelayCrashLosesNothing(t *testing.T) {
 // A relay cancelled mid-batch stops within its shutdown timeout, releases
 // its shards at once, and loses nothing.
 func TestRelayCancelMidBatch(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(13, 14))
 		for i := 0; i < 100; i++ {
@@ -697,7 +696,7 @@ func TestRelayCancelMidBatch(t *testing.T) {
 func TestRelayConfigValidation(t *testing.T) {
 	db := &sql.DB{}
 	pub := outboxtest.NewFakePublisher()
-	d := testdb.Dialect("sqlite")
+	d := dbtest.Dialect("sqlite")
 	tests := []struct {
 		field string
 		mod   func(*outbox.RelayConfig)
@@ -743,7 +742,7 @@ func TestRelayConfigValidation(t *testing.T) {
 // paused with its messages untouched (no attempt counted), and it resumes
 // when it comes back.
 func TestRelayTopicOutageDoesNotStallOthers(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		// The broken topic's messages are spread through the backlog, so
 		// that batches read ahead hold later records of its paused keys.

@@ -17,7 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // childCommand is the hidden command that runs a relay for the memory and
@@ -86,7 +87,7 @@ func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("%s: %s must be positive in mode %s", childCommand, childEnvN, modeDrain)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rig, err := newRelayRig(ctx, relaySettings{driver: name, dsn: dsn, dialect: testdb.Dialect(name), brokers: brokers,
+	rig, err := newRelayRig(ctx, relaySettings{driver: name, dsn: dsn, dialect: dbtest.Dialect(dialect.Name(name)), brokers: brokers,
 		id: "bench-relay-child", numShards: shards, batchSize: batch}, log)
 	if err != nil {
 		return err

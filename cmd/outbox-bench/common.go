@@ -33,8 +33,8 @@ import (
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/kafkatest"
-	"github.com/outboxrelay/outbox/internal/testdb"
 	"github.com/outboxrelay/outbox/migrations"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // Defaults shared by the scenarios.
@@ -193,12 +193,12 @@ type database struct {
 // openDatabase creates the run's namespace, empty, on the database that
 // o names. Its drop removes it again.
 func openDatabase(ctx context.Context, o *commonOpts) (*database, error) {
-	d := &database{name: o.dialect, dialect: testdb.Dialect(o.dialect), driver: o.dialect}
+	d := &database{name: o.dialect, dialect: dbtest.Dialect(dialect.Name(o.dialect)), driver: o.dialect}
 	switch o.dialect {
 	case "postgres":
 		d.base = o.dsn
 		if d.base == "" {
-			d.base = testdb.PostgresDSN()
+			d.base = dbtest.PostgresDSN()
 		}
 		u, err := url.Parse(d.base)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -232,7 +232,7 @@ func openDatabase(ctx context.Context, o *commonOpts) (*database, error) {
 	case "mysql":
 		d.base = o.dsn
 		if d.base == "" {
-			d.base = testdb.MySQLDSN()
+			d.base = dbtest.MySQLDSN()
 		}
 		cfg, err := mysql.ParseDSN(d.base)
 		if err != nil {
@@ -267,7 +267,7 @@ func openDatabase(ctx context.Context, o *commonOpts) (*database, error) {
 			return nil, fmt.Errorf("temporary directory for SQLite: %w", err)
 		}
 		path := filepath.Join(dir, "outbox.db")
-		d.dsn, d.display = testdb.SQLiteDSN(path), path
+		d.dsn, d.display = dbtest.SQLiteDSN(path), path
 		d.drop = func() error { return os.RemoveAll(dir) }
 	}
 	return d, nil
