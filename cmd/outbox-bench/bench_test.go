@@ -242,7 +242,7 @@ func TestScenarios(t *testing.T) {
 			scenario := func(t *testing.T, args ...string) map[string]any {
 				t.Helper()
 				res := runScenario(t, append(args, common...)...)
-				if res["dialect"] != name || res["namespace"] != ns {
+				if res["dialect"] != string(name) || res["namespace"] != ns {
 					t.Errorf("dialect/namespace fields: %v, %v", res["dialect"], res["namespace"])
 				}
 				return res

@@ -1,6 +1,6 @@
 // Package kafkatest starts an in-process Kafka-protocol broker (kfake) on
 // loopback and reads topics back, for the demo, the tests and
-// outboxtest.NewKafka. Clients talk to it over TCP exactly as to a cluster.
+// outboxtest/kafkatest. Clients talk to it over TCP exactly as to a cluster.
 package kafkatest
 
 import (
