@@ -3,6 +3,7 @@ package outboxtest
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -13,9 +14,13 @@ import (
 // StartRelay runs a Relay on db publishing to pub, with cfg, until the test
 // ends; then it stops the relay and fails tb if Run returned an error. Give
 // the relay a pool of its own (a second sql.Open of the same database), as
-// a relay process would have. It fails tb if cfg is invalid.
+// a relay process would have. Without cfg.Logger, the relay logs warnings
+// and errors to the test's output. It fails tb if cfg is invalid.
 func StartRelay(tb testing.TB, db *sql.DB, pub outbox.Publisher, cfg outbox.RelayConfig) *outbox.Relay {
 	tb.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	relay, err := outbox.NewRelay(db, pub, cfg)
 	if err != nil {
 		tb.Fatalf("outboxtest: StartRelay: %v", err)
@@ -58,4 +63,24 @@ func WaitDrained(tb TB, db *sql.DB, pub *FakePublisher, timeout time.Duration) [
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// RequireOnlyPublished fails tb unless recs is exactly one record that
+// matches want (as RequireEnqueued matches a message: want.ID against the
+// record's MessageID) and pub saw no breach of the Publisher contract. It
+// returns the record.
+func RequireOnlyPublished(tb TB, pub *FakePublisher, recs []outbox.Record, want Want) outbox.Record {
+	tb.Helper()
+	msgs := make([]outbox.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = outbox.Message{ID: r.MessageID, Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	}
+	if len(recs) != 1 || !want.match(&msgs[0]) {
+		tb.Fatalf("outboxtest: expected exactly one published record matching %s, published %d:%s", want, len(recs), List(msgs))
+		return outbox.Record{}
+	}
+	if v := pub.Violations(); len(v) > 0 {
+		tb.Fatalf("outboxtest: publisher contract violations: %v", v)
+	}
+	return recs[0]
 }
