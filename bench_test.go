@@ -11,7 +11,7 @@ import (
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/plainsql"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // Benchmark shape: batches of this many messages per transaction, values
@@ -46,7 +46,7 @@ func benchMessages(n int) []outbox.Message {
 	return msgs
 }
 
-func benchClean(b *testing.B, db *testdb.DB) {
+func benchClean(b *testing.B, db *dbtest.DB) {
 	b.Helper()
 	if _, err := db.ExecContext(context.Background(), "DELETE FROM "+dialect.TableMessages); err != nil {
 		b.Fatalf("clean: %v", err)
@@ -55,7 +55,7 @@ func benchClean(b *testing.B, db *testdb.DB) {
 
 // benchTx runs b.N transactions of size messages each through write, and
 // reports messages per second.
-func benchTx(b *testing.B, db *testdb.DB, size int, write func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error) {
+func benchTx(b *testing.B, db *dbtest.DB, size int, write func(ctx context.Context, tx *sql.Tx, batch []outbox.Message) error) {
 	ctx := context.Background()
 	// A pool of distinct batches, reused round robin.
 	pool := benchMessages(size * 64)
@@ -93,10 +93,10 @@ func benchTx(b *testing.B, db *testdb.DB, size int, write func(ctx context.Conte
 
 // benchDialects runs fn for each dialect and batch size, as
 // <dialect>/<batch size>, on one database per dialect.
-func benchDialects(b *testing.B, fn func(b *testing.B, db *testdb.DB, size int)) {
-	for _, name := range testdb.Names {
-		b.Run(name, func(b *testing.B) {
-			db := testdb.Open(b, name)
+func benchDialects(b *testing.B, fn func(b *testing.B, db *dbtest.DB, size int)) {
+	for _, name := range dbtest.Names {
+		b.Run(string(name), func(b *testing.B) {
+			db := dbtest.Open(b, name)
 			for _, size := range benchBatchSizes {
 				b.Run(strconv.Itoa(size), func(b *testing.B) {
 					fn(b, db, size)
@@ -107,7 +107,7 @@ func benchDialects(b *testing.B, fn func(b *testing.B, db *testdb.DB, size int))
 }
 
 func BenchmarkEnqueue(b *testing.B) {
-	benchDialects(b, func(b *testing.B, db *testdb.DB, size int) {
+	benchDialects(b, func(b *testing.B, db *dbtest.DB, size int) {
 		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: benchShards})
 		if err != nil {
 			b.Fatal(err)
@@ -119,7 +119,7 @@ func BenchmarkEnqueue(b *testing.B) {
 }
 
 func BenchmarkPlainInsert(b *testing.B) {
-	benchDialects(b, func(b *testing.B, db *testdb.DB, size int) {
+	benchDialects(b, func(b *testing.B, db *dbtest.DB, size int) {
 		name := db.Dialect.Name()
 		query := plainsql.Insert(name, size)
 		args := make([]any, 0, 7*size)

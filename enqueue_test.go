@@ -13,7 +13,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // recordOverhead is the framing allowance Enqueue counts against
@@ -26,19 +26,17 @@ const testShards = 16
 
 // enqueueEachDialect runs fn on a fresh migrated database of every dialect, in
 // parallel subtests named after the dialect.
-func enqueueEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB, ob *outbox.Outbox)) {
+func enqueueEachDialect(t *testing.T, fn func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox)) {
 	t.Helper()
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			db := testdb.Open(t, name)
-			ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fn(t, db, ob)
-		})
-	}
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		db := dbtest.Open(t, name)
+		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, db, ob)
+	})
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -56,7 +54,7 @@ func enqueueShards() []int {
 }
 
 // readAvailable reads every available message of every shard, in id order.
-func readAvailable(t *testing.T, db *testdb.DB) []dialect.Row {
+func readAvailable(t *testing.T, db *dbtest.DB) []dialect.Row {
 	t.Helper()
 	recs, err := db.Dialect.ReadBatch(testCtx(t), db.DB, dialect.ReadRequest{Shards: enqueueShards(), Limit: 100_000})
 	if err != nil {
@@ -65,7 +63,7 @@ func readAvailable(t *testing.T, db *testdb.DB) []dialect.Row {
 	return recs
 }
 
-func outboxStats(t *testing.T, db *testdb.DB) dialect.Stats {
+func outboxStats(t *testing.T, db *dbtest.DB) dialect.Stats {
 	t.Helper()
 	s, err := db.Dialect.Stats(testCtx(t), db.DB)
 	if err != nil {
@@ -74,7 +72,7 @@ func outboxStats(t *testing.T, db *testdb.DB) dialect.Stats {
 	return s
 }
 
-func beginTx(t *testing.T, db *testdb.DB) *sql.Tx {
+func beginTx(t *testing.T, db *dbtest.DB) *sql.Tx {
 	t.Helper()
 	tx, err := db.BeginTx(testCtx(t), nil)
 	if err != nil {
@@ -91,7 +89,7 @@ func commitTx(t *testing.T, tx *sql.Tx) {
 	}
 }
 
-func enqueueCommitted(t *testing.T, db *testdb.DB, ob *outbox.Outbox, msgs ...outbox.Message) {
+func enqueueCommitted(t *testing.T, db *dbtest.DB, ob *outbox.Outbox, msgs ...outbox.Message) {
 	t.Helper()
 	tx := beginTx(t, db)
 	if err := ob.Enqueue(testCtx(t), tx, msgs...); err != nil {
@@ -183,7 +181,7 @@ func checkStored(t *testing.T, r dialect.Row, m outbox.Message) {
 
 func TestEnqueueCommitMakesVisible(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		msgs := []outbox.Message{
 			{Topic: "orders", Key: []byte("order-1"), Value: []byte(`{"id":1}`),
 				Headers: []outbox.Header{{Key: "content-type", Value: []byte("application/json")}, {Key: "trace"}}},
@@ -217,7 +215,7 @@ func TestEnqueueCommitMakesVisible(t *testing.T) {
 
 func TestEnqueueRollbackLeavesNothing(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		tx := beginTx(t, db)
 		if err := ob.Enqueue(testCtx(t), tx,
 			outbox.Message{Topic: "t", Key: []byte("k"), Value: []byte("v")},
@@ -239,7 +237,7 @@ func TestEnqueueRollbackLeavesNothing(t *testing.T) {
 
 func TestEnqueueInvalidWritesNothing(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		valid := outbox.Message{Topic: "t", Key: []byte("k"), Value: []byte("v")}
 		invalid := outbox.Message{Topic: "bad topic", Value: []byte("v")}
 		check := func(t *testing.T, err error) {
@@ -290,7 +288,7 @@ func TestEnqueueInvalidWritesNothing(t *testing.T) {
 
 func TestEnqueueNilExecutor(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		msg := outbox.Message{Topic: "t", Value: []byte("v")}
 		execs := map[string]outbox.Execer{
 			"nil":            nil,
@@ -320,7 +318,7 @@ func TestEnqueueNilExecutor(t *testing.T) {
 
 func TestEnqueueTxDone(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		msg := outbox.Message{Topic: "t", Value: []byte("v")}
 		committed := beginTx(t, db)
 		commitTx(t, committed)
@@ -342,7 +340,7 @@ func TestEnqueueTxDone(t *testing.T) {
 
 func TestEnqueueNoMessages(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		tx := beginTx(t, db)
 		if err := ob.Enqueue(testCtx(t), tx); err != nil {
 			t.Fatalf("Enqueue(): %v", err)
@@ -363,7 +361,7 @@ func TestEnqueueNoMessages(t *testing.T) {
 
 func TestEnqueueDelayed(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		enqueueCommitted(t, db, ob,
 			outbox.Message{Topic: "t", Key: []byte("a"), Value: []byte("delay"), Delay: time.Hour},
 			outbox.Message{Topic: "t", Key: []byte("b"), Value: []byte("at"), AvailableAt: time.Now().Add(time.Hour)},
@@ -399,7 +397,7 @@ func TestEnqueueDelayed(t *testing.T) {
 
 func TestEnqueueDoesNotModifyMessages(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		hs := []outbox.Header{{Key: "h", Value: []byte("v")}}
 		msgs := []outbox.Message{
 			{Topic: "t", Key: []byte("k"), Value: []byte("v"), Headers: hs},
@@ -427,7 +425,7 @@ func TestEnqueueDoesNotModifyMessages(t *testing.T) {
 
 func TestEnqueueBinaryRoundTrip(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		big := bytes.Repeat([]byte{0, 0xff, 'x', 0x80}, 100_000)
 		msgs := []outbox.Message{
 			{Topic: "bin", Key: []byte{0, 'k', 0, 0xff}, Value: []byte{0, 0, 0xfe, 0}},
@@ -456,7 +454,7 @@ func TestEnqueueBinaryRoundTrip(t *testing.T) {
 
 func TestEnqueueManyMessages(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		const n = 2500 // more than MaxRowsPerStatement: three statements
 		msgs := make([]outbox.Message, n)
 		for i := range msgs {
@@ -490,7 +488,7 @@ func TestEnqueueManyMessages(t *testing.T) {
 // and read back intact on every dialect.
 func TestEnqueueLargePayloads(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		msgs := make([]outbox.Message, 12)
 		for i := range msgs {
 			v := make([]byte, 900_000)
@@ -512,7 +510,7 @@ func TestEnqueueLargePayloads(t *testing.T) {
 
 func TestEnqueueDuplicateID(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		first := outbox.Message{ID: "order-42-created", Topic: "t", Value: []byte("1")}
 		enqueueCommitted(t, db, ob, first)
 
@@ -552,7 +550,7 @@ func TestEnqueueDuplicateID(t *testing.T) {
 
 func TestEnqueueExecutors(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		ctx := testCtx(t)
 		// *sql.DB: commits on its own.
 		if err := ob.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Key: []byte("db"), Value: []byte("db")}); err != nil {
@@ -594,7 +592,7 @@ func TestEnqueueExecutors(t *testing.T) {
 
 func TestEnqueueCanceledContext(t *testing.T) {
 	t.Parallel()
-	enqueueEachDialect(t, func(t *testing.T, db *testdb.DB, ob *outbox.Outbox) {
+	enqueueEachDialect(t, func(t *testing.T, db *dbtest.DB, ob *outbox.Outbox) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		err := ob.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: []byte("v")})
@@ -613,7 +611,7 @@ func TestEnqueueCanceledContext(t *testing.T) {
 // TestEnqueueWarnsOutsideTx checks the one-time warning for a *sql.DB.
 func TestEnqueueWarnsOutsideTx(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, Logger: logger})
@@ -704,7 +702,7 @@ func TestConfig(t *testing.T) {
 // Enqueue (validation runs before anything is executed).
 func TestConfigMaxMessageBytes(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	def, err := outbox.New(outbox.Config{Dialect: db.Dialect})
 	if err != nil {
 		t.Fatal(err)
@@ -743,18 +741,16 @@ var _ outbox.Enqueuer = (*outbox.Outbox)(nil)
 // dialect, and writes nothing.
 func TestEnqueueNotMigrated(t *testing.T) {
 	t.Parallel()
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			db := testdb.OpenEmpty(t, name)
-			ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = ob.Enqueue(testCtx(t), db.DB, outbox.Message{Topic: "t", Value: []byte("v")})
-			if !errors.Is(err, outbox.ErrNotMigrated) || !strings.Contains(err.Error(), "relay migrate") {
-				t.Fatalf("Enqueue without migrations = %v, want ErrNotMigrated naming the command", err)
-			}
-		})
-	}
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		db := dbtest.OpenEmpty(t, name)
+		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ob.Enqueue(testCtx(t), db.DB, outbox.Message{Topic: "t", Value: []byte("v")})
+		if !errors.Is(err, outbox.ErrNotMigrated) || !strings.Contains(err.Error(), "relay migrate") {
+			t.Fatalf("Enqueue without migrations = %v, want ErrNotMigrated naming the command", err)
+		}
+	})
 }

@@ -2,19 +2,16 @@ package outbox_test
 
 // Integration tests of the relay with the real publisher/kafka, talking
 // over TCP to an in-process Kafka-protocol broker (kfake), on every dialect.
-// Helpers here start with kt so that they never clash with the other test
-// files of the package.
+// Its own helpers start with kt; those it shares with relay_test.go are in
+// relay_helpers_test.go.
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +25,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/internal/verify"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
 
@@ -40,42 +37,15 @@ const ktShards = 16
 // ktTopic is the topic every test publishes to.
 const ktTopic = "orders"
 
-func ktEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB)) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, testdb.Open(t, name))
-		})
-	}
-}
-
-func ktLogger() *slog.Logger {
-	if os.Getenv("OUTBOX_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // ktRelayConfig has short timings, so that an outage is noticed and left
 // behind within a second.
-func ktRelayConfig(db *testdb.DB) outbox.RelayConfig {
-	return outbox.RelayConfig{
-		Dialect:          db.Dialect,
-		NumShards:        ktShards,
-		BatchSize:        200,
-		PollInterval:     50 * time.Millisecond,
-		MinPollInterval:  2 * time.Millisecond,
-		LeaseDuration:    1500 * time.Millisecond,
-		RenewInterval:    300 * time.Millisecond,
-		MaxAttempts:      100,
-		RetryBackoff:     10 * time.Millisecond,
-		RetryBackoffMax:  50 * time.Millisecond,
-		OutageBackoff:    100 * time.Millisecond,
-		OutageBackoffMax: 500 * time.Millisecond,
-		PublishTimeout:   10 * time.Second,
-		ShutdownTimeout:  3 * time.Second,
-		Logger:           ktLogger(),
-	}
+func ktRelayConfig(db *dbtest.DB) outbox.RelayConfig {
+	cfg := fastConfig(db)
+	cfg.NumShards = ktShards
+	cfg.OutageBackoff, cfg.OutageBackoffMax = 100*time.Millisecond, 500*time.Millisecond
+	cfg.PublishTimeout = 10 * time.Second
+	cfg.ShutdownTimeout = 3 * time.Second
+	return cfg
 }
 
 // ktPublisherConfig keeps Sarama's timeouts and retries short: a broker that
@@ -103,69 +73,14 @@ func ktNewPublisher(t *testing.T, cfg kafka.Config) *kafka.Publisher {
 	return p
 }
 
-func ktStartBroker(t *testing.T, opts ...kfake.Opt) *kafkatest.Broker {
+func ktStartBroker(t *testing.T, opts ...kfake.Opt) *localkafka.Broker {
 	t.Helper()
-	b, err := kafkatest.Start(3, []string{ktTopic}, opts...)
+	b, err := localkafka.Start(3, []string{ktTopic}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	return b
-}
-
-type ktRunning struct {
-	relay  *outbox.Relay
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// ktStartRelay runs a relay until stop (or the end of the test).
-func ktStartRelay(t *testing.T, db *sql.DB, pub outbox.Publisher, cfg outbox.RelayConfig) *ktRunning {
-	t.Helper()
-	r, err := outbox.NewRelay(db, pub, cfg)
-	if err != nil {
-		t.Fatalf("NewRelay: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &ktRunning{relay: r, cancel: cancel, done: make(chan error, 1)}
-	go func() { run.done <- r.Run(ctx) }()
-	t.Cleanup(func() { run.stop(t) })
-	return run
-}
-
-func (run *ktRunning) stop(t *testing.T) {
-	run.once.Do(func() {
-		run.cancel()
-		select {
-		case err := <-run.done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("relay %s did not stop within 30s", run.relay.ID())
-		}
-	})
-}
-
-func ktWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func ktPending(t *testing.T, db *testdb.DB) int64 {
-	t.Helper()
-	st, err := db.Dialect.Stats(context.Background(), db.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Pending
 }
 
 func ktCount(t *testing.T, db *sql.DB, query string) int64 {
@@ -189,7 +104,7 @@ type ktWriter struct {
 	committed map[string]outbox.Message // by ID
 }
 
-func ktNewWriter(t *testing.T, db *testdb.DB) *ktWriter {
+func ktNewWriter(t *testing.T, db *dbtest.DB) *ktWriter {
 	t.Helper()
 	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: ktShards})
 	if err != nil {
@@ -309,7 +224,7 @@ func (w *ktWriter) total() int {
 // partition's in offset order.
 func ktConsume(t *testing.T, brokers []string, l *verify.Ledger, timeout time.Duration) []*kgo.Record {
 	t.Helper()
-	c, err := kafkatest.NewConsumer(brokers, ktTopic)
+	c, err := localkafka.NewConsumer(brokers, ktTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +234,7 @@ func ktConsume(t *testing.T, brokers []string, l *verify.Ledger, timeout time.Du
 	var out []*kgo.Record
 	observe := func(recs []*kgo.Record) {
 		for _, r := range recs {
-			l.Observe(string(kafkatest.Header(r, outbox.HeaderID)))
+			l.Observe(string(localkafka.Header(r, outbox.HeaderID)))
 		}
 		out = append(out, recs...)
 	}
@@ -353,7 +268,7 @@ func ktSameBytes(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (
 // Committed messages arrive with their key, value and headers, in order,
 // plus outbox-id; rolled-back ones never do; each key keeps its order.
 func TestRelayKafkaDelivers(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t)
 		w := ktNewWriter(t, db)
 		rng := rand.New(rand.NewPCG(21, 22))
@@ -382,14 +297,14 @@ func TestRelayKafkaDelivers(t *testing.T) {
 		cfg := ktPublisherConfig(broker.Addrs)
 		cfg.Timeout = 5 * time.Second // no outage here: a slow machine must not look like one
 		pub := ktNewPublisher(t, cfg)
-		run := ktStartRelay(t, db.DB, pub, ktRelayConfig(db))
+		run := start(t, db.DB, pub, ktRelayConfig(db))
 		// More while the relay runs.
 		for i := range 30 {
 			if err := w.random(rng, 8, 1+rng.IntN(5), i%5 == 2); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ktWaitFor(t, 20*time.Second, "the outbox to drain", func() bool { return ktPending(t, db) == 0 })
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		recs := ktConsume(t, broker.Addrs, w.ledger, 20*time.Second)
 		s := ktRequireClean(t, w.ledger)
 		if s.Duplicates != 0 {
@@ -397,7 +312,7 @@ func TestRelayKafkaDelivers(t *testing.T) {
 		}
 
 		for _, r := range recs {
-			id := string(kafkatest.Header(r, outbox.HeaderID))
+			id := string(localkafka.Header(r, outbox.HeaderID))
 			m, ok := w.committed[id]
 			if !ok {
 				t.Fatalf("record %s/%d@%d has outbox-id %q, which no committed message has", r.Topic, r.Partition, r.Offset, id)
@@ -439,12 +354,12 @@ func ktFreePort(t *testing.T) int {
 
 // ktStartOnPort starts the broker on port, retrying a few times while the
 // port is still taken (a socket of the previous broker being torn down).
-func ktStartOnPort(t *testing.T, port int, dir string) *kafkatest.Broker {
+func ktStartOnPort(t *testing.T, port int, dir string) *localkafka.Broker {
 	t.Helper()
 	var err error
 	for range 20 {
-		var b *kafkatest.Broker
-		if b, err = kafkatest.Start(3, []string{ktTopic}, kfake.Ports(port), kfake.DataDir(dir)); err == nil {
+		var b *localkafka.Broker
+		if b, err = localkafka.Start(3, []string{ktTopic}, kfake.Ports(port), kfake.DataDir(dir)); err == nil {
 			t.Cleanup(b.Close) // before dir is removed; Close is idempotent
 			return b
 		}
@@ -459,7 +374,7 @@ func ktStartOnPort(t *testing.T, port int, dir string) *kafkatest.Broker {
 // failed attempt or dead-lettered, and the relay resumes by itself once the
 // broker is back on the same address with its data.
 func TestRelayKafkaBrokerRestart(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		dir := t.TempDir()
 		port := ktFreePort(t)
 		broker := ktStartOnPort(t, port, dir)
@@ -475,8 +390,8 @@ func TestRelayKafkaBrokerRestart(t *testing.T) {
 		stopWriting := w.keepWriting(t, 33, 10, 10*time.Millisecond)
 
 		pub := ktNewPublisher(t, ktPublisherConfig(addrs))
-		run := ktStartRelay(t, db.DB, pub, ktRelayConfig(db))
-		ktWaitFor(t, 10*time.Second, "the relay to publish", func() bool { return run.relay.Stats().Published >= 100 })
+		run := start(t, db.DB, pub, ktRelayConfig(db))
+		waitFor(t, 10*time.Second, "the relay to publish", func() bool { return run.relay.Stats().Published >= 100 })
 
 		broker.Close()
 		down := time.Now()
@@ -492,10 +407,10 @@ func TestRelayKafkaBrokerRestart(t *testing.T) {
 		// Sarama's circuit breakers (10s, fixed) keep failing the records of
 		// a partition for up to 10s after the broker is back: the relay
 		// sees that as the outage going on and resumes after it.
-		ktWaitFor(t, 30*time.Second, "the relay to publish again", func() bool { return run.relay.Stats().Published > atRestart.Published })
+		waitFor(t, 30*time.Second, "the relay to publish again", func() bool { return run.relay.Stats().Published > atRestart.Published })
 		resumed := time.Since(up)
 		stopWriting()
-		ktWaitFor(t, 30*time.Second, "the outbox to drain", func() bool { return ktPending(t, db) == 0 })
+		waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		run.stop(t)
 		_ = pub.Close()
 
@@ -537,7 +452,7 @@ func ktSameShardKeys(key string, n int) []string {
 // dead-letter table with its error at the first attempt; the messages
 // around it, of its key and of others, arrive in order.
 func TestRelayKafkaTooLargeForBroker(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4000"}))
 		c := broker.Cluster
 		var mixed atomic.Int32 // batches over the limit with several records
@@ -587,8 +502,8 @@ func TestRelayKafkaTooLargeForBroker(t *testing.T) {
 			sc.Producer.Flush.Frequency = 20 * time.Millisecond
 		}
 		pub := ktNewPublisher(t, cfg)
-		run := ktStartRelay(t, db.DB, pub, ktRelayConfig(db))
-		ktWaitFor(t, 20*time.Second, "the outbox to drain", func() bool { return ktPending(t, db) == 0 })
+		run := start(t, db.DB, pub, ktRelayConfig(db))
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		run.stop(t)
 
 		rows, err := db.Query("SELECT message_id, attempts, last_error FROM outbox_dead_letters")
@@ -691,7 +606,7 @@ func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent
 // deliveries keep every key's order; once the faults stop, the outbox
 // drains.
 func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
-	ktEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t)
 		rejected, lostAcks, stopFaults := ktFlakyProduce(broker.Cluster, 41, 55, 10)
 		defer stopFaults()
@@ -706,7 +621,7 @@ func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 		stopWriting := w.keepWriting(t, 44, 25, 15*time.Millisecond)
 
 		pub := ktNewPublisher(t, ktPublisherConfig(broker.Addrs))
-		run := ktStartRelay(t, db.DB, pub, ktRelayConfig(db))
+		run := start(t, db.DB, pub, ktRelayConfig(db))
 		// Keep writing under faults for at least 3 s and until 300 messages
 		// committed, however slow the machine is (bounded at 60 s).
 		for begin := time.Now(); time.Since(begin) < 3*time.Second || (w.total() < 300 && time.Since(begin) < time.Minute); {
@@ -720,7 +635,7 @@ func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 		if rejected() == 0 || lostAcks() == 0 {
 			t.Errorf("faults: %d produce requests rejected, %d acks lost; want both", rejected(), lostAcks())
 		}
-		ktWaitFor(t, 30*time.Second, "the outbox to drain after the faults stopped", func() bool { return ktPending(t, db) == 0 })
+		waitFor(t, 30*time.Second, "the outbox to drain after the faults stopped", func() bool { return pending(t, db) == 0 })
 		run.stop(t)
 		ktConsume(t, broker.Addrs, w.ledger, 20*time.Second)
 		s := ktRequireClean(t, w.ledger)

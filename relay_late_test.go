@@ -10,7 +10,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 	"github.com/outboxrelay/outbox/outboxtest"
 )
 
@@ -26,7 +26,7 @@ import (
 // everyone waits for it; there the hold is shorter than the lease (as the
 // docs require) and the bound on the others includes it.
 func TestRelayLateCommitters(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		hold, bound := 4*time.Second, 2*time.Second
 		if db.Dialect.Name() == dialect.NameSQLite {
 			hold = 500 * time.Millisecond

@@ -5,10 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,234 +14,12 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/testdb"
 	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("OUTBOX_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// fastConfig is a relay configuration with short timings for tests.
-func fastConfig(db *testdb.DB) outbox.RelayConfig {
-	return outbox.RelayConfig{
-		Dialect:          db.Dialect,
-		NumShards:        testShards,
-		BatchSize:        200,
-		PollInterval:     50 * time.Millisecond,
-		MinPollInterval:  2 * time.Millisecond,
-		LeaseDuration:    1500 * time.Millisecond,
-		RenewInterval:    300 * time.Millisecond,
-		MaxAttempts:      100,
-		RetryBackoff:     10 * time.Millisecond,
-		RetryBackoffMax:  50 * time.Millisecond,
-		OutageBackoff:    50 * time.Millisecond,
-		OutageBackoffMax: 200 * time.Millisecond,
-		ShutdownTimeout:  2 * time.Second,
-		Logger:           testLogger(),
-	}
-}
-
-type running struct {
-	relay  *outbox.Relay
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-// start runs a relay until stop (or the end of the test).
-func start(t *testing.T, db *sql.DB, pub outbox.Publisher, cfg outbox.RelayConfig) *running {
-	t.Helper()
-	r, err := outbox.NewRelay(db, pub, cfg)
-	if err != nil {
-		t.Fatalf("NewRelay: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	run := &running{relay: r, cancel: cancel, done: make(chan error, 1)}
-	go func() { run.done <- r.Run(ctx) }()
-	t.Cleanup(func() { run.stop(t) })
-	return run
-}
-
-// stop cancels the relay and waits for Run to return.
-func (run *running) stop(t *testing.T) {
-	run.once.Do(func() {
-		run.cancel()
-		select {
-		case err := <-run.done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("relay %s did not stop within 30s", run.relay.ID())
-		}
-	})
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// ledger enqueues messages on keys with per-key sequence numbers and checks
-// what a publisher delivered.
-type ledger struct {
-	mu         sync.Mutex
-	ob         *outbox.Outbox
-	seq        map[string]int
-	committed  map[string]string // message id -> "key/seq"
-	rolledBack map[string]bool
-}
-
-func newLedger(t *testing.T, db *testdb.DB) *ledger {
-	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ledger{ob: ob, seq: map[string]int{}, committed: map[string]string{}, rolledBack: map[string]bool{}}
-}
-
-// tx enqueues n messages on random keys of keys in one transaction.
-func (l *ledger) tx(t *testing.T, db *sql.DB, rng *rand.Rand, keys, n int, rollback bool, topic string) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	msgs := make([]outbox.Message, n)
-	next := map[string]int{}
-	for i := range msgs {
-		key := "key-" + strconv.Itoa(rng.IntN(keys))
-		next[key]++
-		seq := l.seq[key] + next[key]
-		msgs[i] = outbox.Message{ID: outbox.NewMessageID(), Topic: topic, Key: []byte(key),
-			Value: []byte(key + "/" + strconv.Itoa(seq)), Headers: []outbox.Header{{Key: "seq", Value: []byte(strconv.Itoa(seq))}}}
-	}
-	if err := l.ob.Enqueue(ctx, tx, msgs...); err != nil {
-		tx.Rollback()
-		t.Fatalf("Enqueue: %v", err)
-	}
-	if rollback {
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			l.rolledBack[m.ID] = true
-		}
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range next {
-		l.seq[k] += v
-	}
-	for _, m := range msgs {
-		l.committed[m.ID] = string(m.Value)
-	}
-}
-
-type verdict struct {
-	delivered, lost, rolledBackDelivered, orderViolations, duplicates int
-}
-
-// check compares deliveries with the ledger: every committed message
-// delivered, no rolled-back one, first deliveries of each key in order.
-func (l *ledger) check(recs []outbox.Record) verdict {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var v verdict
-	seen := map[string]bool{}
-	last := map[string]int{}
-	for _, r := range recs {
-		if l.rolledBack[r.MessageID] {
-			v.rolledBackDelivered++
-			continue
-		}
-		if seen[r.MessageID] {
-			v.duplicates++
-			continue
-		}
-		seen[r.MessageID] = true
-		v.delivered++
-		key, seqText, _ := strings.Cut(string(r.Value), "/")
-		seq, _ := strconv.Atoi(seqText)
-		if seq <= last[key] {
-			v.orderViolations++
-		}
-		last[key] = max(last[key], seq)
-	}
-	for id := range l.committed {
-		if !seen[id] {
-			v.lost++
-		}
-	}
-	return v
-}
-
-func (l *ledger) total() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.committed)
-}
-
-func requireClean(t *testing.T, v verdict, wantDelivered int) {
-	t.Helper()
-	if v.lost != 0 || v.rolledBackDelivered != 0 || v.orderViolations != 0 || v.delivered != wantDelivered {
-		t.Fatalf("delivered=%d (want %d) lost=%d rolled_back_delivered=%d order_violations=%d duplicates=%d",
-			v.delivered, wantDelivered, v.lost, v.rolledBackDelivered, v.orderViolations, v.duplicates)
-	}
-}
-
-// requireKeyOrder fails when a record's sequence number (seq, for the
-// records it accepts) is below an earlier one of its key.
-func requireKeyOrder(t *testing.T, recs []outbox.Record, seq func(outbox.Record) (int, bool)) {
-	t.Helper()
-	last := map[string]int{}
-	for _, r := range recs {
-		n, ok := seq(r)
-		if !ok {
-			continue
-		}
-		if prev, seen := last[string(r.Key)]; seen && n < prev {
-			t.Fatalf("key %s: %d published after %d", r.Key, n, prev)
-		}
-		last[string(r.Key)] = n
-	}
-}
-
-func pending(t *testing.T, db *testdb.DB) int64 {
-	t.Helper()
-	st, err := db.Dialect.Stats(context.Background(), db.DB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Pending
-}
-
-func relayEachDialect(t *testing.T, fn func(t *testing.T, db *testdb.DB)) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			fn(t, testdb.Open(t, name))
-		})
-	}
-}
-
 func TestRelayPublishesCommittedOnly(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < 60; i++ {
@@ -281,7 +56,7 @@ func TestRelayBacklogPipeline(t *testing.T) {
 		failEach int // fail one attempt in failEach; 0: none
 	}{{"clean", 0}, {"failures", 8}} {
 		t.Run(tc.name, func(t *testing.T) {
-			relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+			relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 				l := newLedger(t, db)
 				rng := rand.New(rand.NewPCG(7, 8))
 				for i := 0; i < 40; i++ {
@@ -316,8 +91,8 @@ func TestRelayBacklogPipeline(t *testing.T) {
 					t.Fatalf("stats %+v: no batch was pipelined, so this test proved nothing", st)
 				}
 				if tc.failEach == 0 {
-					if v.duplicates != 0 {
-						t.Fatalf("%d duplicates with no fault: a batch read ahead overlapped one in flight", v.duplicates)
+					if v.Duplicates != 0 {
+						t.Fatalf("%d duplicates with no fault: a batch read ahead overlapped one in flight", v.Duplicates)
 					}
 					if st.Published != int64(l.total()) || st.Batches < int64(l.total()/64) {
 						t.Fatalf("stats %+v, want Published=%d in at least %d batches", st, l.total(), l.total()/64)
@@ -333,7 +108,7 @@ func TestRelayBacklogPipeline(t *testing.T) {
 // BatchBytes bounds a batch by size: 10 KB messages with a 25 KB bound go
 // three at a time, all delivered, in key order.
 func TestRelayBatchBytes(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		if err != nil {
 			t.Fatal(err)
@@ -378,7 +153,7 @@ func TestRelayBatchBytes(t *testing.T) {
 // Random retriable failures: everything arrives, first deliveries in key
 // order, and later messages of a failing key are never sent before it.
 func TestRelayRetriesKeepKeyOrder(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(3, 4))
 		for i := 0; i < 80; i++ {
@@ -408,7 +183,7 @@ func TestRelayRetriesKeepKeyOrder(t *testing.T) {
 	})
 }
 
-func deadLetters(t *testing.T, db *testdb.DB) map[string]string {
+func deadLetters(t *testing.T, db *dbtest.DB) map[string]string {
 	t.Helper()
 	rows, err := db.Query("SELECT message_id, attempts, last_error FROM outbox_dead_letters")
 	if err != nil {
@@ -430,7 +205,7 @@ func deadLetters(t *testing.T, db *testdb.DB) map[string]string {
 // A poison message goes to the dead-letter table with its error; the rest of
 // the batch, even the later messages of its key, flows.
 func TestRelayPoisonMessage(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		var msgs []outbox.Message
 		for i := 0; i < 20; i++ {
@@ -464,7 +239,7 @@ func TestRelayPoisonMessage(t *testing.T) {
 // A message that keeps failing is dead-lettered after MaxAttempts; its key
 // then flows on.
 func TestRelayMaxAttempts(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		err := ob.Enqueue(context.Background(), db.DB,
 			outbox.Message{ID: "bad", Topic: "t", Key: []byte("k"), Value: []byte("bad")},
@@ -499,7 +274,7 @@ func TestRelayMaxAttempts(t *testing.T) {
 // Broker down: nothing dead-lettered, no attempt counted, everything
 // published after recovery.
 func TestRelayBrokerOutage(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(7, 8))
 		for i := 0; i < 40; i++ {
@@ -545,7 +320,7 @@ func heldShards(runs ...*running) (total int, each []int) {
 // Three relays split the shards and publish everything exactly once in key
 // order; a fourth joining gets shards; one stopping hands its shards over.
 func TestRelaysShareShards(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		pub := outboxtest.NewFakePublisher()
 		var runs []*running
@@ -575,8 +350,8 @@ func TestRelaysShareShards(t *testing.T) {
 		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		v := l.check(pub.Published())
 		requireClean(t, v, l.total())
-		if v.duplicates != 0 {
-			t.Fatalf("%d duplicates with no crash", v.duplicates)
+		if v.Duplicates != 0 {
+			t.Fatalf("%d duplicates with no crash", v.Duplicates)
 		}
 		// Counters move right after the ack commits: wait for them.
 		sum := func() (n int) {
@@ -623,7 +398,7 @@ func TestRelaysShareShards(t *testing.T) {
 // as the others can tell) loses nothing: the survivor takes its shards once
 // the leases expire and publishes the rest.
 func TestRelayCrashLosesNothing(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(11, 12))
 		for i := 0; i < 100; i++ {
@@ -653,14 +428,14 @@ func TestRelayCrashLosesNothing(t *testing.T) {
 		victim.stop(t)
 		v := l.check(pub.Published())
 		requireClean(t, v, l.total())
-		t.Logf("duplicates after the crash: %d", v.duplicates)
+		t.Logf("duplicates after the crash: %d", v.Duplicates)
 	})
 }
 
 // A relay cancelled mid-batch stops within its shutdown timeout, releases
 // its shards at once, and loses nothing.
 func TestRelayCancelMidBatch(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(13, 14))
 		for i := 0; i < 100; i++ {
@@ -697,7 +472,7 @@ func TestRelayCancelMidBatch(t *testing.T) {
 func TestRelayConfigValidation(t *testing.T) {
 	db := &sql.DB{}
 	pub := outboxtest.NewFakePublisher()
-	d := testdb.Dialect("sqlite")
+	d := dbtest.Dialect("sqlite")
 	tests := []struct {
 		field string
 		mod   func(*outbox.RelayConfig)
@@ -743,7 +518,7 @@ func TestRelayConfigValidation(t *testing.T) {
 // paused with its messages untouched (no attempt counted), and it resumes
 // when it comes back.
 func TestRelayTopicOutageDoesNotStallOthers(t *testing.T) {
-	relayEachDialect(t, func(t *testing.T, db *testdb.DB) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards})
 		// The broken topic's messages are spread through the backlog, so
 		// that batches read ahead hold later records of its paused keys.

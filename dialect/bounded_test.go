@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // TestAbandonedQueryStopsOnServer runs a long query (a sleep: a scan that
@@ -32,7 +32,7 @@ func TestAbandonedQueryStopsOnServer(t *testing.T) {
 			true},
 	} {
 		t.Run(string(tc.name), func(t *testing.T) {
-			tdb := testdb.OpenEmpty(t, string(tc.name))
+			tdb := dbtest.OpenEmpty(t, tc.name)
 			db := tdb.DB
 			probe := func(run func(ctx context.Context) error) int {
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

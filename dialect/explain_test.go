@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // lockingStatements are the relay's statements that lock rows of the
@@ -36,7 +36,7 @@ var lockingStatements = []string{"ack", "retry", "dead_letter_lock", "dead_lette
 // one writer at a time. The conformance suite's LateCommitterBlocksNothing
 // checks the behaviour itself on all three.
 func TestExplainMySQL(t *testing.T) {
-	db := testdb.Open(t, "mysql")
+	db := dbtest.Open(t, "mysql")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	exec := func(q string, args ...any) {

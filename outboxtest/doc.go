@@ -15,12 +15,6 @@
 //     message with the same Message.ID is recorded too (the outbox table's
 //     unique index would reject it).
 //
-//   - NewSQLite gives a test a real Outbox on a fresh, migrated SQLite
-//     file. Use it when the test is about transactions: that a message is
-//     visible after the business change commits and absent after it rolls
-//     back, or that a duplicate Message.ID is rejected. SQLite.Messages reads
-//     back what is pending in the outbox table.
-//
 //   - FakePublisher is an in-memory outbox.Publisher for tests of code that
 //     runs an outbox.Relay: it records what the relay published, in order,
 //     injects failures (retriable, permanent, broker unavailable: FailNext,
@@ -29,13 +23,15 @@
 //     lists breaches of the Publisher contract (Violations). It passes
 //     publisher/publishertest's conformance suite, as publisher/kafka does.
 //
-//   - NewKafka starts an in-process Kafka-protocol broker on a loopback
-//     port, closed when the test ends, for integration tests that run a
-//     Relay with the real publisher/kafka: point kafka.Config.Brokers at
-//     Kafka.Brokers, then read what arrived with Kafka.Records. Every
-//     record carries the header outbox-id (outbox.HeaderID), the message's
-//     ID. Kafka.Cluster gives the underlying kfake cluster for fault
-//     injection.
+//   - Its subpackages hold the helpers that need more than the standard
+//     library, so that a test using only the fakes compiles no database
+//     driver or broker: sqlitetest.New gives a real Outbox on a fresh,
+//     migrated SQLite file, for tests about transactions (a message is
+//     visible after the business change commits and absent after it rolls
+//     back); kafkatest.New starts an in-process Kafka-protocol broker on a
+//     loopback port for integration tests that run a Relay with the real
+//     publisher/kafka; dbtest gives fresh, migrated databases of every
+//     dialect on real PostgreSQL and MySQL servers.
 //
 // The assertion helpers take a TB, which *testing.T and *testing.B satisfy,
 // and fail through its Fatalf. Their messages are prefixed with the package

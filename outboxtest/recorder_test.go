@@ -14,6 +14,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/faketb"
 	"github.com/outboxrelay/outbox/outboxtest"
 )
 
@@ -24,23 +25,7 @@ const recordOverhead, headerOverhead = 256, 10
 var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // fakeTB records what the helpers report instead of failing the test.
-type fakeTB struct {
-	mu      sync.Mutex
-	helpers int
-	fatals  []string
-}
-
-func (f *fakeTB) Helper() {
-	f.mu.Lock()
-	f.helpers++
-	f.mu.Unlock()
-}
-
-func (f *fakeTB) Fatalf(format string, args ...any) {
-	f.mu.Lock()
-	f.fatals = append(f.fatals, fmt.Sprintf(format, args...))
-	f.mu.Unlock()
-}
+type fakeTB = faketb.TB
 
 // TestValidationParity runs the same calls through a real Outbox (writing
 // through NopExecer, so no database is needed) and through a Recorder with
@@ -280,7 +265,7 @@ func TestFakePublisherWaitPublished(t *testing.T) {
 	}
 	ft := &fakeTB{}
 	p.WaitPublished(ft, 3, 20*time.Millisecond)
-	if len(ft.fatals) != 1 || !strings.Contains(ft.fatals[0], "outboxtest: 2 of 3 records published") {
-		t.Fatalf("failure not reported as expected: %q", ft.fatals)
+	if len(ft.Fatals) != 1 || !strings.Contains(ft.Fatals[0], "outboxtest: 2 of 3 records published") {
+		t.Fatalf("failure not reported as expected: %q", ft.Fatals)
 	}
 }

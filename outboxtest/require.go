@@ -159,11 +159,14 @@ func describe(msgs []outbox.Message) string {
 	if len(msgs) == 0 {
 		return "nothing was recorded"
 	}
-	return fmt.Sprintf("recorded %d:%s", len(msgs), list(msgs))
+	return fmt.Sprintf("recorded %d:%s", len(msgs), List(msgs))
 }
 
-// list shows msgs one per line, each line starting with a newline.
-func list(msgs []outbox.Message) string {
+// List shows msgs one per line, each line starting with a newline and a
+// tab, as the failure messages of this package do; for test helpers in
+// other packages (outboxtest/sqlitetest, outboxtest/kafkatest). It shows at
+// most the first 20 messages and cuts keys and values at 64 bytes.
+func List(msgs []outbox.Message) string {
 	var b strings.Builder
 	for i := range msgs {
 		if i == maxListed {

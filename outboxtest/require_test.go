@@ -150,13 +150,13 @@ func TestHelperFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tb := &fakeTB{}
 			tt.call(tb)
-			if len(tb.fatals) != 1 {
-				t.Fatalf("Fatalf called %d times, want once: %q", len(tb.fatals), tb.fatals)
+			if len(tb.Fatals) != 1 {
+				t.Fatalf("Fatalf called %d times, want once: %q", len(tb.Fatals), tb.Fatals)
 			}
-			if tb.helpers == 0 {
+			if tb.Helpers == 0 {
 				t.Error("Helper was not called")
 			}
-			msg := tb.fatals[0]
+			msg := tb.Fatals[0]
 			if !strings.HasPrefix(msg, "outboxtest: ") {
 				t.Errorf("message does not start with %q:\n%s", "outboxtest: ", msg)
 			}
@@ -180,8 +180,8 @@ func TestHelpersPassWithoutFatalf(t *testing.T) {
 	outboxtest.RequireEnqueued(tb, rec, outboxtest.Want{Topic: "orders"})
 	outboxtest.RequireNotEnqueued(tb, rec, outboxtest.Want{Topic: "audit"})
 	outboxtest.RequireEnqueuedCount(tb, rec, outboxtest.Want{}, 1)
-	if len(tb.fatals) != 0 {
-		t.Errorf("Fatalf called: %q", tb.fatals)
+	if len(tb.Fatals) != 0 {
+		t.Errorf("Fatalf called: %q", tb.Fatals)
 	}
 }
 
@@ -193,10 +193,10 @@ func TestFailureListIsCapped(t *testing.T) {
 	rec := recorderWith(t, msgs...)
 	tb := &fakeTB{}
 	outboxtest.RequireEnqueued(tb, rec, outboxtest.Want{Topic: "missing"})
-	if len(tb.fatals) != 1 {
-		t.Fatalf("Fatalf called %d times", len(tb.fatals))
+	if len(tb.Fatals) != 1 {
+		t.Fatalf("Fatalf called %d times", len(tb.Fatals))
 	}
-	msg := tb.fatals[0]
+	msg := tb.Fatals[0]
 	for _, s := range []string{"recorded 25:", `[19] topic="t19"`, "... and 5 more"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("message does not contain %q:\n%s", s, msg)

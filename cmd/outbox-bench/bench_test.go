@@ -21,8 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // TestMain lets the test binary act as the relay child of the memory and
@@ -243,20 +243,20 @@ func TestScrubWriter(t *testing.T) {
 // answer (with CI set, an unreachable server fails the test). Dialects run
 // in parallel, each in a namespace of its own.
 func TestScenarios(t *testing.T) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
+	for _, name := range dbtest.Names {
+		t.Run(string(name), func(t *testing.T) {
 			t.Parallel()
 			if name != "sqlite" {
-				testdb.OpenEmpty(t, name) // skips (or, with CI, fails) when the server is down
+				dbtest.OpenEmpty(t, name) // skips (or, with CI, fails) when the server is down
 			}
 			var r [4]byte
 			_, _ = rand.Read(r[:])
 			ns := "outbox_bench_t" + hex.EncodeToString(r[:])
-			common := []string{"--dialect", name, "--namespace", ns}
+			common := []string{"--dialect", string(name), "--namespace", ns}
 			scenario := func(t *testing.T, args ...string) map[string]any {
 				t.Helper()
 				res := runScenario(t, append(args, common...)...)
-				if res["dialect"] != name || res["namespace"] != ns {
+				if res["dialect"] != string(name) || res["namespace"] != ns {
 					t.Errorf("dialect/namespace fields: %v, %v", res["dialect"], res["namespace"])
 				}
 				return res
@@ -376,7 +376,7 @@ func TestScenarios(t *testing.T) {
 // after the relay phase that it must ignore.
 func TestCheckDelivery(t *testing.T) {
 	const topic = "check.delivery"
-	b, err := kafkatest.Start(2, []string{topic})
+	b, err := localkafka.Start(2, []string{topic})
 	if err != nil {
 		t.Fatal(err)
 	}

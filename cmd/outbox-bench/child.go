@@ -17,7 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // childCommand is the hidden command that runs a relay for the memory and
@@ -105,7 +106,7 @@ func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rig, err := newRelayRig(ctx, relaySettings{driver: cfg.name, dsn: cfg.dsn, dialect: testdb.Dialect(cfg.name), brokers: cfg.brokers,
+	rig, err := newRelayRig(ctx, relaySettings{driver: cfg.name, dsn: cfg.dsn, dialect: dbtest.Dialect(dialect.Name(cfg.name)), brokers: cfg.brokers,
 		id: "bench-relay-child", numShards: cfg.shards, batchSize: cfg.batch}, log)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	_ "modernc.org/sqlite" // the sqlite driver
 
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // ---------------------------------------------------------------------------
@@ -37,7 +37,7 @@ type database struct {
 // openDatabase creates the run's namespace, empty, on the database that
 // o names. Its drop removes it again.
 func openDatabase(ctx context.Context, o *commonOpts) (*database, error) {
-	d := &database{name: o.dialect, dialect: testdb.Dialect(o.dialect), driver: o.dialect, base: o.dsn}
+	d := &database{name: o.dialect, dialect: dbtest.Dialect(dialect.Name(o.dialect)), driver: o.dialect, base: o.dsn}
 	var err error
 	switch o.dialect {
 	case "postgres":
@@ -57,7 +57,7 @@ func openDatabase(ctx context.Context, o *commonOpts) (*database, error) {
 // the test server) and points d.dsn at it (search_path).
 func (d *database) createPostgres(ctx context.Context, ns string) error {
 	if d.base == "" {
-		d.base = testdb.PostgresDSN()
+		d.base = dbtest.PostgresDSN()
 	}
 	u, err := url.Parse(d.base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -87,7 +87,7 @@ func (d *database) createPostgres(ctx context.Context, ns string) error {
 // test server) and points d.dsn at it.
 func (d *database) createMySQL(ctx context.Context, ns string) error {
 	if d.base == "" {
-		d.base = testdb.MySQLDSN()
+		d.base = dbtest.MySQLDSN()
 	}
 	cfg, err := mysql.ParseDSN(d.base)
 	if err != nil {
@@ -120,7 +120,7 @@ func (d *database) createSQLite(dir string) error {
 		return fmt.Errorf("temporary directory for SQLite: %w", err)
 	}
 	path := filepath.Join(dir, "outbox.db")
-	d.dsn, d.display = testdb.SQLiteDSN(path), path
+	d.dsn, d.display = dbtest.SQLiteDSN(path), path
 	d.drop = func() error { return os.RemoveAll(dir) }
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/migrations"
 )
 
@@ -45,9 +45,9 @@ type env struct {
 	started    time.Time // before the setup: total_seconds counts from here
 	db         *sql.DB   // the application's pool
 	brokers    []string
-	kfake      *kafkatest.Broker // nil with --brokers
-	partitions int               // of opts.topic
-	log        *slog.Logger      // warn level, to stderr: for the relays
+	kfake      *localkafka.Broker // nil with --brokers
+	partitions int                // of opts.topic
+	log        *slog.Logger       // warn level, to stderr: for the relays
 	stderr     io.Writer
 	closers    []func()
 }
@@ -111,7 +111,7 @@ func (e *env) openNamespace(ctx context.Context, poolSize int) (err error) {
 func (e *env) startBroker(topics []string) (err error) {
 	o := e.opts
 	if o.brokers == "" {
-		if e.kfake, err = kafkatest.Start(int32(o.partitions), topics); err != nil {
+		if e.kfake, err = localkafka.Start(int32(o.partitions), topics); err != nil {
 			return err
 		}
 		e.closers = append(e.closers, e.kfake.Close)

@@ -21,7 +21,7 @@
 // the broker, no message was lost, ...) and exits 1 when a check fails, 2 on
 // bad flags. "outbox-bench <scenario> --help" lists the flags of a scenario.
 //
-// The database defaults to the test servers of internal/testdb: PostgreSQL at
+// The database defaults to the test servers of outboxtest/dbtest: PostgreSQL at
 // OUTBOX_TEST_POSTGRES_DSN (default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable), MySQL/MariaDB at
 // OUTBOX_TEST_MYSQL_DSN (default root@tcp(127.0.0.1:3306)/test), SQLite in a

@@ -16,7 +16,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/internal/verify"
 	"github.com/outboxrelay/outbox/migrations"
 	"github.com/outboxrelay/outbox/publisher/kafka"
@@ -86,7 +86,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if err := migrations.Up(ctx, appDB, dialect.SQLite()); err != nil {
 		return err
 	}
-	broker, err := kafkatest.Start(int32(*partitions), []string{demoTopic})
+	broker, err := localkafka.Start(int32(*partitions), []string{demoTopic})
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 		filepath.Join(dir, "demo.db"), broker.Addrs, demoTopic, *partitions)
 
 	ledger := verify.New()
-	consumer, err := kafkatest.NewConsumer(broker.Addrs, demoTopic)
+	consumer, err := localkafka.NewConsumer(broker.Addrs, demoTopic)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 		defer close(consumed)
 		for cctx.Err() == nil {
 			for _, r := range consumer.Poll(cctx) {
-				ledger.Observe(string(kafkatest.Header(r, outbox.HeaderID)))
+				ledger.Observe(string(localkafka.Header(r, outbox.HeaderID)))
 			}
 		}
 	}()

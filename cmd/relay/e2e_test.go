@@ -33,9 +33,9 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/internal/verify"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 const (
@@ -247,15 +247,15 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 
 // databaseURL returns the URL the binary takes for db, and the password in
 // it ("" when none).
-func databaseURL(t *testing.T, name string, db *testdb.DB) (string, string) {
+func databaseURL(t *testing.T, name dialect.Name, db *dbtest.DB) (string, string) {
 	t.Helper()
 	switch name {
 	case "postgres":
-		// testdb's DSN is a postgres:// URL isolating the test with a
+		// dbtest's DSN is a postgres:// URL isolating the test with a
 		// search_path parameter, which lib/pq sends as a run-time parameter.
 		u, err := url.Parse(db.DSN)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			t.Fatalf("testdb's postgres DSN is not a postgres:// URL")
+			t.Fatalf("dbtest's postgres DSN is not a postgres:// URL")
 		}
 		q := u.Query()
 		if q.Get("sslmode") == "" {
@@ -267,7 +267,7 @@ func databaseURL(t *testing.T, name string, db *testdb.DB) (string, string) {
 	case "mysql":
 		c, err := mysql.ParseDSN(db.DSN)
 		if err != nil {
-			t.Fatalf("testdb's mysql DSN: %v", err)
+			t.Fatalf("dbtest's mysql DSN: %v", err)
 		}
 		u := &url.URL{Scheme: "mysql", Host: c.Addr, Path: "/" + c.DBName}
 		if c.Passwd != "" {
@@ -356,18 +356,16 @@ func (w *writer) enqueue(t *testing.T, n int) int {
 // what they log.
 func TestE2ERun(t *testing.T) {
 	relayBinary(t)
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			e2eRun(t, name)
-		})
-	}
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		e2eRun(t, name)
+	})
 }
 
-func e2eRun(t *testing.T, name string) {
-	db := testdb.Open(t, name)
+func e2eRun(t *testing.T, name dialect.Name) {
+	db := dbtest.Open(t, name)
 	dbURL, password := databaseURL(t, name, db)
-	broker, err := kafkatest.Start(4, []string{e2eTopic})
+	broker, err := localkafka.Start(4, []string{e2eTopic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +380,7 @@ func e2eRun(t *testing.T, name string) {
 		seq: map[string]int{}, keys: 40}
 	w.enqueue(t, 500)
 
-	consumer, err := kafkatest.NewConsumer(broker.Addrs, e2eTopic)
+	consumer, err := localkafka.NewConsumer(broker.Addrs, e2eTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +391,7 @@ func e2eRun(t *testing.T, name string) {
 		defer close(consumed)
 		for cctx.Err() == nil {
 			for _, r := range consumer.Poll(cctx) {
-				ledger.Observe(string(kafkatest.Header(r, outbox.HeaderID)))
+				ledger.Observe(string(localkafka.Header(r, outbox.HeaderID)))
 			}
 		}
 	}()
@@ -406,8 +404,8 @@ func e2eRun(t *testing.T, name string) {
 	}
 	args := []string{"run", "--poll-interval", "50ms", "--lease-duration", "3s", "--shutdown-timeout", e2eShutdownTimeout.String()}
 	relays := []*proc{
-		startRelay(t, name+"-relay-1", env, append(args, "--relay-id", "e2e-1")...),
-		startRelay(t, name+"-relay-2", env, append(args, "--relay-id", "e2e-2")...),
+		startRelay(t, string(name)+"-relay-1", env, append(args, "--relay-id", "e2e-1")...),
+		startRelay(t, string(name)+"-relay-2", env, append(args, "--relay-id", "e2e-2")...),
 	}
 	dump := func() string {
 		var b strings.Builder
@@ -552,43 +550,41 @@ func TestE2ESecretNotLogged(t *testing.T) {
 func TestE2EMigrate(t *testing.T) {
 	relayBinary(t)
 	re := regexp.MustCompile(`^migrate: (\S+): applied (\d+), schema version (\d+)\n$`)
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			db := testdb.OpenEmpty(t, name)
-			dbURL, password := databaseURL(t, name, db)
-			env := []string{"OUTBOX_DATABASE_URL=" + dbURL}
-			var versions []string
-			for i, wantApplied := range []string{"", "0"} {
-				p := runRelay(t, fmt.Sprintf("%s-migrate-%d", name, i+1), env, 60*time.Second, "migrate")
-				if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-					t.Fatalf("run %d: exit status %d\nstdout: %s\nstderr: %s", i+1, code, p.stdout.String(), p.stderr.String())
-				}
-				m := re.FindStringSubmatch(p.stdout.String())
-				if m == nil {
-					t.Fatalf("run %d: stdout %q does not match %s", i+1, p.stdout.String(), re)
-				}
-				if password != "" && strings.Contains(p.stdout.String()+p.stderr.String(), password) {
-					t.Errorf("run %d: the output shows the database password", i+1)
-				}
-				if n, _ := strconv.Atoi(m[2]); (wantApplied == "" && n == 0) || (wantApplied != "" && m[2] != wantApplied) {
-					t.Errorf("run %d: applied %s migrations; want some the first time and 0 the second", i+1, m[2])
-				}
-				versions = append(versions, m[3])
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		db := dbtest.OpenEmpty(t, name)
+		dbURL, password := databaseURL(t, name, db)
+		env := []string{"OUTBOX_DATABASE_URL=" + dbURL}
+		var versions []string
+		for i, wantApplied := range []string{"", "0"} {
+			p := runRelay(t, fmt.Sprintf("%s-migrate-%d", name, i+1), env, 60*time.Second, "migrate")
+			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("run %d: exit status %d\nstdout: %s\nstderr: %s", i+1, code, p.stdout.String(), p.stderr.String())
 			}
-			if versions[0] != versions[1] || versions[0] == "0" {
-				t.Errorf("schema versions %v: want the same non-zero version twice", versions)
+			m := re.FindStringSubmatch(p.stdout.String())
+			if m == nil {
+				t.Fatalf("run %d: stdout %q does not match %s", i+1, p.stdout.String(), re)
 			}
-			// The tables are there and usable.
-			ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
-			if err != nil {
-				t.Fatal(err)
+			if password != "" && strings.Contains(p.stdout.String()+p.stderr.String(), password) {
+				t.Errorf("run %d: the output shows the database password", i+1)
 			}
-			if err := ob.Enqueue(context.Background(), db.DB, outbox.Message{Topic: e2eTopic, Key: []byte("k"), Value: []byte("v")}); err != nil {
-				t.Errorf("enqueue after relay migrate: %v", err)
+			if n, _ := strconv.Atoi(m[2]); (wantApplied == "" && n == 0) || (wantApplied != "" && m[2] != wantApplied) {
+				t.Errorf("run %d: applied %s migrations; want some the first time and 0 the second", i+1, m[2])
 			}
-		})
-	}
+			versions = append(versions, m[3])
+		}
+		if versions[0] != versions[1] || versions[0] == "0" {
+			t.Errorf("schema versions %v: want the same non-zero version twice", versions)
+		}
+		// The tables are there and usable.
+		ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Enqueue(context.Background(), db.DB, outbox.Message{Topic: e2eTopic, Key: []byte("k"), Value: []byte("v")}); err != nil {
+			t.Errorf("enqueue after relay migrate: %v", err)
+		}
+	})
 }
 
 // TestE2ESecondSignal checks that a second signal while the relay waits for
@@ -598,9 +594,9 @@ func TestE2EMigrate(t *testing.T) {
 func TestE2ESecondSignal(t *testing.T) {
 	t.Parallel()
 	relayBinary(t)
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	dbURL, _ := databaseURL(t, "sqlite", db)
-	broker, err := kafkatest.Start(1, []string{e2eTopic})
+	broker, err := localkafka.Start(1, []string{e2eTopic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,9 +658,9 @@ func TestE2ESecondSignal(t *testing.T) {
 func TestE2EKafkaAuthFailure(t *testing.T) {
 	t.Parallel()
 	const password = "WrongPassword99"
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	dbURL, _ := databaseURL(t, "sqlite", db)
-	broker, err := kafkatest.Start(1, []string{e2eTopic}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "relay", "right-password"))
+	broker, err := localkafka.Start(1, []string{e2eTopic}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "relay", "right-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -700,9 +696,9 @@ func TestE2EKafkaAuthFailure(t *testing.T) {
 // answers the batch in flight.
 func TestE2EShutdownBoundedWithStuckBroker(t *testing.T) {
 	t.Parallel()
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	dbURL, _ := databaseURL(t, "sqlite", db)
-	broker, err := kafkatest.Start(1, []string{e2eTopic})
+	broker, err := localkafka.Start(1, []string{e2eTopic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -775,7 +771,7 @@ func TestE2EDatabaseRefused(t *testing.T) {
 // TestE2EBrokerUnreachable: a relay whose database is fine but whose broker
 // is not there waits for it with a few log lines, and stops cleanly.
 func TestE2EBrokerUnreachable(t *testing.T) {
-	db := testdb.Open(t, "sqlite")
+	db := dbtest.Open(t, "sqlite")
 	dbURL, _ := databaseURL(t, "sqlite", db)
 	p := startRelay(t, "relay-no-broker", []string{"OUTBOX_DATABASE_URL=" + dbURL, "OUTBOX_KAFKA_BROKERS=127.0.0.1:1", "OUTBOX_LOG_FORMAT=json"}, "run")
 	time.Sleep(3 * time.Second)

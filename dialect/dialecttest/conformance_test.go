@@ -4,19 +4,18 @@ import (
 	"database/sql"
 	"testing"
 
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/dialect/dialecttest"
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // TestConformance runs the suite against every dialect on its real server:
 // TestConformance/postgres, TestConformance/mysql, TestConformance/sqlite.
 func TestConformance(t *testing.T) {
-	for _, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
-			dialecttest.Run(t, dialecttest.Harness{
-				Dialect: testdb.Dialect(name),
-				Open:    func(tb testing.TB) *sql.DB { return testdb.Open(tb, name).DB },
-			})
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		dialecttest.Run(t, dialecttest.Harness{
+			Dialect: dbtest.Dialect(name),
+			Open:    func(tb testing.TB) *sql.DB { return dbtest.Open(tb, name).DB },
 		})
-	}
+	})
 }

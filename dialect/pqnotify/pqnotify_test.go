@@ -9,8 +9,8 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect/pqnotify"
-	"github.com/outboxrelay/outbox/internal/testdb"
 	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -27,8 +27,8 @@ func woken(ch <-chan struct{}, within time.Duration) bool {
 // A commit wakes the listener of its schema; a rollback, or a commit in
 // another schema, does not.
 func TestWakeOnCommitOnly(t *testing.T) {
-	db := testdb.Open(t, "postgres")
-	other := testdb.Open(t, "postgres")
+	db := dbtest.Open(t, "postgres")
+	other := dbtest.Open(t, "postgres")
 	ctx := context.Background()
 	l, err := pqnotify.New(ctx, db.DSN, quiet())
 	if err != nil {
@@ -66,7 +66,7 @@ func TestWakeOnCommitOnly(t *testing.T) {
 // With the listener, a relay whose poll has backed off to a minute still
 // publishes at once.
 func TestRelayWokenByNotify(t *testing.T) {
-	db := testdb.Open(t, "postgres")
+	db := dbtest.Open(t, "postgres")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	l, err := pqnotify.New(ctx, db.DSN, quiet())

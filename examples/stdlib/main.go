@@ -30,6 +30,7 @@ import (
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/examples/stdlib/orders"
 	"github.com/outboxrelay/outbox/migrations"
+	"github.com/outboxrelay/outbox/publisher/printer"
 )
 
 func main() {
@@ -92,7 +93,7 @@ func run(driver, dsn string) error {
 	}
 	defer relayDB.Close()
 	relayDB.SetMaxOpenConns(4)
-	pub := newPrintPublisher()
+	pub := printer.New(os.Stdout)
 	relay, err := outbox.NewRelay(relayDB, pub, outbox.RelayConfig{Dialect: d, PollInterval: 50 * time.Millisecond, Logger: logger})
 	if err != nil {
 		return err
@@ -123,7 +124,7 @@ func run(driver, dsn string) error {
 	fmt.Printf("committed: order %s, alice, 25.00\n", id)
 
 	select {
-	case rec := <-pub.published:
+	case rec := <-pub.Published():
 		if string(rec.Key) != id {
 			return fmt.Errorf("published key %q, want %q", rec.Key, id)
 		}
@@ -145,7 +146,7 @@ func run(driver, dsn string) error {
 		return err
 	}
 	fmt.Printf("result:    orders: alice %d, bob %d; events published: %d; still pending in the outbox: %d\n",
-		alice, bob, pub.count(), pending)
+		alice, bob, pub.Count(), pending)
 	return nil
 }
 

@@ -77,6 +77,11 @@ func (l *Ledger) RolledBack(id string) {
 func (l *Ledger) Observe(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.observe(id)
+}
+
+// observe is Observe with l.mu held.
+func (l *Ledger) observe(id string) {
 	if l.rolledBack[id] {
 		l.s.RolledBackPublished++
 		return
@@ -112,6 +117,25 @@ func (l *Ledger) Summary() Summary {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.s
+	s.Committed = len(l.committed)
+	s.RolledBack = len(l.rolledBack)
+	s.Lost = s.Committed - s.Published
+	return s
+}
+
+// Check returns the summary of the deliveries ids (in the order the broker
+// holds them) against what was recorded as committed and rolled back, as
+// Observe and Summary would give on a fresh ledger. The ledger is not
+// changed, so a test may check the records a fake publisher holds as often
+// as it likes.
+func (l *Ledger) Check(ids []string) Summary {
+	l.mu.Lock()
+	fresh := &Ledger{committed: l.committed, rolledBack: l.rolledBack, seen: map[string]bool{}, last: map[string]int{}}
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		fresh.observe(id)
+	}
+	s := fresh.s
 	s.Committed = len(l.committed)
 	s.RolledBack = len(l.rolledBack)
 	s.Lost = s.Committed - s.Published

@@ -30,3 +30,24 @@ func TestLedger(t *testing.T) {
 		t.Fatalf("clean run: %+v %q", s, s.String())
 	}
 }
+
+func TestCheck(t *testing.T) {
+	l := New()
+	l.Committed("a1", "a", 1)
+	l.Committed("a2", "a", 2)
+	l.RolledBack("x")
+	ids := []string{"a1", "a2", "a1", "x"}
+	for range 2 { // Check leaves the ledger as it was
+		got := l.Check(ids)
+		want := Summary{Committed: 2, RolledBack: 1, Published: 2, RolledBackPublished: 1, Duplicates: 1}
+		if got != want {
+			t.Fatalf("Check = %+v\nwant    %+v", got, want)
+		}
+	}
+	if s := l.Check([]string{"a2", "a1"}); s.OrderViolations != 1 || s.Published != 2 {
+		t.Fatalf("reordered: %+v", s)
+	}
+	if s := l.Summary(); s.Published != 0 || s.Lost != 2 {
+		t.Fatalf("Summary after Check = %+v, want nothing observed", s)
+	}
+}

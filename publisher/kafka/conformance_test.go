@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/publisher/publishertest"
 )
 
@@ -116,7 +116,7 @@ func (ctl *produceControl) hold(testing.TB) func() {
 // other headers in order.
 func received(tb testing.TB, c *kfake.Cluster, topic string, n int, timeout time.Duration) []outbox.Record {
 	tb.Helper()
-	cons, err := kafkatest.NewConsumer(c.ListenAddrs(), topic)
+	cons, err := localkafka.NewConsumer(c.ListenAddrs(), topic)
 	if err != nil {
 		tb.Fatalf("consumer: %v", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 )
 
 // broker is a one-node kfake cluster that keeps its data in a directory,
@@ -30,7 +30,7 @@ type broker struct {
 	port int
 
 	mu sync.Mutex
-	b  *kafkatest.Broker
+	b  *localkafka.Broker
 
 	faulty   atomic.Bool
 	rngMu    sync.Mutex
@@ -85,8 +85,8 @@ func (k *broker) start() error {
 	}
 	var err error
 	for range 100 {
-		var b *kafkatest.Broker
-		if b, err = kafkatest.Start(numPartitions, []string{topic}, opts...); err == nil {
+		var b *localkafka.Broker
+		if b, err = localkafka.Start(numPartitions, []string{topic}, opts...); err == nil {
 			k.install(b.Cluster)
 			k.mu.Lock()
 			k.b = b
@@ -217,7 +217,7 @@ func readAll(addr string, timeout time.Duration) ([]*kgo.Record, map[int32]int64
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	c, err := kafkatest.NewConsumer([]string{addr}, topic)
+	c, err := localkafka.NewConsumer([]string{addr}, topic)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -43,7 +43,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/outboxrelay/outbox/internal/testdb"
+	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 const (
@@ -101,7 +102,7 @@ func TestChaos(t *testing.T) {
 		batches := 1
 		if f := flag.Lookup("test.parallel"); f != nil {
 			if p, err := strconv.Atoi(f.Value.String()); err == nil && p > 0 {
-				batches = (len(testdb.Names) + p - 1) / p
+				batches = (len(dbtest.Names) + p - 1) / p
 			}
 		}
 		if need := time.Duration(batches) * (dur + time.Duration(isolatedRounds(dur))*150*time.Second + calmDuration + recoveryTimeout + 90*time.Second); time.Until(dl) < need {
@@ -123,10 +124,10 @@ func TestChaos(t *testing.T) {
 	// driver's own log lines about it out of the output.
 	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 	bin := relayBinary(t)
-	for i, name := range testdb.Names {
-		t.Run(name, func(t *testing.T) {
+	for i, name := range dbtest.Names {
+		t.Run(string(name), func(t *testing.T) {
 			t.Parallel()
-			runChaos(t, name, bin, dur, seed+uint64(i)*1000)
+			runChaos(t, string(name), bin, dur, seed+uint64(i)*1000)
 		})
 	}
 }
@@ -135,7 +136,7 @@ func TestChaos(t *testing.T) {
 type harness struct {
 	t       *testing.T
 	name    string
-	db      *testdb.DB
+	db      *dbtest.DB
 	admin   *sql.Conn // monitoring and connection kills; never killed itself
 	dir     string
 	bin     string
@@ -195,7 +196,7 @@ func (h *harness) faultWindows() []faultWindow {
 }
 
 func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
-	db := testdb.Open(t, name)
+	db := dbtest.Open(t, dialect.Name(name))
 	dir := t.TempDir()
 	if keep := os.Getenv("OUTBOX_CHAOS_LOG_DIR"); keep != "" {
 		dir = filepath.Join(keep, fmt.Sprintf("%s-%s", name, time.Now().Format("150405")))
@@ -276,7 +277,7 @@ func (h *harness) relayDatabaseURL() string {
 	case "postgres":
 		u, err := url.Parse(h.db.DSN)
 		if err != nil {
-			h.t.Fatalf("testdb's postgres DSN is not a URL")
+			h.t.Fatalf("dbtest's postgres DSN is not a URL")
 		}
 		q := u.Query()
 		if q.Get("sslmode") == "" {
@@ -288,7 +289,7 @@ func (h *harness) relayDatabaseURL() string {
 	case "mysql":
 		c, err := mysql.ParseDSN(h.db.DSN)
 		if err != nil {
-			h.t.Fatalf("testdb's mysql DSN: %v", err)
+			h.t.Fatalf("dbtest's mysql DSN: %v", err)
 		}
 		u := &url.URL{Scheme: "mysql", Host: c.Addr, Path: "/" + c.DBName}
 		if c.Passwd != "" {
@@ -313,7 +314,7 @@ func (h *harness) writerDSN() string {
 	}
 	u, err := url.Parse(h.db.DSN)
 	if err != nil {
-		h.t.Fatalf("testdb's postgres DSN is not a URL")
+		h.t.Fatalf("dbtest's postgres DSN is not a URL")
 	}
 	q := u.Query()
 	q.Set("application_name", h.appName)

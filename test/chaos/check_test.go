@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/internal/verify"
 )
 
@@ -133,7 +133,7 @@ func (h *harness) check(ctx context.Context, recovered time.Duration, drained bo
 		}
 	}
 	for _, r := range recs {
-		id := string(kafkatest.Header(r, outbox.HeaderID))
+		id := string(localkafka.Header(r, outbox.HeaderID))
 		if poison[id] {
 			poisonDelivered++
 			continue
@@ -186,7 +186,7 @@ func (h *harness) check(ctx context.Context, recovered time.Duration, drained bo
 
 	ds := make([]delivery, 0, len(recs))
 	for _, r := range recs {
-		ds = append(ds, delivery{string(kafkatest.Header(r, outbox.HeaderID)), r.Timestamp})
+		ds = append(ds, delivery{string(localkafka.Header(r, outbox.HeaderID)), r.Timestamp})
 	}
 	tl := analyze(h.writers.commitTimes(), ds, h.faultWindows(), h.limits)
 	var worst time.Duration
@@ -308,7 +308,7 @@ func orderDiagnostics(recs []*kgo.Record, ledger map[string]ledgerEntry, n int) 
 	last := map[string]int{}
 	var bad []string
 	for _, r := range recs {
-		id := string(kafkatest.Header(r, outbox.HeaderID))
+		id := string(localkafka.Header(r, outbox.HeaderID))
 		e, ok := ledger[id]
 		if !ok {
 			continue

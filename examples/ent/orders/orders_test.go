@@ -3,28 +3,47 @@ package orders_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/examples/ent/ent"
 	"github.com/outboxrelay/outbox/examples/ent/orders"
-	"github.com/outboxrelay/outbox/migrations"
+	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
-// setup migrates a fresh database and returns its pool and a service on it.
-func setup(t *testing.T, tdb testDB) (*sql.DB, *orders.Service) {
+// setup opens a pool on tdb, a fresh database with the outbox tables
+// (dbtest), creates ent's schema and returns the pool and a service on it.
+func setup(t *testing.T, tdb *dbtest.DB) (*sql.DB, *orders.Service) {
 	t.Helper()
-	db := tdb.Open(t)
-	client, err := orders.NewClient(tdb.Name, db)
+	dsn := tdb.DSN
+	switch tdb.Name {
+	case dialect.NameSQLite:
+		dsn += "&_pragma=foreign_keys(1)" // ent's migration wants foreign keys on
+	case dialect.NameMySQL:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ParseTime = true // for ent's time fields
+		dsn = cfg.FormatDSN()
+	}
+	db, err := sql.Open(tdb.DriverName, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	client, err := orders.NewClient(string(tdb.Name), db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := migrations.Up(ctx, db, tdb.Dialect); err != nil {
-		t.Fatal(err)
-	}
 	if err := orders.Migrate(ctx, client); err != nil {
 		t.Fatal(err)
 	}
@@ -38,34 +57,35 @@ func setup(t *testing.T, tdb testDB) (*sql.DB, *orders.Service) {
 // TestCreateOrder: a committed order's event is published; an order rolled
 // back after its insert and its Enqueue leaves neither a row nor an event.
 func TestCreateOrder(t *testing.T) {
-	for _, name := range dialects {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			tdb := openTestDB(t, name)
-			db, svc := setup(t, tdb)
-			pub := startRelay(t, tdb)
-			ctx := context.Background()
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		tdb := dbtest.Open(t, name)
+		db, svc := setup(t, tdb)
+		pub := outboxtest.NewFakePublisher()
+		outboxtest.StartRelay(t, tdb.OpenMore(t), pub, outbox.RelayConfig{Dialect: tdb.Dialect, PollInterval: 20 * time.Millisecond})
+		ctx := context.Background()
 
-			// Over the limit: rolled back after the INSERT and the Enqueue.
-			if _, err := svc.CreateOrder(ctx, "bob", 60_000); !errors.Is(err, orders.ErrCreditLimitExceeded) {
-				t.Fatalf("CreateOrder(bob) = %v, want ErrCreditLimitExceeded", err)
-			}
-			id, err := svc.CreateOrder(ctx, "alice", 2_500)
-			if err != nil {
-				t.Fatal(err)
-			}
+		// Over the limit: rolled back after the INSERT and the Enqueue.
+		if _, err := svc.CreateOrder(ctx, "bob", 60_000); !errors.Is(err, orders.ErrCreditLimitExceeded) {
+			t.Fatalf("CreateOrder(bob) = %v, want ErrCreditLimitExceeded", err)
+		}
+		id, err := svc.CreateOrder(ctx, "alice", 2_500)
+		if err != nil {
+			t.Fatal(err)
+		}
 
-			recs := waitDrained(t, db, pub, id)
-			requireOnlyEvent(t, pub, recs, orders.OrderCreated{OrderID: id, Customer: "alice", TotalCents: 2_500})
-			if got, err := svc.OrdersOf(ctx, "bob"); err != nil || len(got) != 0 {
-				t.Errorf("bob's orders = %v (err %v), want none: the rolled-back row must not exist", got, err)
-			}
-			got, err := svc.OrdersOf(ctx, "alice")
-			if err != nil || len(got) != 1 || got[0].ID != id || got[0].TotalCents != 2_500 || got[0].CreatedAt.IsZero() {
-				t.Errorf("alice's orders = %v (err %v), want the one of %s for 2500 cents", got, err, id)
-			}
-		})
-	}
+		recs := outboxtest.WaitDrained(t, db, pub, 15*time.Second)
+		event, _ := json.Marshal(orders.OrderCreated{OrderID: id, Customer: "alice", TotalCents: 2_500})
+		outboxtest.RequireOnlyPublished(t, pub, recs, outboxtest.Want{Topic: orders.TopicOrderCreated, Key: []byte(id), Value: event,
+			Headers: []outbox.Header{{Key: "content-type", Value: []byte("application/json")}}})
+		if got, err := svc.OrdersOf(ctx, "bob"); err != nil || len(got) != 0 {
+			t.Errorf("bob's orders = %v (err %v), want none: the rolled-back row must not exist", got, err)
+		}
+		got, err := svc.OrdersOf(ctx, "alice")
+		if err != nil || len(got) != 1 || got[0].ID != id || got[0].TotalCents != 2_500 || got[0].CreatedAt.IsZero() {
+			t.Errorf("alice's orders = %v (err %v), want the one of %s for 2500 cents", got, err, id)
+		}
+	})
 }
 
 // TestTrapClient shows the mistake the comment in CreateOrder warns about:
@@ -74,10 +94,10 @@ func TestCreateOrder(t *testing.T) {
 // does not. (Not on SQLite: there the client waits for the write lock of
 // the transaction and fails after the busy timeout, 20 s here.)
 func TestTrapClient(t *testing.T) {
-	for _, name := range []string{"postgres", "mysql"} {
-		t.Run(name, func(t *testing.T) {
+	for _, name := range []dialect.Name{dialect.NamePostgres, dialect.NameMySQL} {
+		t.Run(string(name), func(t *testing.T) {
 			t.Parallel()
-			tdb := openTestDB(t, name)
+			tdb := dbtest.Open(t, name)
 			db, svc := setup(t, tdb)
 			ob, _ := outbox.New(outbox.Config{Dialect: tdb.Dialect})
 			ctx := context.Background()

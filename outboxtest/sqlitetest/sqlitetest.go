@@ -1,4 +1,9 @@
-package outboxtest
+// Package sqlitetest gives tests a real Outbox on a fresh, migrated SQLite
+// database, for tests of transactional behaviour: that a message is
+// visible after the business change commits and absent after it rolls
+// back, or that a duplicate Message.ID is rejected. It compiles the pure-Go
+// modernc.org/sqlite driver, which is why it is not part of outboxtest.
+package sqlitetest
 
 import (
 	"context"
@@ -12,13 +17,14 @@ import (
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/migrations"
+	"github.com/outboxrelay/outbox/outboxtest"
 )
 
-// SQLite is a real Outbox on a fresh, migrated SQLite database, for tests
+// DB is a real Outbox on a fresh, migrated SQLite database, for tests
 // of transactional behaviour. Run the code under test in a transaction of
 // DB with Outbox as its Enqueuer, then read back what is pending with
 // Messages.
-type SQLite struct {
+type DB struct {
 	// DB is the database, a file in the test's temporary directory. It is
 	// closed when the test ends.
 	DB *sql.DB
@@ -26,16 +32,16 @@ type SQLite struct {
 	Outbox *outbox.Outbox
 }
 
-// NewSQLite creates a SQLite database in tb.TempDir(), applies the outbox
+// New creates a SQLite database in tb.TempDir(), applies the outbox
 // migrations and returns it with an Outbox for it. The database is closed
 // by tb.Cleanup. It fails tb on any error.
-func NewSQLite(tb testing.TB) *SQLite {
+func New(tb testing.TB) *DB {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "outbox.db")
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		tb.Fatalf("outboxtest: open SQLite: %v", err)
+		tb.Fatalf("sqlitetest: open SQLite: %v", err)
 		return nil
 	}
 	tb.Cleanup(func() { _ = db.Close() })
@@ -43,15 +49,15 @@ func NewSQLite(tb testing.TB) *SQLite {
 	defer cancel()
 	d := dialect.SQLite()
 	if err := migrations.Up(ctx, db, d); err != nil {
-		tb.Fatalf("outboxtest: migrate SQLite: %v", err)
+		tb.Fatalf("sqlitetest: migrate SQLite: %v", err)
 		return nil
 	}
 	ob, err := outbox.New(outbox.Config{Dialect: d})
 	if err != nil {
-		tb.Fatalf("outboxtest: %v", err)
+		tb.Fatalf("sqlitetest: %v", err)
 		return nil
 	}
-	return &SQLite{DB: db, Outbox: ob}
+	return &DB{DB: db, Outbox: ob}
 }
 
 // Messages returns the messages pending in the outbox table, in the order
@@ -59,17 +65,17 @@ func NewSQLite(tb testing.TB) *SQLite {
 // Headers as they were enqueued; nil and empty keys and values stay
 // distinct. AvailableAt and Delay are not read back. It fails tb on any
 // error.
-func (s *SQLite) Messages(tb TB) []outbox.Message {
+func (s *DB) Messages(tb outboxtest.TB) []outbox.Message {
 	tb.Helper()
 	if s == nil || s.DB == nil {
-		tb.Fatalf("outboxtest: Messages: nil *SQLite or DB")
+		tb.Fatalf("sqlitetest: Messages: nil *DB or DB.DB")
 		return nil
 	}
 	rows, err := s.DB.QueryContext(context.Background(),
 		"SELECT message_id, topic, msg_key, payload, headers, msg_key IS NULL, payload IS NULL FROM "+
 			dialect.TableMessages+" ORDER BY id")
 	if err != nil {
-		tb.Fatalf("outboxtest: read %s: %v", dialect.TableMessages, err)
+		tb.Fatalf("sqlitetest: read %s: %v", dialect.TableMessages, err)
 		return nil
 	}
 	defer rows.Close()
@@ -81,20 +87,20 @@ func (s *SQLite) Messages(tb TB) []outbox.Message {
 			keyNull, valNull bool
 		)
 		if err := rows.Scan(&m.ID, &m.Topic, &m.Key, &m.Value, &headers, &keyNull, &valNull); err != nil {
-			tb.Fatalf("outboxtest: read %s: %v", dialect.TableMessages, err)
+			tb.Fatalf("sqlitetest: read %s: %v", dialect.TableMessages, err)
 			return nil
 		}
 		// The driver returns a zero-length BLOB as nil.
 		m.Key = notNil(m.Key, keyNull)
 		m.Value = notNil(m.Value, valNull)
 		if m.Headers, err = outbox.DecodeHeaders(headers); err != nil {
-			tb.Fatalf("outboxtest: message %q: %v", m.ID, err)
+			tb.Fatalf("sqlitetest: message %q: %v", m.ID, err)
 			return nil
 		}
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
-		tb.Fatalf("outboxtest: read %s: %v", dialect.TableMessages, err)
+		tb.Fatalf("sqlitetest: read %s: %v", dialect.TableMessages, err)
 		return nil
 	}
 	return msgs
@@ -102,10 +108,10 @@ func (s *SQLite) Messages(tb TB) []outbox.Message {
 
 // RequireNoMessages fails tb if any message is pending in the outbox table,
 // for example after the code under test rolled back.
-func (s *SQLite) RequireNoMessages(tb TB) {
+func (s *DB) RequireNoMessages(tb outboxtest.TB) {
 	tb.Helper()
 	if msgs := s.Messages(tb); len(msgs) > 0 {
-		tb.Fatalf("outboxtest: expected no pending messages, found %d:%s", len(msgs), list(msgs))
+		tb.Fatalf("sqlitetest: expected no pending messages, found %d:%s", len(msgs), outboxtest.List(msgs))
 	}
 }
 

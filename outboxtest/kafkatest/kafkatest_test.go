@@ -1,4 +1,4 @@
-package outboxtest_test
+package kafkatest_test
 
 import (
 	"context"
@@ -14,21 +14,11 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/internal/faketb"
+	"github.com/outboxrelay/outbox/outboxtest/kafkatest"
+	"github.com/outboxrelay/outbox/outboxtest/sqlitetest"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
-
-// kafkaFakeTB is the part of testing.TB that NewKafka uses, recording
-// failures instead of failing the test.
-type kafkaFakeTB struct {
-	testing.TB // nil: any other method panics
-	fakeTB
-	cleanups []func()
-}
-
-func (f *kafkaFakeTB) Helper()                           { f.fakeTB.Helper() }
-func (f *kafkaFakeTB) Fatalf(format string, args ...any) { f.fakeTB.Fatalf(format, args...) }
-func (f *kafkaFakeTB) Cleanup(fn func())                 { f.cleanups = append(f.cleanups, fn) }
 
 // produce writes recs with a franz-go client, as any Kafka producer would.
 func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
@@ -48,7 +38,7 @@ func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
 func TestNewKafka(t *testing.T) {
 	var addr string
 	t.Run("running", func(t *testing.T) {
-		k := outboxtest.NewKafka(t, 3, "orders", "audit")
+		k := kafkatest.New(t, 3, "orders", "audit")
 		brokers := k.Brokers()
 		if len(brokers) != 1 {
 			t.Fatalf("Brokers() = %v, want one address", brokers)
@@ -116,12 +106,12 @@ func TestNewKafka(t *testing.T) {
 }
 
 func TestKafkaRecordsTooFew(t *testing.T) {
-	k := outboxtest.NewKafka(t, 1, "orders")
+	k := kafkatest.New(t, 1, "orders")
 	produce(t, k.Brokers(),
 		&kgo.Record{Topic: "orders", Key: []byte("o-1"), Value: []byte("v1"),
 			Headers: []kgo.RecordHeader{{Key: "type", Value: []byte("placed")}, {Key: outbox.HeaderID, Value: []byte("id-1")}}},
 		&kgo.Record{Topic: "orders", Value: nil})
-	tb := &fakeTB{}
+	tb := &faketb.TB{}
 	start := time.Now()
 	if got := k.Records(tb, "orders", 3, 500*time.Millisecond); got != nil {
 		t.Errorf("Records returned %d records after failing", len(got))
@@ -129,15 +119,15 @@ func TestKafkaRecordsTooFew(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Records took %s with a 500ms timeout", d)
 	}
-	if len(tb.fatals) != 1 {
-		t.Fatalf("Fatalf called %d times, want once: %q", len(tb.fatals), tb.fatals)
+	if len(tb.Fatals) != 1 {
+		t.Fatalf("Fatalf called %d times, want once: %q", len(tb.Fatals), tb.Fatals)
 	}
-	if tb.helpers == 0 {
+	if tb.Helpers == 0 {
 		t.Error("Helper was not called")
 	}
-	msg := tb.fatals[0]
+	msg := tb.Fatals[0]
 	for _, s := range []string{
-		`outboxtest: expected at least 3 records in topic "orders" within 500ms, 2 arrived:`,
+		`kafkatest: expected at least 3 records in topic "orders" within 500ms, 2 arrived:`,
 		`[0] topic="orders[0]@0" key="o-1" value="v1" headers=["type":"placed"] id="id-1"`,
 		`[1] topic="orders[0]@1" key=<nil> value=<nil> id=""`,
 	} {
@@ -146,32 +136,32 @@ func TestKafkaRecordsTooFew(t *testing.T) {
 		}
 	}
 
-	tb = &fakeTB{}
+	tb = &faketb.TB{}
 	k.Records(tb, "missing", 1, 200*time.Millisecond)
-	if len(tb.fatals) != 1 || !strings.Contains(tb.fatals[0], `expected at least 1 records in topic "missing" within 200ms, 0 arrived`) {
-		t.Errorf("Fatalf calls: %q", tb.fatals)
+	if len(tb.Fatals) != 1 || !strings.Contains(tb.Fatals[0], `expected at least 1 records in topic "missing" within 200ms, 0 arrived`) {
+		t.Errorf("Fatalf calls: %q", tb.Fatals)
 	}
 }
 
 func TestNewKafkaBadPartitions(t *testing.T) {
-	tb := &kafkaFakeTB{}
-	if k := outboxtest.NewKafka(tb, 0, "orders"); k != nil {
+	tb := &faketb.TB{}
+	if k := kafkatest.New(tb, 0, "orders"); k != nil {
 		t.Error("NewKafka returned a Kafka after failing")
 	}
-	if len(tb.fatals) != 1 || !strings.HasPrefix(tb.fatals[0], "outboxtest: NewKafka: partitions must be at least 1, got 0") {
-		t.Errorf("Fatalf calls: %q", tb.fatals)
+	if len(tb.Fatals) != 1 || !strings.HasPrefix(tb.Fatals[0], "kafkatest: New: partitions must be at least 1, got 0") {
+		t.Errorf("Fatalf calls: %q", tb.Fatals)
 	}
-	if len(tb.cleanups) != 0 {
-		t.Errorf("%d cleanups registered for a cluster that did not start", len(tb.cleanups))
+	if len(tb.Cleanups) != 0 {
+		t.Errorf("%d cleanups registered for a cluster that did not start", len(tb.Cleanups))
 	}
 }
 
-func ExampleNewKafka() {
+func ExampleNew() {
 	// In a test function, pass the test's *testing.T.
-	t := &exampleT{}
-	defer t.finish()
-	broker := outboxtest.NewKafka(t, 3, "orders")
-	db := outboxtest.NewSQLite(t)
+	t := &faketb.TB{Panic: true}
+	defer t.Finish()
+	broker := kafkatest.New(t, 3, "orders")
+	db := sqlitetest.New(t)
 	ctx := context.Background()
 
 	// The code under test enqueues in its transaction.

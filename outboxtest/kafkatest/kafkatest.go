@@ -1,4 +1,8 @@
-package outboxtest
+// Package kafkatest starts an in-process, one-broker Kafka-protocol cluster
+// (franz-go's kfake) on a loopback port, for integration tests of code that
+// runs an outbox.Relay with publisher/kafka. It compiles kfake and franz-go,
+// which is why it is not part of outboxtest.
+package kafkatest
 
 import (
 	"context"
@@ -10,47 +14,48 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/internal/kafkatest"
+	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/outboxtest"
 )
 
-// Kafka is an in-process, one-broker Kafka-protocol cluster (franz-go's
+// Broker is an in-process, one-broker Kafka-protocol cluster (franz-go's
 // kfake) listening on a loopback port, for integration tests of code that
 // runs a Relay with publisher/kafka. Clients talk to it over TCP exactly as
 // to a real cluster. It keeps its records in memory.
-type Kafka struct {
-	broker *kafkatest.Broker
+type Broker struct {
+	broker *localkafka.Broker
 }
 
-// NewKafka starts a cluster with the given topics, each with partitions
+// New starts a cluster with the given topics, each with partitions
 // partitions (at least 1). Another topic is created, with as many
 // partitions, when a producer that asks for it first writes to it, as with
 // Kafka's default auto.create.topics.enable (Sarama, and so
 // publisher/kafka, asks; franz-go asks with kgo.AllowAutoTopicCreation).
 // The cluster is closed by tb.Cleanup. It fails tb if the cluster cannot
 // start.
-func NewKafka(tb testing.TB, partitions int32, topics ...string) *Kafka {
+func New(tb testing.TB, partitions int32, topics ...string) *Broker {
 	tb.Helper()
 	if partitions < 1 {
-		tb.Fatalf("outboxtest: NewKafka: partitions must be at least 1, got %d", partitions)
+		tb.Fatalf("kafkatest: New: partitions must be at least 1, got %d", partitions)
 		return nil
 	}
-	b, err := kafkatest.Start(partitions, topics,
+	b, err := localkafka.Start(partitions, topics,
 		kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(int(partitions)))
 	if err != nil {
-		tb.Fatalf("outboxtest: NewKafka: %v", err)
+		tb.Fatalf("kafkatest: New: %v", err)
 		return nil
 	}
 	tb.Cleanup(b.Close)
-	return &Kafka{broker: b}
+	return &Broker{broker: b}
 }
 
 // Brokers returns the cluster's bootstrap address (host:port), for
 // publisher/kafka's Config.Brokers or any Kafka client.
-func (k *Kafka) Brokers() []string { return append([]string(nil), k.broker.Addrs...) }
+func (k *Broker) Brokers() []string { return append([]string(nil), k.broker.Addrs...) }
 
 // Cluster returns the kfake cluster itself, for fault injection
 // (ControlKey, Fault) and inspection (PartitionInfos).
-func (k *Kafka) Cluster() *kfake.Cluster { return k.broker.Cluster }
+func (k *Broker) Cluster() *kfake.Cluster { return k.broker.Cluster }
 
 // Records reads topic from its start until at least n records have
 // arrived, and returns them: the records of each partition in offset order,
@@ -61,11 +66,11 @@ func (k *Kafka) Cluster() *kfake.Cluster { return k.broker.Cluster }
 // call it once with the total you expect. Every record the relay published
 // carries the header outbox.HeaderID ("outbox-id"), the message's ID;
 // duplicates, which at-least-once delivery allows, share it.
-func (k *Kafka) Records(tb TB, topic string, n int, timeout time.Duration) []*kgo.Record {
+func (k *Broker) Records(tb outboxtest.TB, topic string, n int, timeout time.Duration) []*kgo.Record {
 	tb.Helper()
-	c, err := kafkatest.NewConsumer(k.broker.Addrs, topic)
+	c, err := localkafka.NewConsumer(k.broker.Addrs, topic)
 	if err != nil {
-		tb.Fatalf("outboxtest: Records: %v", err)
+		tb.Fatalf("kafkatest: Records: %v", err)
 		return nil
 	}
 	defer c.Close()
@@ -76,7 +81,7 @@ func (k *Kafka) Records(tb TB, topic string, n int, timeout time.Duration) []*kg
 		out = append(out, c.Poll(ctx)...)
 	}
 	if len(out) < n {
-		tb.Fatalf("outboxtest: expected at least %d records in topic %q within %s, %d arrived%s",
+		tb.Fatalf("kafkatest: expected at least %d records in topic %q within %s, %d arrived%s",
 			n, topic, timeout, len(out), describeRecords(out))
 		return nil
 	}
@@ -101,5 +106,5 @@ func describeRecords(recs []*kgo.Record) string {
 		}
 		msgs[i] = m
 	}
-	return ":" + list(msgs)
+	return ":" + outboxtest.List(msgs)
 }

@@ -1,7 +1,7 @@
-// Package kafkatest starts an in-process Kafka-protocol broker (kfake) on
+// Package localkafka starts an in-process Kafka-protocol broker (kfake) on
 // loopback and reads topics back, for the demo, the tests and
-// outboxtest.NewKafka. Clients talk to it over TCP exactly as to a cluster.
-package kafkatest
+// outboxtest/kafkatest. Clients talk to it over TCP exactly as to a cluster.
+package localkafka
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func Start(partitions int32, topics []string, opts ...kfake.Opt) (*Broker, error
 	all := append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...)}, opts...)
 	c, err := kfake.NewCluster(all...)
 	if err != nil {
-		return nil, fmt.Errorf("kafkatest: start broker: %w", err)
+		return nil, fmt.Errorf("localkafka: start broker: %w", err)
 	}
 	return &Broker{Cluster: c, Addrs: c.ListenAddrs()}, nil
 }
@@ -46,7 +46,7 @@ func NewConsumer(addrs []string, topics ...string) (*Consumer, error) {
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("kafkatest: consumer: %w", err)
+		return nil, fmt.Errorf("localkafka: consumer: %w", err)
 	}
 	return &Consumer{cl: cl}, nil
 }

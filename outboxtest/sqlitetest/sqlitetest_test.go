@@ -1,16 +1,21 @@
-package outboxtest_test
+package sqlitetest_test
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/faketb"
 	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/sqlitetest"
 )
+
+var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // backend is an Enqueuer with a way to read back what it stored. The
 // contract tests below run on the Recorder and on the real Outbox, so the
@@ -35,7 +40,7 @@ var backends = []backend{
 		return enqueue, rec.Messages
 	}},
 	{"SQLite", func(t *testing.T) (func(bool, ...outbox.Message) error, func() []outbox.Message) {
-		db := outboxtest.NewSQLite(t)
+		db := sqlitetest.New(t)
 		enqueue := func(nilExec bool, msgs ...outbox.Message) error {
 			if nilExec {
 				return db.Outbox.Enqueue(context.Background(), nil, msgs...)
@@ -139,7 +144,7 @@ func TestContractInvalidStoresNothing(t *testing.T) {
 }
 
 func TestSQLiteCommitAndRollback(t *testing.T) {
-	db := outboxtest.NewSQLite(t)
+	db := sqlitetest.New(t)
 	ctx := context.Background()
 	db.RequireNoMessages(t)
 
@@ -177,7 +182,7 @@ func TestSQLiteCommitAndRollback(t *testing.T) {
 }
 
 func TestSQLiteDuplicateID(t *testing.T) {
-	db := outboxtest.NewSQLite(t)
+	db := sqlitetest.New(t)
 	ctx := context.Background()
 	m := outbox.Message{Topic: "orders", ID: "order-1-created"}
 	if err := db.Outbox.Enqueue(ctx, db.DB, m); err != nil {
@@ -193,37 +198,37 @@ func TestSQLiteDuplicateID(t *testing.T) {
 
 func TestSQLiteFailures(t *testing.T) {
 	t.Run("RequireNoMessages with a message", func(t *testing.T) {
-		db := outboxtest.NewSQLite(t)
+		db := sqlitetest.New(t)
 		if err := db.Outbox.Enqueue(context.Background(), db.DB, outbox.Message{Topic: "orders", Key: []byte("k")}); err != nil {
 			t.Fatal(err)
 		}
-		tb := &fakeTB{}
+		tb := &faketb.TB{}
 		db.RequireNoMessages(tb)
-		if len(tb.fatals) != 1 {
-			t.Fatalf("Fatalf called %d times, want once", len(tb.fatals))
+		if len(tb.Fatals) != 1 {
+			t.Fatalf("Fatalf called %d times, want once", len(tb.Fatals))
 		}
-		want := `outboxtest: expected no pending messages, found 1:` + "\n\t" + `[0] topic="orders" key="k" value=<nil>`
-		if !strings.HasPrefix(tb.fatals[0], want) {
-			t.Errorf("message:\n%s\ndoes not start with:\n%s", tb.fatals[0], want)
+		want := `sqlitetest: expected no pending messages, found 1:` + "\n\t" + `[0] topic="orders" key="k" value=<nil>`
+		if !strings.HasPrefix(tb.Fatals[0], want) {
+			t.Errorf("message:\n%s\ndoes not start with:\n%s", tb.Fatals[0], want)
 		}
 	})
 	t.Run("Messages on a closed database", func(t *testing.T) {
-		db := outboxtest.NewSQLite(t)
+		db := sqlitetest.New(t)
 		db.DB.Close()
-		tb := &fakeTB{}
+		tb := &faketb.TB{}
 		if got := db.Messages(tb); got != nil {
 			t.Errorf("got %v after failing", got)
 		}
-		if len(tb.fatals) != 1 || !strings.HasPrefix(tb.fatals[0], "outboxtest: read outbox_messages: ") {
-			t.Errorf("Fatalf calls: %q", tb.fatals)
+		if len(tb.Fatals) != 1 || !strings.HasPrefix(tb.Fatals[0], "sqlitetest: read outbox_messages: ") {
+			t.Errorf("Fatalf calls: %q", tb.Fatals)
 		}
 	})
 	t.Run("Messages on a nil SQLite", func(t *testing.T) {
-		tb := &fakeTB{}
-		var db *outboxtest.SQLite
+		tb := &faketb.TB{}
+		var db *sqlitetest.DB
 		db.Messages(tb)
-		if len(tb.fatals) != 1 || !strings.HasPrefix(tb.fatals[0], "outboxtest: ") {
-			t.Errorf("Fatalf calls: %q", tb.fatals)
+		if len(tb.Fatals) != 1 || !strings.HasPrefix(tb.Fatals[0], "sqlitetest: ") {
+			t.Errorf("Fatalf calls: %q", tb.Fatals)
 		}
 	})
 }

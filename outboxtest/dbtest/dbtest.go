@@ -1,13 +1,23 @@
-// Package testdb gives tests a fresh, migrated database of each dialect on
-// the real servers: PostgreSQL and MariaDB/MySQL over TCP, SQLite in a temp
-// file. Each call gets its own schema (PostgreSQL), database (MySQL) or
-// file (SQLite), dropped when the test ends.
+// Package dbtest gives tests a fresh, migrated outbox database of each
+// dialect on the real servers: PostgreSQL and MariaDB/MySQL over TCP,
+// SQLite in a temp file. Each Open gets its own schema (PostgreSQL),
+// database (MySQL) or file (SQLite), dropped when the test ends, so tests
+// can run in parallel. It serves the library's own tests and applications'
+// tests alike (River's riverdbtest is the model).
+//
+// Run runs a subtest per dialect in Names:
+//
+//	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+//		db := dbtest.Open(t, name)
+//		// ... use db.DB, db.Dialect
+//	})
 //
 // DSNs come from OUTBOX_TEST_POSTGRES_DSN (a postgres:// URL) and
 // OUTBOX_TEST_MYSQL_DSN (go-sql-driver/mysql form), defaulting to the
-// local services. When CI is set, an unreachable server fails the test;
+// local services (DefaultPostgresDSN, DefaultMySQLDSN). When the
+// environment variable CI is set, an unreachable server fails the test;
 // otherwise the test is skipped with a loud message.
-package testdb
+package dbtest
 
 import (
 	"context"
@@ -37,20 +47,36 @@ const (
 	DefaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test"
 )
 
-// Names lists the dialects every conformance and integration test runs on.
-var Names = []string{"postgres", "mysql", "sqlite"}
+// Names lists the dialects every conformance and integration test runs on,
+// in the order Run runs them.
+var Names = []dialect.Name{dialect.NamePostgres, dialect.NameMySQL, dialect.NameSQLite}
 
-// Dialect returns the dialect called name.
-func Dialect(name string) dialect.Dialect {
+// Run runs fn as a subtest of t for each dialect in Names, named after
+// the dialect (TestX/postgres, TestX/mysql, TestX/sqlite).
+func Run(t *testing.T, fn func(t *testing.T, name dialect.Name)) {
+	t.Helper()
+	for _, name := range Names {
+		t.Run(string(name), func(t *testing.T) { fn(t, name) })
+	}
+}
+
+// RunDB is Run with a fresh, migrated database of each dialect (Open).
+func RunDB(t *testing.T, fn func(t *testing.T, db *DB)) {
+	t.Helper()
+	Run(t, func(t *testing.T, name dialect.Name) { fn(t, Open(t, name)) })
+}
+
+// Dialect returns the dialect called name, or nil for an unknown name.
+func Dialect(name dialect.Name) dialect.Dialect {
 	switch name {
-	case "postgres":
+	case dialect.NamePostgres:
 		return dialect.Postgres()
-	case "mysql":
+	case dialect.NameMySQL:
 		return dialect.MySQL()
-	case "sqlite":
+	case dialect.NameSQLite:
 		return dialect.SQLite()
 	}
-	panic("testdb: unknown dialect " + name)
+	return nil
 }
 
 // PostgresDSN returns the PostgreSQL DSN of the tests.
@@ -66,38 +92,40 @@ func envOr(k, def string) string {
 	return def
 }
 
-// DB is a fresh database for one test.
+// DB is a fresh database for one test. It is closed, and its schema or
+// database dropped, when the test ends.
 type DB struct {
 	*sql.DB
+	Name    dialect.Name
 	Dialect dialect.Dialect
 	// DriverName and DSN open more connections to the same database.
 	DriverName, DSN string
 }
 
 // Open returns a fresh, empty, migrated database of dialect name.
-func Open(tb testing.TB, name string) *DB {
+func Open(tb testing.TB, name dialect.Name) *DB {
 	tb.Helper()
 	db := OpenEmpty(tb, name)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := migrations.Up(ctx, db.DB, db.Dialect); err != nil {
-		tb.Fatalf("testdb: migrate %s: %v", name, err)
+		tb.Fatalf("dbtest: migrate %s: %v", name, err)
 	}
 	return db
 }
 
 // OpenEmpty is Open without the migrations.
-func OpenEmpty(tb testing.TB, name string) *DB {
+func OpenEmpty(tb testing.TB, name dialect.Name) *DB {
 	tb.Helper()
 	switch name {
-	case "postgres":
+	case dialect.NamePostgres:
 		return openPostgres(tb)
-	case "mysql":
+	case dialect.NameMySQL:
 		return openMySQL(tb)
-	case "sqlite":
+	case dialect.NameSQLite:
 		return openSQLite(tb)
 	}
-	tb.Fatalf("testdb: unknown dialect %q", name)
+	tb.Fatalf("dbtest: unknown dialect %q", name)
 	return nil
 }
 
@@ -106,7 +134,7 @@ func (db *DB) OpenMore(tb testing.TB) *sql.DB {
 	tb.Helper()
 	more, err := sql.Open(db.DriverName, db.DSN)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	tb.Cleanup(func() { more.Close() })
 	return more
@@ -125,7 +153,7 @@ func requireServer(tb testing.TB, name string, admin *sql.DB) {
 		v, _ = reach.LoadOrStore(name, err)
 	}
 	if err, _ := v.(error); err != nil {
-		msg := fmt.Sprintf("testdb: %s is unreachable (%v): set OUTBOX_TEST_%s_DSN or start the server", name, redact(err), upper(name))
+		msg := fmt.Sprintf("dbtest: %s is unreachable (%v): set OUTBOX_TEST_%s_DSN or start the server", name, redact(err), upper(name))
 		if os.Getenv("CI") != "" {
 			tb.Fatal(msg + " [CI is set: this is a failure, not a skip]")
 		}
@@ -169,17 +197,17 @@ func openPostgres(tb testing.TB) *DB {
 	base := PostgresDSN()
 	admin, err := sql.Open("postgres", base)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	defer admin.Close()
 	requireServer(tb, "postgres", admin)
 	schema := uniqueName()
 	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatalf("testdb: create schema: %v", err)
+		tb.Fatalf("dbtest: create schema: %v", err)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("testdb: OUTBOX_TEST_POSTGRES_DSN must be a postgres:// URL")
+		tb.Fatalf("dbtest: OUTBOX_TEST_POSTGRES_DSN must be a postgres:// URL")
 	}
 	q := u.Query()
 	q.Set("search_path", schema) // lib/pq sends unknown keys as run-time parameters
@@ -187,7 +215,7 @@ func openPostgres(tb testing.TB) *DB {
 	dsn := u.String()
 	db, err := sql.Open("postgres", dsn)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	tb.Cleanup(func() {
 		db.Close()
@@ -196,7 +224,7 @@ func openPostgres(tb testing.TB) *DB {
 			a.Close()
 		}
 	})
-	return &DB{DB: db, Dialect: dialect.Postgres(), DriverName: "postgres", DSN: dsn}
+	return &DB{DB: db, Name: dialect.NamePostgres, Dialect: dialect.Postgres(), DriverName: "postgres", DSN: dsn}
 }
 
 func openMySQL(tb testing.TB) *DB {
@@ -204,23 +232,23 @@ func openMySQL(tb testing.TB) *DB {
 	base := MySQLDSN()
 	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
-		tb.Fatalf("testdb: OUTBOX_TEST_MYSQL_DSN is not a go-sql-driver/mysql DSN")
+		tb.Fatalf("dbtest: OUTBOX_TEST_MYSQL_DSN is not a go-sql-driver/mysql DSN")
 	}
 	admin, err := sql.Open("mysql", base)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	defer admin.Close()
 	requireServer(tb, "mysql", admin)
 	name := uniqueName()
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatalf("testdb: create database: %v", err)
+		tb.Fatalf("dbtest: create database: %v", err)
 	}
 	cfg.DBName = name
 	dsn := cfg.FormatDSN()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	tb.Cleanup(func() {
 		db.Close()
@@ -229,7 +257,7 @@ func openMySQL(tb testing.TB) *DB {
 			a.Close()
 		}
 	})
-	return &DB{DB: db, Dialect: dialect.MySQL(), DriverName: "mysql", DSN: dsn}
+	return &DB{DB: db, Name: dialect.NameMySQL, Dialect: dialect.MySQL(), DriverName: "mysql", DSN: dsn}
 }
 
 // SQLiteDSN is the DSN the tests (and the documentation) use for a SQLite
@@ -243,8 +271,8 @@ func openSQLite(tb testing.TB) *DB {
 	dsn := SQLiteDSN(filepath.Join(tb.TempDir(), "outbox.db"))
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		tb.Fatalf("testdb: %v", err)
+		tb.Fatalf("dbtest: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return &DB{DB: db, Dialect: dialect.SQLite(), DriverName: "sqlite", DSN: dsn}
+	return &DB{DB: db, Name: dialect.NameSQLite, Dialect: dialect.SQLite(), DriverName: "sqlite", DSN: dsn}
 }
