@@ -10,8 +10,8 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
-	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 	"github.com/outboxrelay/outbox/outboxtest"
+	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
 // TestRelayLateCommitters runs two relays while application transactions

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/internal/proctest"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
 
@@ -38,30 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of relays,
-// the child's stderr copier and the scenario.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run runs the command line in process and returns its exit status, its
 // stdout and its stderr.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr proctest.Buffer
 	code := realMain(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
@@ -418,7 +399,7 @@ func TestCheckDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		produce(0, "m8", "new") // after it
-		var stderr syncBuffer
+		var stderr proctest.Buffer
 		d, err := checkDelivery(context.Background(), b.Addrs, topic, from, to, l, &stderr)
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,9 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +31,7 @@ import (
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/internal/proctest"
 	"github.com/outboxrelay/outbox/internal/verify"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
@@ -46,18 +44,12 @@ const (
 	e2eShutdownTimeout = 5 * time.Second
 )
 
-var (
-	buildDir  string // temporary directory holding the built binary
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// relayBin is the relay binary under test, built once per test binary.
+var relayBin = &proctest.Binary{Package: "github.com/outboxrelay/outbox/cmd/relay"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	relayBin.Remove()
 	os.Exit(code)
 }
 
@@ -67,63 +59,14 @@ func relayBinary(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("end-to-end test of the built binary: skipped in -short mode")
 	}
-	buildOnce.Do(func() {
-		goTool := ""
-		if root := runtime.GOROOT(); root != "" {
-			if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-				goTool = p
-			}
-		}
-		if goTool == "" {
-			if goTool, buildErr = exec.LookPath("go"); buildErr != nil {
-				return
-			}
-		}
-		if buildDir, buildErr = os.MkdirTemp("", "relay-e2e-"); buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "relay")
-		cmd := exec.Command(goTool, "build", "-o", buildPath, ".")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the relay: %v", buildErr)
-	}
-	return buildPath
+	return relayBin.Path(t)
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// proc is a running relay process.
+// proc is a running relay process and its output.
 type proc struct {
+	*proctest.Proc
 	name           string
-	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
-	done           chan struct{} // closed when the process has exited
+	stdout, stderr proctest.Buffer
 }
 
 // startRelay starts the binary with args and env (KEY=VALUE) on top of the
@@ -132,51 +75,26 @@ type proc struct {
 func startRelay(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
 	bin := relayBinary(t)
-	p := &proc{name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTBOX_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
+	p := &proc{name: name}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = proctest.Env("OUTBOX_", env...)
+	cmd.Stdout = &p.stdout
+	cmd.Stderr = &p.stderr
+	var err error
+	if p.Proc, err = proctest.Start(cmd); err != nil {
 		t.Fatalf("%s: start: %v", name, err)
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			return
-		default:
+		if p.Kill(10 * time.Second) {
+			t.Errorf("%s: still running at the end of the test: killed\nstderr:\n%s", name, p.stderr.String())
 		}
-		_ = p.cmd.Process.Kill()
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-		}
-		t.Errorf("%s: still running at the end of the test: killed\nstderr:\n%s", name, p.stderr.String())
 	})
 	return p
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *proc) signal(t *testing.T, s os.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(s); err != nil && !p.exited() {
+	if err := p.Signal(s); err != nil {
 		t.Fatalf("%s: signal %v: %v", p.name, s, err)
 	}
 }
@@ -185,13 +103,10 @@ func (p *proc) signal(t *testing.T, s os.Signal) {
 // status, failing the test when it does not exit in time.
 func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(timeout):
+	if !p.Wait(timeout) {
 		t.Fatalf("%s: did not exit within %s\nstderr:\n%s", p.name, timeout, p.stderr.String())
-		return -1
 	}
+	return p.ExitCode()
 }
 
 // runRelay runs the binary to completion (at most timeout) and returns its exit
@@ -419,15 +334,15 @@ func e2eRun(t *testing.T, name dialect.Name) {
 		start := time.Now()
 		ok := waitFor(60*time.Second, func() bool {
 			for _, p := range relays {
-				if p.exited() {
+				if p.Exited() {
 					return true
 				}
 			}
 			return ledger.Published() >= w.committed
 		})
 		for _, p := range relays {
-			if p.exited() {
-				t.Fatalf("%s exited early with status %d\n%s", p.name, p.cmd.ProcessState.ExitCode(), dump())
+			if p.Exited() {
+				t.Fatalf("%s exited early with status %d\n%s", p.name, p.ExitCode(), dump())
 			}
 		}
 		if !ok {
@@ -524,8 +439,8 @@ func TestE2ESecretNotLogged(t *testing.T) {
 		"OUTBOX_LOG_FORMAT=json",
 	}, "run")
 	time.Sleep(2 * time.Second)
-	if p.exited() {
-		t.Fatalf("exited with status %d instead of retrying\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+	if p.Exited() {
+		t.Fatalf("exited with status %d instead of retrying\n%s", p.ExitCode(), p.stderr.String())
 	}
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 10*time.Second); code != 0 {
@@ -558,7 +473,7 @@ func TestE2EMigrate(t *testing.T) {
 		var versions []string
 		for i, wantApplied := range []string{"", "0"} {
 			p := runRelay(t, fmt.Sprintf("%s-migrate-%d", name, i+1), env, 60*time.Second, "migrate")
-			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			if code := p.ExitCode(); code != 0 {
 				t.Fatalf("run %d: exit status %d\nstdout: %s\nstderr: %s", i+1, code, p.stdout.String(), p.stderr.String())
 			}
 			m := re.FindStringSubmatch(p.stdout.String())
@@ -624,8 +539,8 @@ func TestE2ESecondSignal(t *testing.T) {
 
 	select {
 	case <-produced:
-	case <-p.done:
-		t.Fatalf("exited with status %d\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+	case <-p.Done():
+		t.Fatalf("exited with status %d\n%s", p.ExitCode(), p.stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no Produce request within 30s\n%s", p.stderr.String())
 	}
@@ -634,9 +549,9 @@ func TestE2ESecondSignal(t *testing.T) {
 		t.Fatalf("no \"signal received\" line within 10s\n%s", p.stderr.String())
 	}
 	time.Sleep(300 * time.Millisecond)
-	if p.exited() {
+	if p.Exited() {
 		t.Fatalf("exited (status %d) while its batch was in flight: the test cannot check the second signal\n%s",
-			p.cmd.ProcessState.ExitCode(), p.stderr.String())
+			p.ExitCode(), p.stderr.String())
 	}
 	start := time.Now()
 	p.signal(t, syscall.SIGINT)
@@ -725,8 +640,8 @@ func TestE2EShutdownBoundedWithStuckBroker(t *testing.T) {
 	}, "run", "--poll-interval", "50ms", "--shutdown-timeout", shutdown.String())
 	select {
 	case <-produced:
-	case <-p.done:
-		t.Fatalf("exited with status %d\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+	case <-p.Done():
+		t.Fatalf("exited with status %d\n%s", p.ExitCode(), p.stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("no Produce request within 30s\n%s", p.stderr.String())
 	}
@@ -775,8 +690,8 @@ func TestE2EBrokerUnreachable(t *testing.T) {
 	dbURL, _ := databaseURL(t, "sqlite", db)
 	p := startRelay(t, "relay-no-broker", []string{"OUTBOX_DATABASE_URL=" + dbURL, "OUTBOX_KAFKA_BROKERS=127.0.0.1:1", "OUTBOX_LOG_FORMAT=json"}, "run")
 	time.Sleep(3 * time.Second)
-	if p.exited() {
-		t.Fatalf("exited with status %d instead of waiting for the broker\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+	if p.Exited() {
+		t.Fatalf("exited with status %d instead of waiting for the broker\n%s", p.ExitCode(), p.stderr.String())
 	}
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 10*time.Second); code != 0 {

@@ -104,8 +104,8 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 		down := jitter(rng, 300*time.Millisecond, 1500*time.Millisecond)
 		f := h.fault(kind, "SIGKILL %s (%s), restart after %s", slot, p.id, down)
 		p.expected.Store(true)
-		_ = p.signal(syscall.SIGKILL)
-		if !p.wait(10 * time.Second) {
+		_ = p.Signal(syscall.SIGKILL)
+		if !p.Wait(10 * time.Second) {
 			h.t.Errorf("%s still running 10s after SIGKILL", p.id)
 		}
 		h.ended(f, 1) // its shards wait for the lease, whenever it restarts
@@ -123,9 +123,9 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 		hold := jitter(rng, 2*h.limits.lease, 1500*time.Millisecond)
 		f := h.fault(kind, "SIGSTOP %s (%s) for %s (lease %s): a paused zombie", slot, p.id, hold, h.limits.lease)
 		p.stopped.Store(true)
-		_ = p.signal(syscall.SIGSTOP)
+		_ = p.Signal(syscall.SIGSTOP)
 		time.Sleep(hold)
-		_ = p.signal(syscall.SIGCONT)
+		_ = p.Signal(syscall.SIGCONT)
 		p.stopped.Store(false)
 		h.ended(f, 1)
 		h.logf("SIGCONT %s", p.id)
@@ -140,7 +140,7 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 		time.Sleep(stay)
 		h.relays.remove("relay-4")
 		p.expected.Store(true)
-		_ = p.signal(syscall.SIGTERM)
+		_ = p.Signal(syscall.SIGTERM)
 		took := h.relays.checkTerm(p)
 		cut := 0
 		if h.name == "sqlite" {
@@ -150,7 +150,7 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 			cut = h.relays.running() + 1
 		}
 		h.ended(f, cut)
-		h.logf("relay-4 left (%s): SIGTERM, exit status %d after %s; it published %d records", p.id, p.exitCode(), took.Round(time.Millisecond), p.published())
+		h.logf("relay-4 left (%s): SIGTERM, exit status %d after %s; it published %d records", p.id, p.ExitCode(), took.Round(time.Millisecond), p.published())
 
 	case kindBroker:
 		down := jitter(rng, 2*time.Second, 2*time.Second)

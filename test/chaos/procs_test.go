@@ -18,98 +18,41 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outboxrelay/outbox/internal/proctest"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildPath string
-	buildErr  error
-)
+// relayBin is cmd/relay, built once per test binary.
+var relayBin = &proctest.Binary{Package: "github.com/outboxrelay/outbox/cmd/relay"}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	relayBin.Remove()
 	os.Exit(code)
 }
 
-// relayBinary builds cmd/relay once per test binary (without -race: the
-// relays are the system under test, the race detector watches the suite).
+// relayBinary returns the relay binary under test: OUTBOX_CHAOS_RELAY_BIN,
+// or cmd/relay built from this tree (without -race: the relays are the
+// system under test, the race detector watches the suite).
 func relayBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("OUTBOX_CHAOS_RELAY_BIN"); p != "" {
 		t.Logf("relay binary %s (%s)", p, vcsInfo(p, false))
 		return p
 	}
-	buildOnce.Do(func() {
-		// go test puts its own toolchain first in PATH.
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		if buildDir, buildErr = os.MkdirTemp("", "relay-chaos-"); buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "relay")
-		start := time.Now()
-		out, err := exec.Command(goTool, "build", "-o", buildPath, "github.com/outboxrelay/outbox/cmd/relay").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		t.Logf("built cmd/relay in %s (%s)", time.Since(start).Round(time.Millisecond), vcsInfo(buildPath, true))
-	})
-	if buildErr != nil {
-		t.Fatalf("building the relay: %v", buildErr)
-	}
-	return buildPath
+	start := time.Now()
+	p := relayBin.Path(t)
+	t.Logf("relay binary ready in %s (%s)", time.Since(start).Round(time.Millisecond), vcsInfo(p, true))
+	return p
 }
 
 // relayProc is one relay process: one incarnation of a slot.
 type relayProc struct {
+	*proctest.Proc
 	slot, id, logPath string
-	cmd               *exec.Cmd
-	done              chan struct{} // closed when the process has exited
-	expected          atomic.Bool   // we signalled it to end (SIGKILL or SIGTERM)
-	stopped           atomic.Bool   // SIGSTOPped and not continued yet
-	reported          atomic.Bool   // an unexpected exit was reported
-}
-
-func (p *relayProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitCode is the exit status (-1 when killed by a signal or running).
-func (p *relayProc) exitCode() int {
-	if !p.exited() {
-		return -1
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-func (p *relayProc) signal(s syscall.Signal) error {
-	if p.exited() {
-		return nil
-	}
-	return p.cmd.Process.Signal(s)
-}
-
-// wait waits up to timeout for the process to exit.
-func (p *relayProc) wait(timeout time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	expected          atomic.Bool // we signalled it to end (SIGKILL or SIGTERM)
+	stopped           atomic.Bool // SIGSTOPped and not continued yet
+	reported          atomic.Bool // an unexpected exit was reported
 }
 
 // tail returns the last n lines of the process's log.
@@ -118,11 +61,7 @@ func (p *relayProc) tail(n int) string {
 	if err != nil {
 		return fmt.Sprintf("(reading %s: %v)", p.logPath, err)
 	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
+	return proctest.Tail(b, n)
 }
 
 // relays runs the relay processes of a harness, by slot (relay-1, ...).
@@ -136,17 +75,8 @@ type relays struct {
 }
 
 func newRelays(h *harness) *relays {
-	rs := &relays{h: h, current: map[string]*relayProc{}, gens: map[string]int{}}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "OUTBOX_") {
-			rs.env = append(rs.env, kv)
-		}
-	}
-	rs.env = append(rs.env,
-		"OUTBOX_DATABASE_URL="+h.dbURL,
-		"OUTBOX_KAFKA_BROKERS="+h.broker.addr(),
-	)
-	return rs
+	return &relays{h: h, current: map[string]*relayProc{}, gens: map[string]int{},
+		env: proctest.Env("OUTBOX_", "OUTBOX_DATABASE_URL="+h.dbURL, "OUTBOX_KAFKA_BROKERS="+h.broker.addr())}
 }
 
 // start starts a new incarnation of slot. A failure to start fails the test.
@@ -156,26 +86,21 @@ func (rs *relays) start(slot string) *relayProc {
 	rs.gens[slot]++
 	id := fmt.Sprintf("%s-%s.%d", h.name, slot, rs.gens[slot])
 	rs.mu.Unlock()
-	p := &relayProc{slot: slot, id: id, logPath: filepath.Join(h.dir, id+".log"), done: make(chan struct{})}
+	p := &relayProc{slot: slot, id: id, logPath: filepath.Join(h.dir, id+".log")}
 	f, err := os.Create(p.logPath)
 	if err != nil {
 		h.t.Errorf("%s: %v", id, err)
 		return nil
 	}
 	defer f.Close() // the child has its own descriptor
-	p.cmd = exec.Command(h.bin, relayArgs(id, h.limits.lease)...)
-	p.cmd.Env = rs.env
-	p.cmd.Stdout = f
-	p.cmd.Stderr = f
-	setDeathSignal(p.cmd)
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.Command(h.bin, relayArgs(id, h.limits.lease)...)
+	cmd.Env = rs.env
+	cmd.Stdout = f
+	cmd.Stderr = f
+	if p.Proc, err = proctest.Start(cmd); err != nil {
 		h.t.Errorf("%s: start: %v", id, err)
 		return nil
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
 	rs.mu.Lock()
 	rs.current[slot] = p
 	rs.all = append(rs.all, p)
@@ -195,7 +120,7 @@ func (rs *relays) running() int {
 	defer rs.mu.Unlock()
 	n := 0
 	for _, p := range rs.current {
-		if !p.exited() {
+		if !p.Exited() {
 			n++
 		}
 	}
@@ -215,7 +140,7 @@ func (rs *relays) revive() {
 	rs.mu.Lock()
 	var dead []*relayProc
 	for _, p := range rs.current {
-		if p.exited() && !p.expected.Load() {
+		if p.Exited() && !p.expected.Load() {
 			dead = append(dead, p)
 		}
 	}
@@ -224,7 +149,7 @@ func (rs *relays) revive() {
 		if !p.reported.CompareAndSwap(false, true) {
 			continue // another goroutine is on it
 		}
-		rs.h.t.Errorf("%s exited by itself with status %d (%s); log tail:\n%s", p.id, p.exitCode(), p.cmd.ProcessState, p.tail(30))
+		rs.h.t.Errorf("%s exited by itself with status %d (%s); log tail:\n%s", p.id, p.ExitCode(), p.Cmd.ProcessState, p.tail(30))
 		if np := rs.start(p.slot); np != nil {
 			rs.h.logf("%s restarted as %s after an unexpected exit", p.slot, np.id)
 		}
@@ -245,14 +170,14 @@ func (rs *relays) stopAll() {
 	sort.Slice(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
 	for _, p := range ps {
 		p.expected.Store(true)
-		if err := p.signal(syscall.SIGTERM); err != nil {
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			rs.h.t.Errorf("%s: SIGTERM: %v", p.id, err)
 		}
 	}
 	var codes []string
 	for _, p := range ps {
 		rs.checkTerm(p)
-		codes = append(codes, fmt.Sprintf("%s: status %d, published %d", p.id, p.exitCode(), p.published()))
+		codes = append(codes, fmt.Sprintf("%s: status %d, published %d", p.id, p.ExitCode(), p.published()))
 	}
 	rs.h.logf("relays stopped with SIGTERM: %s", strings.Join(codes, "; "))
 }
@@ -260,13 +185,13 @@ func (rs *relays) stopAll() {
 // checkTerm waits for a relay sent SIGTERM and checks it exits 0 in time.
 func (rs *relays) checkTerm(p *relayProc) time.Duration {
 	start := time.Now()
-	if !p.wait(shutdownTimeout + 15*time.Second) {
+	if !p.Wait(shutdownTimeout + 15*time.Second) {
 		rs.h.t.Errorf("%s did not exit within %s of SIGTERM; log tail:\n%s", p.id, shutdownTimeout+15*time.Second, p.tail(30))
-		_ = p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
+		_ = p.Signal(syscall.SIGKILL)
+		p.Wait(10 * time.Second)
 		return time.Since(start)
 	}
-	if code := p.exitCode(); code != 0 {
+	if code := p.ExitCode(); code != 0 {
 		rs.h.t.Errorf("%s exited with status %d after SIGTERM, want 0; log tail:\n%s", p.id, code, p.tail(30))
 	}
 	return time.Since(start)
@@ -279,23 +204,23 @@ func (rs *relays) cleanup() {
 	all := append([]*relayProc(nil), rs.all...)
 	rs.mu.Unlock()
 	for _, p := range all {
-		if !p.exited() {
+		if !p.Exited() {
 			p.expected.Store(true)
 			if p.stopped.Load() {
 				rs.h.t.Logf("%s is stopped (SIGSTOP): continuing it before SIGKILL", p.id)
 			}
-			_ = p.signal(syscall.SIGCONT)
-			_ = p.signal(syscall.SIGKILL)
+			_ = p.Signal(syscall.SIGCONT)
+			_ = p.Signal(syscall.SIGKILL)
 		}
 	}
 	for _, p := range all {
-		if !p.wait(10 * time.Second) {
-			rs.h.t.Errorf("%s (pid %d) still running 10s after SIGKILL", p.id, p.cmd.Process.Pid)
+		if !p.Wait(10 * time.Second) {
+			rs.h.t.Errorf("%s (pid %d) still running 10s after SIGKILL", p.id, p.Cmd.Process.Pid)
 		}
 	}
 	if rs.h.t.Failed() {
 		for _, p := range all {
-			rs.h.t.Logf("--- %s (%s) log tail:\n%s", p.id, p.cmd.ProcessState, p.tail(40))
+			rs.h.t.Logf("--- %s (%s) log tail:\n%s", p.id, p.Cmd.ProcessState, p.tail(40))
 		}
 	}
 }

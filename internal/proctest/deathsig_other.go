@@ -1,9 +1,9 @@
-//go:build unix && !linux
+//go:build !linux
 
-package chaos
+package proctest
 
 import "os/exec"
 
 // setDeathSignal does nothing where there is no parent-death signal; the
-// test's cleanup kills the relays.
+// tests' cleanup kills their children.
 func setDeathSignal(*exec.Cmd) {}
