@@ -2,7 +2,7 @@
 .PHONY: test lint bench bench-relay fuzz ci
 
 test:
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 30m ./...
 
 lint:
 	gofmt -l $$(git ls-files '*.go')

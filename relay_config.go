@@ -26,6 +26,11 @@ const (
 	DefaultShutdownTimeout  = 10 * time.Second
 )
 
+// outcomeTimeout bounds one database statement of the relay that has no
+// other deadline: recording a batch's outcome, preparing the shard table.
+// On MySQL/MariaDB the dialect passes it on to the server.
+const outcomeTimeout = 30 * time.Second
+
 // RelayConfig configures a Relay. A zero field means its default.
 type RelayConfig struct {
 	// Dialect is the SQL dialect of the database. Required.

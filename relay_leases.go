@@ -13,11 +13,16 @@ import (
 func (r *Relay) ensureShards(ctx context.Context) error {
 	wait := 500 * time.Millisecond
 	for {
-		err := r.cfg.Dialect.EnsureShards(ctx, r.db, r.cfg.NumShards)
+		// A deadline, so that MySQL/MariaDB bound the statement on the
+		// server too (see dialect's bounded).
+		octx, cancel := context.WithTimeout(ctx, outcomeTimeout)
+		err := r.cfg.Dialect.EnsureShards(octx, r.db, r.cfg.NumShards)
 		if err == nil {
-			r.checkShardCount(ctx)
+			r.checkShardCount(octx)
+			cancel()
 			return nil
 		}
+		cancel()
 		if dialect.IsMissingTable(err) {
 			r.log.Error(`the outbox tables do not exist: run "relay migrate" (or migrations.Up); retrying`, "err", err, "retry_in", wait)
 		} else {

@@ -14,7 +14,7 @@ func (r *Relay) settle(work context.Context, out batchOutcome) (unacked []int64)
 	// The batch's writes get their own deadline, so a finished publish is
 	// not thrown away for want of a DELETE; once the shutdown timeout is over
 	// (work ends) they get two more seconds.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(work), 30*time.Second)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(work), outcomeTimeout)
 	defer cancel()
 	stop := context.AfterFunc(work, func() { time.AfterFunc(2*time.Second, cancel) })
 	defer stop()

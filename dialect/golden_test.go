@@ -105,11 +105,11 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("shard_count", "EnsureShards: do the shard rows exist?", d.shardCountSQL(64)))
 	add(fromSq("ensure_shards", "EnsureShards: create the missing ones (3 here)", d.ensureShardsSQL(3)))
 	add(fromSq("heartbeat", "Heartbeat: this relay is alive", d.heartbeatSQL("relay-1")))
-	add(fromSq("prune_relays", "Heartbeat: forget relays silent for longer than the lease (15 s)", d.pruneRelaysSQL(15*time.Second)))
+	add(fromSq("prune_relays", "Heartbeat (transaction on MySQL): forget relays silent for longer than the lease (15 s)", d.pruneRelaysSQL(15*time.Second)))
 	add(fromSq("live_relays", "Heartbeat: how many relays are alive", d.liveRelaysSQL()))
 	if d.f.returning {
 		add(fromSq("acquire", "Acquire: take up to 5 free or expired shards", d.acquireSQL("relay-1", 5, 15*time.Second)))
-		add(fromSq("renew", "Renew: extend the leases still held with their fence", d.renewSQL("relay-1", leases, 15*time.Second).Suffix("RETURNING shard, fence")))
+		add(fromSq("renew", "Renew: extend the leases still held with their fence", d.renewSQL("relay-1", leases, 15*time.Second).Suffix(returningLeases)))
 	} else {
 		add(fromSq("acquire_lock", "Acquire (transaction): lock up to 5 free or expired shards", d.freeShards(5, false)))
 		add(fromSq("acquire_take", "Acquire (transaction): take the locked shards", d.takeShards("relay-1", 15*time.Second, sq.Eq{"shard": []int{3, 9}})))
@@ -117,7 +117,7 @@ func goldenStatements(d *sqlDialect) []golden {
 		add(fromSq("renew", "Renew (transaction): extend the leases still held with their fence", d.renewSQL("relay-1", leases, 15*time.Second)))
 		add(fromSq("renew_get", "Renew (transaction): which ones were extended", d.leasesOf(heldBy("relay-1", leases))))
 	}
-	add(fromSq("release", "Release: hand shards back", d.releaseSQL("relay-1", leases)))
+	add(fromSq("release", "Release (transaction on MySQL): hand shards back", d.releaseSQL("relay-1", leases)))
 	add(fromSq("deregister", "Deregister: the relay stops", d.deregisterSQL("relay-1")))
 
 	shards := []int64{3, 9}

@@ -61,7 +61,7 @@ func (d *sqlDialect) Heartbeat(ctx context.Context, db *sql.DB, relayID string, 
 	if _, err := d.execSq(ctx, db, d.heartbeatSQL(relayID)); err != nil {
 		return 0, err
 	}
-	if _, err := d.execSq(ctx, db, d.pruneRelaysSQL(ttl)); err != nil {
+	if err := d.execReadCommitted(ctx, db, d.pruneRelaysSQL(ttl)); err != nil {
 		return 0, err
 	}
 	live, err := querySq(ctx, d, db, d.liveRelaysSQL(), scanOne[int])
@@ -149,10 +149,14 @@ func (d *sqlDialect) Acquire(ctx context.Context, db *sql.DB, relayID string, ma
 	return out, err
 }
 
+// returningLeases is the suffix of the lease statements that report their
+// shards and fences in one statement (flavors with RETURNING).
+const returningLeases = "RETURNING shard, fence"
+
 // acquireSQL takes up to max free shards in one statement (with RETURNING).
 func (d *sqlDialect) acquireSQL(relayID string, max int, lease time.Duration) sq.Sqlizer {
 	return d.takeShards(relayID, lease, sq.Expr("shard IN (?)", d.freeShards(max, true))).
-		Suffix("RETURNING shard, fence")
+		Suffix(returningLeases)
 }
 
 // heldBy matches the leases that relayID holds with the given fences.
@@ -170,7 +174,7 @@ func (d *sqlDialect) Renew(ctx context.Context, db *sql.DB, relayID string, leas
 	}
 	up := d.renewSQL(relayID, leases, lease)
 	if d.f.returning {
-		return querySq(ctx, d, db, up.Suffix("RETURNING shard, fence"), scanLease)
+		return querySq(ctx, d, db, up.Suffix(returningLeases), scanLease)
 	}
 	var out []Lease
 	err := d.inTx(ctx, db, func(tx *sql.Tx) error {
@@ -196,8 +200,24 @@ func (d *sqlDialect) Release(ctx context.Context, db *sql.DB, relayID string, le
 	if len(leases) == 0 {
 		return nil
 	}
-	_, err := d.execSq(ctx, db, d.releaseSQL(relayID, leases))
-	return err
+	return d.execReadCommitted(ctx, db, d.releaseSQL(relayID, leases))
+}
+
+// execReadCommitted runs s alone, in a READ COMMITTED transaction where
+// the flavor asks (MySQL), as the other lease statements: there an update
+// that scans reads a row another relay has locked in its last committed
+// version and skips it when it does not match (InnoDB's semi-consistent
+// read), instead of waiting for it, and a scan keeps no locks on the rows
+// it does not change.
+func (d *sqlDialect) execReadCommitted(ctx context.Context, db *sql.DB, s sq.Sqlizer) error {
+	if !d.f.readCommitted {
+		_, err := d.execSq(ctx, db, s)
+		return err
+	}
+	return d.inTx(ctx, db, func(tx *sql.Tx) error {
+		_, err := d.execSq(ctx, tx, s)
+		return err
+	})
 }
 
 func (d *sqlDialect) releaseSQL(relayID string, leases []Lease) sq.Sqlizer {

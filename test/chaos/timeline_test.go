@@ -16,7 +16,7 @@ import (
 // that carries it; relays and writers share this machine's clock), and when
 // each fault began and ended. From it the run's liveness figures: the
 // longest gap in deliveries while messages waited, the time from each
-// fault's end until everything committed before it was delivered, and the
+// fault until everything committed before it was delivered, and the
 // duplicates each fault caused.
 
 // faultWindow is one injected fault.
@@ -25,7 +25,8 @@ type faultWindow struct {
 	start, end time.Time
 	// cut is how many relay processes the fault cut off in the middle of
 	// their work (a SIGKILL or SIGSTOP: one; a database connection kill:
-	// every relay then running); each may leave one batch to be sent again.
+	// every relay then running; a broker that lost its answers: every
+	// relay); each may leave one batch to be sent again.
 	cut int
 }
 
@@ -36,6 +37,16 @@ func (f faultWindow) crash() bool { return f.kind == kindKill || f.kind == kindS
 // outage reports whether the fault stops deliveries of every relay.
 func (f faultWindow) outage() bool { return f.kind == kindBroker || f.kind == kindProduce }
 
+// from is the moment recovery from f is measured from: its end, except
+// for a crash or a freeze, whose relay is gone from its start on (the
+// others must take its shards over whether or not it comes back).
+func (f faultWindow) from() time.Time {
+	if f.crash() {
+		return f.start
+	}
+	return f.end
+}
+
 // delivery is one record read back: its message id and broker timestamp.
 type delivery struct {
 	id string
@@ -45,58 +56,10 @@ type delivery struct {
 // limits are the bounds the timeline is held to.
 type limits struct {
 	gap      time.Duration // longest gap in deliveries away from faults
-	recovery time.Duration // from a fault's end to the delivery of all committed before it
+	recovery time.Duration // from a fault to the delivery of all committed before it
 	lease    time.Duration // added to recovery after a crash or freeze
 	outage   time.Duration // added to recovery after the broker was down or failing
 	batch    int           // the relays' batch size: duplicates allowed per cut relay
-}
-
-// faultRecovery is how one fault was recovered from.
-type faultRecovery struct {
-	f faultWindow
-	// recovery runs from the fault's end until every message committed
-	// before it was delivered; allowed is the fault's bound, extended to
-	// the bounds of the faults that began before it had recovered.
-	recovery, allowed time.Duration
-	alone             bool // no other fault overlapped its recovery window
-	duplicates        int  // repeated deliveries after it began and before the next fault began
-}
-
-// episode is a run of faults close enough that one's recovery is not over
-// when the next begins: the duplicates of its crashes may show up after
-// any of them.
-type episode struct {
-	faults     []faultWindow
-	start, end time.Time
-	allowed    time.Duration // recovery bound: the largest of its faults'
-	duplicates int           // repeated deliveries from start until the next episode
-	dupAllowed int
-}
-
-func (e *episode) kinds() string {
-	var ks []string
-	for _, f := range e.faults {
-		ks = append(ks, f.kind)
-	}
-	return strings.Join(ks, "+")
-}
-
-// timelineReport is what analyze found.
-type timelineReport struct {
-	episodes []*episode
-	faults   []faultRecovery
-	// longestGap is the longest time between two consecutive first
-	// deliveries while a committed message waited; quietGap the longest
-	// of those that overlap no fault and no recovery window.
-	longestGap, quietGap time.Duration
-	quietGapAt           time.Time
-	// quietDelay is the longest commit-to-delivery time of a message
-	// committed and delivered away from every fault and recovery window.
-	quietDelay   time.Duration
-	quietDelayAt time.Time // that message's commit
-	quietMsgs    int       // messages of that kind
-	outside      int       // duplicates before the first fault
-	violations   []string
 }
 
 // faultBound is how long recovery from f may take.
@@ -110,24 +73,48 @@ func faultBound(f faultWindow, l limits) time.Duration {
 	return l.recovery
 }
 
-// allowedRecovery is the bound of fs[i], extended while other faults
-// overlap its recovery: until the end of their own bounds.
-func allowedRecovery(fs []faultWindow, i int, l limits) time.Duration {
-	f := fs[i]
-	deadline := f.end.Add(faultBound(f, l))
-	for changed := true; changed; {
-		changed = false
-		for j, g := range fs {
-			if j == i || g.start.After(deadline) || g.end.Before(f.start) {
-				continue
-			}
-			if d := g.end.Add(faultBound(g, l)); d.After(deadline) {
-				deadline, changed = d, true
-			}
-		}
+// window is the time f may disturb deliveries: from its start until its
+// recovery bound has passed.
+func window(f faultWindow, l limits) (from, to time.Time) {
+	to = f.from().Add(faultBound(f, l))
+	if e := f.end.Add(faultBound(f, l)); f.kind == kindStop && e.After(to) {
+		to = e // a frozen relay that wakes may still send its last batch
 	}
-	return deadline.Sub(f.end)
+	return f.start, to
 }
+
+// faultRecovery is how one fault was recovered from.
+type faultRecovery struct {
+	f faultWindow
+	// recovery runs from f.from() until every message committed before it
+	// was delivered. allowed is the fault's bound, extended to the bounds
+	// of the faults whose windows overlap its own: one step, not a chain,
+	// so that faults following each other closely cannot hide a stall.
+	recovery, allowed time.Duration
+	alone             bool // no other fault's window overlapped its own
+	duplicates        int  // repeated deliveries ascribed to it
+	dupAllowed        int  // one batch per relay it cut off
+}
+
+// timelineReport is what analyze found.
+type timelineReport struct {
+	faults []faultRecovery
+	// longestGap is the longest time between two consecutive first
+	// deliveries while a committed message waited; quietGap the longest
+	// of those that overlap no fault window.
+	longestGap, quietGap time.Duration
+	quietGapAt           time.Time
+	// quietDelay is the longest commit-to-delivery time of a message
+	// committed and delivered away from every fault window.
+	quietDelay   time.Duration
+	quietDelayAt time.Time // that message's commit
+	quietMsgs    int       // messages of that kind
+	unexplained  int       // duplicates no fault can account for
+	violations   []string
+}
+
+// msg is a committed message that was delivered.
+type msg struct{ commit, delivered time.Time }
 
 // analyze computes the run's liveness figures. commits holds the commit
 // time of every committed message whose commit the writers saw succeed;
@@ -135,9 +122,9 @@ func allowedRecovery(fs []faultWindow, i int, l limits) time.Duration {
 // are left out: the ledger check counts them as lost.
 func analyze(commits map[string]time.Time, deliveries []delivery, faults []faultWindow, l limits) timelineReport {
 	var r timelineReport
+	sort.Slice(deliveries, func(i, j int) bool { return deliveries[i].at.Before(deliveries[j].at) })
 	first := map[string]time.Time{}
 	var dups []time.Time
-	sort.Slice(deliveries, func(i, j int) bool { return deliveries[i].at.Before(deliveries[j].at) })
 	for _, d := range deliveries {
 		if _, seen := first[d.id]; seen {
 			dups = append(dups, d.at)
@@ -145,41 +132,50 @@ func analyze(commits map[string]time.Time, deliveries []delivery, faults []fault
 		}
 		first[d.id] = d.at
 	}
-
-	// Messages by commit time, with the latest first delivery of any
-	// message committed up to each one.
-	type msg struct{ commit, delivered time.Time }
 	var msgs []msg
 	for id, c := range commits {
 		if d, ok := first[id]; ok {
 			msgs = append(msgs, msg{c, d})
 		}
 	}
-	sort.Slice(msgs, func(i, j int) bool { return msgs[i].commit.Before(msgs[j].commit) })
-	latest := make([]time.Time, len(msgs))
-	for i, m := range msgs {
+	fs := normalized(faults)
+	r.recoveries(msgs, fs, l)
+	r.gaps(msgs, fs, l)
+	r.duplicates(dups, fs, l)
+	return r
+}
+
+// recoveries measures, for every fault, the time from f.from() until
+// everything committed before it was delivered, against its bound.
+func (r *timelineReport) recoveries(msgs []msg, fs []faultWindow, l limits) {
+	byCommit := slices.Clone(msgs)
+	sort.Slice(byCommit, func(i, j int) bool { return byCommit[i].commit.Before(byCommit[j].commit) })
+	latest := make([]time.Time, len(byCommit)) // latest delivery of byCommit[:i+1]
+	for i, m := range byCommit {
 		latest[i] = m.delivered
 		if i > 0 && latest[i-1].After(m.delivered) {
 			latest[i] = latest[i-1]
 		}
 	}
-	// deliveredBy is when every message committed at or before t had
-	// been delivered (the zero time if none was committed).
-	deliveredBy := func(t time.Time) time.Time {
-		n := sort.Search(len(msgs), func(i int) bool { return msgs[i].commit.After(t) })
-		if n == 0 {
-			return time.Time{}
-		}
-		return latest[n-1]
-	}
-
-	r.episodes = episodes(faults, l)
-	fs := normalized(faults)
 	for i, f := range fs {
-		fr := faultRecovery{f: f, allowed: allowedRecovery(fs, i, l)}
-		fr.alone = fr.allowed == faultBound(f, l)
-		if by := deliveredBy(f.end); by.After(f.end) {
-			fr.recovery = by.Sub(f.end)
+		ref := f.from()
+		fr := faultRecovery{f: f, allowed: faultBound(f, l), alone: true, dupAllowed: f.cut * l.batch}
+		a, b := window(f, l)
+		deadline := ref.Add(fr.allowed)
+		for j, g := range fs {
+			ga, gb := window(g, l)
+			if j == i || ga.After(b) || gb.Before(a) {
+				continue
+			}
+			fr.alone = false
+			if gb.After(deadline) {
+				deadline = gb
+			}
+		}
+		fr.allowed = deadline.Sub(ref)
+		n := sort.Search(len(byCommit), func(k int) bool { return byCommit[k].commit.After(ref) })
+		if n > 0 && latest[n-1].After(ref) {
+			fr.recovery = latest[n-1].Sub(ref)
 		}
 		if fr.recovery > fr.allowed {
 			r.violations = append(r.violations, fmt.Sprintf("recovery from %s (%s-%s) took %s, bound %s",
@@ -187,11 +183,14 @@ func analyze(commits map[string]time.Time, deliveries []delivery, faults []fault
 		}
 		r.faults = append(r.faults, fr)
 	}
+}
 
-	// inFaults reports whether [a, b] overlaps a fault or its recovery window.
+// gaps finds the longest stop of deliveries while a message waited, and
+// the longest wait of a message, away from every fault window.
+func (r *timelineReport) gaps(msgs []msg, fs []faultWindow, l limits) {
 	inFaults := func(a, b time.Time) bool {
-		for _, e := range r.episodes {
-			if !b.Before(e.start) && !a.After(e.end.Add(e.allowed)) {
+		for _, f := range fs {
+			if wa, wb := window(f, l); !b.Before(wa) && !a.After(wb) {
 				return true
 			}
 		}
@@ -242,50 +241,37 @@ func analyze(commits map[string]time.Time, deliveries []delivery, faults []fault
 		r.violations = append(r.violations, fmt.Sprintf("a message committed at %s, away from any fault, waited %s for its delivery (bound %s)",
 			r.quietDelayAt.Format("15:04:05.000"), r.quietDelay.Round(10*time.Millisecond), delayBound))
 	}
-
-	// A repeated delivery belongs to the latest episode (and fault) begun
-	// before it.
-	for _, at := range dups {
-		i := sort.Search(len(r.episodes), func(i int) bool { return r.episodes[i].start.After(at) }) - 1
-		if i < 0 {
-			r.outside++
-			continue
-		}
-		r.episodes[i].duplicates++
-		j := sort.Search(len(r.faults), func(j int) bool { return r.faults[j].f.start.After(at) }) - 1
-		r.faults[j].duplicates++
-	}
-	if r.outside > 0 {
-		r.violations = append(r.violations, fmt.Sprintf("%d duplicates before the first fault", r.outside))
-	}
-	for _, e := range r.episodes {
-		if e.duplicates > e.dupAllowed {
-			r.violations = append(r.violations, fmt.Sprintf("%d duplicates after %s at %s, bound %d (one batch of %d per relay cut off)",
-				e.duplicates, e.kinds(), e.start.Format("15:04:05.0"), e.dupAllowed, l.batch))
-		}
-	}
-	return r
 }
 
-// episodes merges faults that begin before the previous ones are due to
-// have recovered.
-func episodes(faults []faultWindow, l limits) []*episode {
-	var out []*episode
-	for _, f := range normalized(faults) {
-		bound := faultBound(f, l)
-		if n := len(out); n > 0 && !f.start.After(out[n-1].end.Add(out[n-1].allowed)) {
-			e := out[n-1]
-			e.faults = append(e.faults, f)
-			if f.end.After(e.end) {
-				e.end = f.end
+// duplicates ascribes every repeated delivery to a fault that can explain
+// it: one that cut relays off in the middle of their work, whose window
+// holds the delivery, with room left (one batch per relay it cut); the
+// latest such fault first. A duplicate no fault explains is a violation.
+func (r *timelineReport) duplicates(dups []time.Time, fs []faultWindow, l limits) {
+	var samples []string
+	for _, at := range dups {
+		ascribed := false
+		for i := len(r.faults) - 1; i >= 0; i-- {
+			fr := &r.faults[i]
+			a, b := window(fr.f, l)
+			if at.Before(a) || at.After(b) || fr.duplicates >= fr.dupAllowed {
+				continue
 			}
-			e.allowed = max(e.allowed, bound)
-			e.dupAllowed += f.cut * l.batch
-			continue
+			fr.duplicates++
+			ascribed = true
+			break
 		}
-		out = append(out, &episode{faults: []faultWindow{f}, start: f.start, end: f.end, allowed: bound, dupAllowed: f.cut * l.batch})
+		if !ascribed {
+			r.unexplained++
+			if len(samples) < 5 {
+				samples = append(samples, at.Format("15:04:05.000"))
+			}
+		}
 	}
-	return out
+	if r.unexplained > 0 {
+		r.violations = append(r.violations, fmt.Sprintf("%d duplicates that no fault explains (at most one batch of %d per relay a fault cut off, within its window), e.g. at %v",
+			r.unexplained, l.batch, samples))
+	}
 }
 
 // normalized returns faults sorted by start, each ending at its start or
@@ -304,23 +290,19 @@ func normalized(faults []faultWindow) []faultWindow {
 // summary is the report's lines for the log.
 func (r timelineReport) summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "longest delivery gap %s (away from faults %s); longest delay away from faults %s over %d messages; %d faults in %d episodes:",
+	fmt.Fprintf(&b, "longest delivery gap %s (away from faults %s); longest delay away from faults %s over %d messages; %d faults:",
 		r.longestGap.Round(10*time.Millisecond), r.quietGap.Round(10*time.Millisecond), r.quietDelay.Round(10*time.Millisecond), r.quietMsgs,
-		len(r.faults), len(r.episodes))
+		len(r.faults))
 	for _, fr := range r.faults {
-		fmt.Fprintf(&b, "\n  %s-%s %-15s recovered in %6s (bound %6s); duplicates after it %d",
+		fmt.Fprintf(&b, "\n  %s-%s %-15s recovered in %6s (bound %6s); duplicates %d (bound %d)",
 			fr.f.start.Format("15:04:05.0"), fr.f.end.Format("15:04:05.0"), fr.f.kind,
-			fr.recovery.Round(10*time.Millisecond), fr.allowed.Round(10*time.Millisecond), fr.duplicates)
-	}
-	for _, e := range r.episodes {
-		fmt.Fprintf(&b, "\n  episode %s-%s: %d faults, duplicates %d (bound %d)",
-			e.start.Format("15:04:05.0"), e.end.Format("15:04:05.0"), len(e.faults), e.duplicates, e.dupAllowed)
+			fr.recovery.Round(10*time.Millisecond), fr.allowed.Round(10*time.Millisecond), fr.duplicates, fr.dupAllowed)
 	}
 	return b.String()
 }
 
 // byKind is, per fault kind, the worst recovery (and the worst of the
-// faults that no other overlapped) and the duplicates after them.
+// faults no other overlapped) and the duplicates ascribed to them.
 func (r timelineReport) byKind() string {
 	type agg struct {
 		n, alone          int

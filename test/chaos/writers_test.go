@@ -66,7 +66,7 @@ func startWriters(h *harness, seed uint64) (*writers, error) {
 		// SQLite has one writer at a time: a write transaction held open
 		// stops every other writer and every relay's lease round until it
 		// ends, so the relays' lease must exceed the longest one (see
-		// docs/operations.md); fewer and shorter here.
+		// docs/design.md, "Long application transactions"); fewer and shorter here.
 		w.lateRate, w.lateMin, w.lateRange = 0.005, 300*time.Millisecond, 700*time.Millisecond
 	}
 	n, rate := numWriters, txRate

@@ -1,4 +1,4 @@
--- Release: hand shards back
+-- Release (transaction on MySQL): hand shards back
 UPDATE outbox_shards
 SET owner = ?, lease_until = ?
 WHERE (owner = ? AND (fence = ? AND shard = ? OR fence = ? AND shard = ?));
