@@ -38,9 +38,9 @@ func encodeHeaders(hs []Header) []byte {
 	return b
 }
 
-// DecodeHeaders decodes what EncodeHeaders encoded. Malformed input
-// (truncated, trailing bytes, unknown version, a name that is not UTF-8)
-// returns an error wrapping ErrInvalidHeaders; it never panics, and it
+// DecodeHeaders decodes the headers column of an outbox row (what Enqueue
+// wrote). Malformed input (truncated, trailing bytes, unknown version, a
+// name that is not UTF-8) returns an error wrapping ErrCorruptHeaders; it never panics, and it
 // grows its result as headers parse, so a forged header count cannot make
 // it allocate ahead of the input.
 func DecodeHeaders(b []byte) ([]Header, error) {

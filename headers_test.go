@@ -110,17 +110,17 @@ func TestHeadersGoldenEncoding(t *testing.T) {
 	}
 	for _, tc := range tests {
 		if got := encodeHeaders(tc.hs); !bytes.Equal(got, tc.want) {
-			t.Errorf("EncodeHeaders(%s) = %v, want %v", fmtHeaders(tc.hs), got, tc.want)
+			t.Errorf("encodeHeaders(%s) = %v, want %v", fmtHeaders(tc.hs), got, tc.want)
 		}
 	}
 }
 
 func TestHeadersEmpty(t *testing.T) {
 	if got := encodeHeaders(nil); got != nil {
-		t.Errorf("EncodeHeaders(nil) = %v, want nil", got)
+		t.Errorf("encodeHeaders(nil) = %v, want nil", got)
 	}
 	if got := encodeHeaders([]Header{}); got != nil {
-		t.Errorf("EncodeHeaders([]) = %v, want nil", got)
+		t.Errorf("encodeHeaders([]) = %v, want nil", got)
 	}
 	for _, in := range [][]byte{nil, {}} {
 		got, err := DecodeHeaders(in)
@@ -137,7 +137,7 @@ func checkMalformed(t *testing.T, in []byte) {
 		t.Fatalf("DecodeHeaders(%v) = %s, want an error", in, fmtHeaders(got))
 	}
 	if !errors.Is(err, ErrCorruptHeaders) {
-		t.Fatalf("DecodeHeaders(%v) error %v does not wrap ErrInvalidHeaders", in, err)
+		t.Fatalf("DecodeHeaders(%v) error %v does not wrap ErrCorruptHeaders", in, err)
 	}
 	if got != nil {
 		t.Fatalf("DecodeHeaders(%v) returned headers with its error", in)
@@ -222,7 +222,7 @@ func checkDecodeProperty(t *testing.T, in []byte) {
 	hs, err := DecodeHeaders(in)
 	if err != nil {
 		if !errors.Is(err, ErrCorruptHeaders) {
-			t.Fatalf("DecodeHeaders(%x): error %v does not wrap ErrInvalidHeaders", in, err)
+			t.Fatalf("DecodeHeaders(%x): error %v does not wrap ErrCorruptHeaders", in, err)
 		}
 		if hs != nil {
 			t.Fatalf("DecodeHeaders(%x): headers with an error", in)
@@ -254,7 +254,7 @@ func checkDecodeProperty(t *testing.T, in []byte) {
 	}
 	again, err := DecodeHeaders(re)
 	if err != nil {
-		t.Fatalf("DecodeHeaders(EncodeHeaders(DecodeHeaders(%x))): %v", in, err)
+		t.Fatalf("DecodeHeaders(encodeHeaders(DecodeHeaders(%x))): %v", in, err)
 	}
 	if !equalHeaders(hs, again) {
 		t.Fatalf("re-decoded headers differ:\n got %s\nwant %s", fmtHeaders(again), fmtHeaders(hs))
@@ -350,7 +350,7 @@ func FuzzHeadersRoundTrip(f *testing.F) {
 		}
 		got, err := DecodeHeaders(enc)
 		if err != nil {
-			t.Fatalf("DecodeHeaders(EncodeHeaders(%s)): %v", fmtHeaders(hs), err)
+			t.Fatalf("DecodeHeaders(encodeHeaders(%s)): %v", fmtHeaders(hs), err)
 		}
 		if !equalHeaders(got, hs) {
 			t.Fatalf("round trip:\n got %s\nwant %s", fmtHeaders(got), fmtHeaders(hs))

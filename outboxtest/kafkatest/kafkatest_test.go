@@ -146,7 +146,7 @@ func TestKafkaRecordsTooFew(t *testing.T) {
 func TestNewKafkaBadPartitions(t *testing.T) {
 	tb := &faketb.TB{}
 	if k := kafkatest.New(tb, 0, "orders"); k != nil {
-		t.Error("NewKafka returned a Kafka after failing")
+		t.Error("kafkatest.New returned a broker after failing")
 	}
 	if len(tb.Fatals) != 1 || !strings.HasPrefix(tb.Fatals[0], "kafkatest: New: partitions must be at least 1, got 0") {
 		t.Errorf("Fatalf calls: %q", tb.Fatals)
