@@ -577,20 +577,7 @@ func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent
 			code = kerr.RequestTimedOut.Code
 		}
 		nRejects.Add(1)
-		req := kr.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return localkafka.RefuseProduce(kr.(*kmsg.ProduceRequest), code), nil, true
 	})
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1,
 		When: func(kmsg.Request) bool { return roll(lostAckPercent) }})

@@ -79,18 +79,7 @@ func (ctl *produceControl) control(c *kfake.Cluster, req *kmsg.ProduceRequest) (
 	}
 	// NOT_ENOUGH_REPLICAS for every partition: Sarama retries, then
 	// reports it, and Classify makes it outbox.ErrUnavailable.
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, kerr.NotEnoughReplicas.Code
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp, nil, true
+	return localkafka.RefuseProduce(req, kerr.NotEnoughReplicas.Code), nil, true
 }
 
 func (ctl *produceControl) unavailable(testing.TB) func() {
