@@ -134,100 +134,149 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// runOptions are the flags of relay run.
+type runOptions struct {
+	db                                      dbFlags
+	brokers, clientID, version, compression string
+	partitioner                             string
+	maxMsg                                  int
+	tls                                     tlsOptions
+	saslMech, saslUser, saslPassFile        string
+	shards, batch, batchBytes, maxAttempts  int
+	poll, lease                             time.Duration
+	retryBackoff, retryBackoffMax           time.Duration
+	outageBackoff, outageBackoffMax         time.Duration
+	publishTimeout, shutdownTimeout         time.Duration
+	relayID                                 string
+	migrate                                 bool
+	logFormat, logLevel                     string
+}
+
+// addRunFlags declares the flags of relay run on fs. (One line per flag:
+// the reason it is longer than the others.)
+func addRunFlags(fs *flag.FlagSet) *runOptions {
+	o := &runOptions{db: addDBFlags(fs)}
+	fs.StringVar(&o.brokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required)")
+	fs.StringVar(&o.clientID, "kafka-client-id", "outbox-relay", "Kafka client id")
+	fs.StringVar(&o.version, "kafka-version", "", "Kafka protocol version, e.g. 3.6.0 (default: the publisher's)")
+	fs.StringVar(&o.compression, "kafka-compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fs.StringVar(&o.partitioner, "kafka-partitioner", "hash", "hash (Sarama's FNV-1a) or murmur2 (where Java clients and Debezium put keys)")
+	fs.IntVar(&o.maxMsg, "kafka-max-message-bytes", 0, "largest record the producer sends (default 0: the broker's message.max.bytes, read at start)")
+	fs.BoolVar(&o.tls.enable, "kafka-tls", false, "connect to Kafka over TLS")
+	fs.StringVar(&o.tls.caFile, "kafka-tls-ca-file", "", "PEM file of the CAs to trust (default: the system's)")
+	fs.StringVar(&o.tls.certFile, "kafka-tls-cert-file", "", "PEM client certificate (mutual TLS)")
+	fs.StringVar(&o.tls.keyFile, "kafka-tls-key-file", "", "PEM client key (mutual TLS)")
+	fs.StringVar(&o.tls.serverName, "kafka-tls-server-name", "", "server name to verify (default: the broker host)")
+	fs.BoolVar(&o.tls.insecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
+	fs.StringVar(&o.saslMech, "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
+	fs.StringVar(&o.saslUser, "kafka-sasl-user", "", "SASL user name")
+	fs.StringVar(&o.saslPassFile, "kafka-sasl-password-file", "", "file holding the SASL password (else OUTBOX_KAFKA_SASL_PASSWORD)")
+	fs.IntVar(&o.shards, "shards", outbox.DefaultNumShards, "number of shards; must equal the application's outbox.Config.NumShards")
+	fs.IntVar(&o.batch, "batch-size", outbox.DefaultBatchSize, "most messages per batch")
+	fs.IntVar(&o.batchBytes, "batch-bytes", outbox.DefaultBatchBytes, "most bytes of keys, values and headers per batch")
+	fs.DurationVar(&o.poll, "poll-interval", outbox.DefaultPollInterval, "longest wait between reads of an idle outbox")
+	fs.DurationVar(&o.lease, "lease-duration", outbox.DefaultLeaseDuration, "shard lease; a crashed relay's shards are taken over after it")
+	fs.IntVar(&o.maxAttempts, "max-attempts", outbox.DefaultMaxAttempts, "failed attempts before a message is dead-lettered")
+	fs.DurationVar(&o.retryBackoff, "retry-backoff", outbox.DefaultRetryBackoff, "first wait before retrying a failed message (doubles)")
+	fs.DurationVar(&o.retryBackoffMax, "retry-backoff-max", outbox.DefaultRetryBackoffMax, "longest wait before retrying a failed message")
+	fs.DurationVar(&o.outageBackoff, "outage-backoff", outbox.DefaultOutageBackoff, "first pause while the broker is unavailable (doubles)")
+	fs.DurationVar(&o.outageBackoffMax, "outage-backoff-max", outbox.DefaultOutageBackoffMax, "longest pause while the broker is unavailable")
+	fs.DurationVar(&o.publishTimeout, "publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish round")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", outbox.DefaultShutdownTimeout, "time to finish the batch in flight after SIGTERM")
+	fs.StringVar(&o.relayID, "relay-id", "", "name of this relay in leases and logs (default: host-pid-random)")
+	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return o
+}
+
+// kafkaConfig is the publisher's configuration, validated.
+func (o *runOptions) kafkaConfig(getenv func(string) string) (kafka.Config, error) {
+	if len(splitList(o.brokers)) == 0 {
+		return kafka.Config{}, fmt.Errorf("%w: --kafka-brokers (OUTBOX_KAFKA_BROKERS) is required", ErrUsage)
+	}
+	tlsConf, err := o.tls.config()
+	if err != nil {
+		return kafka.Config{}, err
+	}
+	password, err := secret(getenv, "OUTBOX_KAFKA_SASL_PASSWORD", o.saslPassFile)
+	if err != nil {
+		return kafka.Config{}, err
+	}
+	kcfg := kafka.Config{
+		Brokers: splitList(o.brokers), ClientID: o.clientID, Version: o.version,
+		Compression: o.compression, Partitioner: o.partitioner, MaxMessageBytes: o.maxMsg,
+		TLS: tlsConf, SASL: kafka.SASL{Mechanism: o.saslMech, User: o.saslUser, Password: password},
+	}
+	if err := kcfg.Validate(); err != nil {
+		return kafka.Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return kcfg, nil
+}
+
+// relayConfig is the relay's configuration, validated.
+func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, error) {
+	rcfg := outbox.RelayConfig{
+		Dialect: d.Dialect, Logger: d.Logger,
+		NumShards: o.shards, ID: o.relayID, BatchSize: o.batch, BatchBytes: o.batchBytes,
+		PollInterval: o.poll, MinPollInterval: min(outbox.DefaultMinPollInterval, o.poll),
+		LeaseDuration: o.lease, MaxAttempts: o.maxAttempts,
+		RetryBackoff: o.retryBackoff, RetryBackoffMax: o.retryBackoffMax,
+		OutageBackoff: o.outageBackoff, OutageBackoffMax: o.outageBackoffMax,
+		PublishTimeout: o.publishTimeout, ShutdownTimeout: o.shutdownTimeout,
+	}
+	if err := rcfg.Validate(); err != nil {
+		return rcfg, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return rcfg, nil
+}
+
 func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("run", runAbout, runExamples, stderr)
-	dbf := addDBFlags(fs)
-	brokers := fs.String("kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required)")
-	clientID := fs.String("kafka-client-id", "outbox-relay", "Kafka client id")
-	version := fs.String("kafka-version", "", "Kafka protocol version, e.g. 3.6.0 (default: the publisher's)")
-	compression := fs.String("kafka-compression", "none", "none, gzip, snappy, lz4 or zstd")
-	partitioner := fs.String("kafka-partitioner", "hash", "hash (Sarama's FNV-1a) or murmur2 (where Java clients and Debezium put keys)")
-	maxMsg := fs.Int("kafka-max-message-bytes", 0, "largest record the producer sends (default 0: the broker's message.max.bytes, read at start)")
-	var tlsOpt tlsOptions
-	fs.BoolVar(&tlsOpt.enable, "kafka-tls", false, "connect to Kafka over TLS")
-	fs.StringVar(&tlsOpt.caFile, "kafka-tls-ca-file", "", "PEM file of the CAs to trust (default: the system's)")
-	fs.StringVar(&tlsOpt.certFile, "kafka-tls-cert-file", "", "PEM client certificate (mutual TLS)")
-	fs.StringVar(&tlsOpt.keyFile, "kafka-tls-key-file", "", "PEM client key (mutual TLS)")
-	fs.StringVar(&tlsOpt.serverName, "kafka-tls-server-name", "", "server name to verify (default: the broker host)")
-	fs.BoolVar(&tlsOpt.insecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
-	saslMech := fs.String("kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
-	saslUser := fs.String("kafka-sasl-user", "", "SASL user name")
-	saslPassFile := fs.String("kafka-sasl-password-file", "", "file holding the SASL password (else OUTBOX_KAFKA_SASL_PASSWORD)")
-	shards := fs.Int("shards", outbox.DefaultNumShards, "number of shards; must equal the application's outbox.Config.NumShards")
-	batch := fs.Int("batch-size", outbox.DefaultBatchSize, "most messages per batch")
-	batchBytes := fs.Int("batch-bytes", outbox.DefaultBatchBytes, "most bytes of keys, values and headers per batch")
-	poll := fs.Duration("poll-interval", outbox.DefaultPollInterval, "longest wait between reads of an idle outbox")
-	lease := fs.Duration("lease-duration", outbox.DefaultLeaseDuration, "shard lease; a crashed relay's shards are taken over after it")
-	maxAttempts := fs.Int("max-attempts", outbox.DefaultMaxAttempts, "failed attempts before a message is dead-lettered")
-	retryBackoff := fs.Duration("retry-backoff", outbox.DefaultRetryBackoff, "first wait before retrying a failed message (doubles)")
-	retryBackoffMax := fs.Duration("retry-backoff-max", outbox.DefaultRetryBackoffMax, "longest wait before retrying a failed message")
-	outageBackoff := fs.Duration("outage-backoff", outbox.DefaultOutageBackoff, "first pause while the broker is unavailable (doubles)")
-	outageBackoffMax := fs.Duration("outage-backoff-max", outbox.DefaultOutageBackoffMax, "longest pause while the broker is unavailable")
-	publishTimeout := fs.Duration("publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish round")
-	shutdownTimeout := fs.Duration("shutdown-timeout", outbox.DefaultShutdownTimeout, "time to finish the batch in flight after SIGTERM")
-	relayID := fs.String("relay-id", "", "name of this relay in leases and logs (default: host-pid-random)")
-	migrate := fs.Bool("migrate", false, "apply the outbox migrations before starting")
-	logFormat := fs.String("log-format", "text", "text or json")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	o := addRunFlags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
 	// The MySQL driver logs on its own ("closing bad idle connection");
 	// route that through the relay's logger so every line keeps its format.
 	_ = mysql.SetLogger(mysqlLogger{log})
-	if len(splitList(*brokers)) == 0 {
-		return fmt.Errorf("%w: --kafka-brokers (OUTBOX_KAFKA_BROKERS) is required", ErrUsage)
-	}
-	tlsConf, err := tlsOpt.config()
+	kcfg, err := o.kafkaConfig(getenv)
 	if err != nil {
 		return err
 	}
-	password, err := secret(getenv, "OUTBOX_KAFKA_SASL_PASSWORD", *saslPassFile)
-	if err != nil {
-		return err
-	}
-	kcfg := kafka.Config{
-		Brokers: splitList(*brokers), ClientID: *clientID, Version: *version,
-		Compression: *compression, Partitioner: *partitioner, MaxMessageBytes: *maxMsg,
-		TLS: tlsConf, SASL: kafka.SASL{Mechanism: *saslMech, User: *saslUser, Password: password},
-	}
-	if err := kcfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	db, d, err := dbf.open(getenv, func(d database) database { return d.relaySession(*lease) })
+	db, d, err := o.db.open(getenv, func(d database) database { return d.relaySession(o.lease) })
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rcfg := outbox.RelayConfig{
-		Dialect: d.dialect, NumShards: *shards, ID: *relayID, BatchSize: *batch, BatchBytes: *batchBytes,
-		PollInterval: *poll, MinPollInterval: min(outbox.DefaultMinPollInterval, *poll),
-		LeaseDuration: *lease, MaxAttempts: *maxAttempts,
-		RetryBackoff: *retryBackoff, RetryBackoffMax: *retryBackoffMax,
-		OutageBackoff: *outageBackoff, OutageBackoffMax: *outageBackoffMax,
-		PublishTimeout: *publishTimeout, ShutdownTimeout: *shutdownTimeout, Logger: log,
-	}
 	// Validate everything before touching the network.
-	if err := rcfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+	rcfg, err := o.relayConfig(outbox.RelayConfig{Dialect: d.dialect, Logger: log})
+	if err != nil {
+		return err
 	}
 
 	ctx, stop := signalContext(func(s os.Signal) {
-		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", *shutdownTimeout)
+		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
-	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", tlsConf != nil, "sasl", *saslMech)
+	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", kcfg.TLS != nil, "sasl", o.saslMech)
+	return serve(ctx, db, d, kcfg, rcfg, o.migrate, log)
+}
+
+// serve waits for the database, migrates if asked, connects to Kafka and
+// runs the relay until ctx ends. A signal while it waits is a clean stop.
+func serve(ctx context.Context, db *sql.DB, d database, kcfg kafka.Config, rcfg outbox.RelayConfig, migrate bool, log *slog.Logger) error {
 	if err := waitForDatabase(ctx, db, d, log); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while waiting
 		}
 		return err
 	}
-	if *migrate {
+	if migrate {
 		if err := migrations.Up(ctx, db, d.dialect); err != nil {
 			return fmt.Errorf("migrations: %w", err)
 		}
