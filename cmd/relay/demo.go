@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,34 +36,50 @@ const demoTopic = "demo.orders"
 // errDemoFailed is returned when the demo's checks fail.
 var errDemoFailed = errors.New("demo: a guarantee was violated (see the summary line)")
 
-func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+// demoOptions are the flags of relay demo.
+type demoOptions struct {
+	n, writers, keys, relays, rollbackPct, partitions int
+	timeout                                           time.Duration
+	logLevel                                          string
+}
+
+func parseDemoFlags(args []string, stderr io.Writer, getenv func(string) string) (*demoOptions, error) {
 	fs := newFlagSet("demo", demoAbout, "  go run ./cmd/relay demo\n  go run ./cmd/relay demo -n 100000 -relays 3 -writers 16", stderr)
-	n := fs.Int("n", 20000, "messages to enqueue (committed and rolled back)")
-	writers := fs.Int("writers", 8, "writer goroutines")
-	keys := fs.Int("keys", 200, "distinct message keys (customers)")
-	relays := fs.Int("relays", 2, "relays publishing side by side")
-	rollbackPct := fs.Int("rollback-percent", 10, "share of transactions rolled back on purpose")
-	partitions := fs.Int("partitions", 8, "partitions of the demo topic")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up when the topic is not complete by then")
-	logLevel := fs.String("log-level", "warn", "relay log level: debug, info, warn or error")
+	o := &demoOptions{}
+	fs.IntVar(&o.n, "n", 20000, "messages to enqueue (committed and rolled back)")
+	fs.IntVar(&o.writers, "writers", 8, "writer goroutines")
+	fs.IntVar(&o.keys, "keys", 200, "distinct message keys (customers)")
+	fs.IntVar(&o.relays, "relays", 2, "relays publishing side by side")
+	fs.IntVar(&o.rollbackPct, "rollback-percent", 10, "share of transactions rolled back on purpose")
+	fs.IntVar(&o.partitions, "partitions", 8, "partitions of the demo topic")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up when the topic is not complete by then")
+	fs.StringVar(&o.logLevel, "log-level", "warn", "relay log level: debug, info, warn or error")
 	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
+		return nil, err
 	}
 	switch {
-	case *n < 1, *writers < 1, *keys < *writers, *relays < 1, *partitions < 1, *rollbackPct < 0, *rollbackPct > 90:
-		return fmt.Errorf("%w: need -n >= 1, -writers >= 1, -keys >= -writers, -relays >= 1, -partitions >= 1, 0 <= -rollback-percent <= 90", ErrUsage)
+	case o.n < 1, o.writers < 1, o.keys < o.writers, o.relays < 1, o.partitions < 1, o.rollbackPct < 0, o.rollbackPct > 90:
+		return nil, fmt.Errorf("%w: need -n >= 1, -writers >= 1, -keys >= -writers, -relays >= 1, -partitions >= 1, 0 <= -rollback-percent <= 90", ErrUsage)
+	}
+	return o, nil
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	o, err := parseDemoFlags(args, stderr, getenv)
+	if err != nil {
+		return err
 	}
 	progress := newProgress(stderr) // looks at the terminal before the wrap
 	// Relay logs and the progress line share stderr: one writer at a time.
 	stderr = &lockedWriter{w: stderr}
 	progress.w = stderr
-	log, err := newLogger(stderr, "text", *logLevel)
+	log, err := newLogger(stderr, "text", o.logLevel)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(func(os.Signal) {})
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
 	dir, err := os.MkdirTemp("", "outbox-demo-")
@@ -71,14 +88,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	defer os.RemoveAll(dir)
 	dsn := "file:" + filepath.Join(dir, "demo.db") + "?" + sqliteDefaults
-	open := func() (*sql.DB, error) {
-		db, err := sql.Open("sqlite", dsn)
-		if err == nil {
-			db.SetMaxOpenConns(4)
-		}
-		return db, err
-	}
-	appDB, err := open()
+	appDB, err := openDemoDB(dsn)
 	if err != nil {
 		return err
 	}
@@ -86,23 +96,59 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if err := migrations.Up(ctx, appDB, dialect.SQLite()); err != nil {
 		return err
 	}
-	broker, err := localkafka.Start(int32(*partitions), []string{demoTopic})
+	broker, err := localkafka.Start(int32(o.partitions), []string{demoTopic})
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
 	fmt.Fprintf(stderr, "demo: SQLite at %s, Kafka-protocol broker at %v, topic %s (%d partitions)\n",
-		filepath.Join(dir, "demo.db"), broker.Addrs, demoTopic, *partitions)
+		filepath.Join(dir, "demo.db"), broker.Addrs, demoTopic, o.partitions)
 
 	ledger := verify.New()
-	consumer, err := localkafka.NewConsumer(broker.Addrs, demoTopic)
+	stopConsumer, err := consumeDemo(ctx, broker, ledger)
 	if err != nil {
 		return err
 	}
-	defer consumer.Close()
-	consumed := make(chan struct{})
-	cctx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
+	rs, err := startDemoRelays(ctx, dsn, broker, o.relays, log)
+	defer rs.stop()
+	if err != nil {
+		return err
+	}
+	ob, err := outbox.New(outbox.Config{Dialect: dialect.SQLite(), MaxMessageBytes: rs.maxMessageBytes})
+	if err != nil {
+		return err
+	}
+	w := startDemoWriters(ctx, appDB, ob, ledger, o)
+	lastPublished, err := w.await(ctx, ledger, progress)
+	if err != nil {
+		cancel()
+		return err
+	}
+	progress.finish()
+	rs.stop()
+	stopConsumer()
+	return demoReport(stdout, stderr, ledger.Summary(), lastPublished.Sub(w.started))
+}
+
+// openDemoDB opens the demo's SQLite database.
+func openDemoDB(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err == nil {
+		db.SetMaxOpenConns(4)
+	}
+	return db, err
+}
+
+// consumeDemo reads the demo topic into ledger until the returned stop is
+// called (stop waits for the consumer to end).
+func consumeDemo(ctx context.Context, broker *localkafka.Broker, ledger *verify.Ledger) (stop func(), err error) {
+	consumer, err := localkafka.NewConsumer(broker.Addrs, demoTopic)
+	if err != nil {
+		return nil, err
+	}
+	consumed := make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(consumed)
 		for cctx.Err() == nil {
@@ -111,98 +157,125 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 			}
 		}
 	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-consumed
+			consumer.Close()
+		})
+	}, nil
+}
 
-	rctx, stopRelays := context.WithCancel(ctx)
-	defer stopRelays()
-	var rwg sync.WaitGroup
-	maxMessageBytes := 0 // the publishers' limit, for the outbox
-	for i := 0; i < *relays; i++ {
-		db, err := open()
+// demoRelays are the demo's relays, each with its own pool and publisher.
+type demoRelays struct {
+	maxMessageBytes int // the publishers' limit, for the outbox
+	cancel          context.CancelFunc
+	wg              sync.WaitGroup
+	closers         []func() error
+	once            sync.Once
+}
+
+// startDemoRelays starts n relays; stop stops them and closes their pools
+// and publishers (also after an error).
+func startDemoRelays(ctx context.Context, dsn string, broker *localkafka.Broker, n int, log *slog.Logger) (*demoRelays, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	rs := &demoRelays{cancel: cancel}
+	for i := range n {
+		db, err := openDemoDB(dsn)
 		if err != nil {
-			return err
+			return rs, err
 		}
-		defer db.Close()
+		rs.closers = append(rs.closers, db.Close)
 		pub, err := kafka.New(kafka.Config{Brokers: broker.Addrs, ClientID: fmt.Sprintf("demo-relay-%d", i)})
 		if err != nil {
-			return err
+			return rs, err
 		}
-		defer pub.Close()
-		maxMessageBytes = pub.MaxMessageBytes()
+		rs.closers = append(rs.closers, pub.Close)
+		rs.maxMessageBytes = pub.MaxMessageBytes()
 		relay, err := outbox.NewRelay(db, pub, outbox.RelayConfig{
 			Dialect: dialect.SQLite(), ID: fmt.Sprintf("demo-relay-%d", i), Logger: log,
 			LeaseDuration: 5 * time.Second,
 		})
 		if err != nil {
-			return err
+			return rs, err
 		}
-		rwg.Add(1)
-		go func() {
-			defer rwg.Done()
-			_ = relay.Run(rctx)
-		}()
+		rs.wg.Go(func() { _ = relay.Run(rctx) })
 	}
+	return rs, nil
+}
 
-	ob, err := outbox.New(outbox.Config{Dialect: dialect.SQLite(), MaxMessageBytes: maxMessageBytes})
-	if err != nil {
-		return err
-	}
-	started := time.Now()
-	var committed, rolledBack atomic.Int64
-	var wwg sync.WaitGroup
-	werrs := make(chan error, *writers)
-	for w := 0; w < *writers; w++ {
-		share := *n / *writers
-		if w < *n%*writers {
+func (rs *demoRelays) stop() {
+	rs.once.Do(func() {
+		rs.cancel()
+		rs.wg.Wait()
+		for i := len(rs.closers) - 1; i >= 0; i-- {
+			_ = rs.closers[i]()
+		}
+	})
+}
+
+// demoWriters are the demo's writer goroutines and their counts.
+type demoWriters struct {
+	started               time.Time
+	committed, rolledBack atomic.Int64
+	errs                  chan error
+	done                  chan struct{}
+}
+
+func startDemoWriters(ctx context.Context, db *sql.DB, ob *outbox.Outbox, ledger *verify.Ledger, o *demoOptions) *demoWriters {
+	w := &demoWriters{started: time.Now(), errs: make(chan error, o.writers), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	for i := range o.writers {
+		share := o.n / o.writers
+		if i < o.n%o.writers {
 			share++
 		}
-		wwg.Add(1)
-		go func() {
-			defer wwg.Done()
-			if err := demoWriter(ctx, appDB, ob, ledger, w, *writers, *keys, share, *rollbackPct, &committed, &rolledBack); err != nil {
-				werrs <- err
+		wg.Go(func() {
+			if err := demoWriter(ctx, db, ob, ledger, i, o.writers, o.keys, share, o.rollbackPct, &w.committed, &w.rolledBack); err != nil {
+				w.errs <- err
 			}
-		}()
+		})
 	}
-	writersDone := make(chan struct{})
-	go func() { wwg.Wait(); close(writersDone) }()
+	go func() { wg.Wait(); close(w.done) }()
+	return w
+}
 
+// await shows progress until the writers are done and everything they
+// committed is on the topic, or ctx ends; it returns when the last record
+// was seen.
+func (w *demoWriters) await(ctx context.Context, ledger *verify.Ledger, prog *progress) (time.Time, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var lastPublished time.Time
-	done := false
-	for !done {
+	for {
 		select {
 		case <-ctx.Done():
-			done = true
-		case err := <-werrs:
-			cancel()
-			return fmt.Errorf("writer: %w", err)
+			return lastPublished, nil
+		case err := <-w.errs:
+			return lastPublished, fmt.Errorf("writer: %w", err)
 		case <-tick.C:
 		}
-		c, p := committed.Load(), int64(ledger.Published())
+		c, p := w.committed.Load(), int64(ledger.Published())
 		if p > 0 {
 			lastPublished = time.Now()
 		}
-		progress.update(c+rolledBack.Load(), c, p, time.Since(started))
+		prog.update(c+w.rolledBack.Load(), c, p, time.Since(w.started))
 		select {
-		case <-writersDone:
+		case <-w.done:
 			if p >= c {
-				done = true
+				return lastPublished, nil
 			}
 		default:
 		}
 	}
-	progress.finish()
-	stopRelays()
-	rwg.Wait()
-	stopConsumer()
-	<-consumed
+}
 
-	s := ledger.Summary()
-	elapsed := lastPublished.Sub(started).Seconds()
+// demoReport prints the demo's line and fails it when the ledger does.
+func demoReport(stdout, stderr io.Writer, s verify.Summary, elapsed time.Duration) error {
 	rate := 0.0
 	if elapsed > 0 {
-		rate = float64(s.Published) / elapsed
+		rate = float64(s.Published) / elapsed.Seconds()
 	}
 	fmt.Fprintf(stdout, "demo: %s rate=%.0f msg/s\n", s, rate)
 	if s.Unknown > 0 {
