@@ -43,6 +43,10 @@ func main() {
 	}
 }
 
+// run is the whole example, top to bottom: open and migrate, start a
+// relay, place an order that commits and one that rolls back, and see what
+// reaches the publisher. It is long because it is meant to be read in one
+// go, as the README's walk-through; each example module stands alone.
 func run(driver, dsn string) error {
 	ctx := context.Background()
 	d, err := dialectFor(driver)

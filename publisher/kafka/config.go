@@ -198,33 +198,41 @@ var compressions = map[string]sarama.CompressionCodec{
 }
 
 // sarama validates c and builds the Sarama configuration.
-func (c Config) sarama() (*sarama.Config, error) {
-	c = c.withDefaults()
+// parsed are the values of a Config that check parses.
+type parsed struct {
+	version     sarama.KafkaVersion
+	codec       sarama.CompressionCodec
+	partitioner sarama.PartitionerConstructor
+}
+
+// check validates c (with its defaults), naming the field at fault.
+func (c Config) check() (parsed, error) {
+	var p parsed
 	if len(c.Brokers) == 0 {
-		return nil, badField("Brokers", "is required: give at least one host:port")
+		return p, badField("Brokers", "is required: give at least one host:port")
 	}
 	for i, b := range c.Brokers {
 		host, port, err := net.SplitHostPort(b)
 		if err != nil || host == "" || port == "" {
-			return nil, badField(fmt.Sprintf("Brokers[%d]", i), "must be host:port; got %q", b)
+			return p, badField(fmt.Sprintf("Brokers[%d]", i), "must be host:port; got %q", b)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, badField(fmt.Sprintf("Brokers[%d]", i), "has an invalid port; got %q", b)
+			return p, badField(fmt.Sprintf("Brokers[%d]", i), "has an invalid port; got %q", b)
 		}
 	}
 	version, err := sarama.ParseKafkaVersion(c.Version)
 	if err != nil {
-		return nil, badField("Version", "must be a Kafka version such as \"3.7.0\"; got %q", c.Version)
+		return p, badField("Version", "must be a Kafka version such as \"3.7.0\"; got %q", c.Version)
 	}
 	if !version.IsAtLeast(minVersion) {
-		return nil, badField("Version", "must be at least 0.11.0.0 (the idempotent producer and headers need it); got %q", c.Version)
+		return p, badField("Version", "must be at least 0.11.0.0 (the idempotent producer and headers need it); got %q", c.Version)
 	}
 	codec, ok := compressions[c.Compression]
 	if !ok {
-		return nil, badField("Compression", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.Compression)
+		return p, badField("Compression", "must be one of none, gzip, snappy, lz4, zstd; got %q", c.Compression)
 	}
 	if codec == sarama.CompressionZSTD && !version.IsAtLeast(sarama.V2_1_0_0) {
-		return nil, badField("Compression", "zstd needs Version 2.1.0 or newer; Version is %q", c.Version)
+		return p, badField("Compression", "zstd needs Version 2.1.0 or newer; Version is %q", c.Version)
 	}
 	var partitioner sarama.PartitionerConstructor
 	switch c.Partitioner {
@@ -233,24 +241,37 @@ func (c Config) sarama() (*sarama.Config, error) {
 	case "murmur2":
 		partitioner = NewMurmur2Partitioner
 	default:
-		return nil, badField("Partitioner", "must be one of hash, murmur2; got %q", c.Partitioner)
+		return p, badField("Partitioner", "must be one of hash, murmur2; got %q", c.Partitioner)
 	}
 	if c.MaxMessageBytes < 0 || c.MaxMessageBytes >= int(sarama.MaxRequestSize) {
-		return nil, badField("MaxMessageBytes", "must be between 1 and %d, or 0 to ask the broker; got %d", sarama.MaxRequestSize-1, c.MaxMessageBytes)
+		return p, badField("MaxMessageBytes", "must be between 1 and %d, or 0 to ask the broker; got %d", sarama.MaxRequestSize-1, c.MaxMessageBytes)
 	}
 	if c.Timeout < 0 {
-		return nil, badField("Timeout", "must be positive; got %s", c.Timeout)
+		return p, badField("Timeout", "must be positive; got %s", c.Timeout)
 	}
 	if c.RetryMax < 0 {
-		return nil, badField("RetryMax", "must be at least 1 (the idempotent producer needs retries); got %d", c.RetryMax)
+		return p, badField("RetryMax", "must be at least 1 (the idempotent producer needs retries); got %d", c.RetryMax)
 	}
 	if c.RetryBackoff < 0 {
-		return nil, badField("RetryBackoff", "must be positive; got %s", c.RetryBackoff)
+		return p, badField("RetryBackoff", "must be positive; got %s", c.RetryBackoff)
+	}
+	p.version, p.codec, p.partitioner = version, codec, partitioner
+	return p, nil
+}
+
+// sarama is the producer configuration of c: c's checks, then the settings
+// Publish relies on (idempotence, acks=all, one request in flight, results
+// returned), then the user's Sarama hook, checked again.
+func (c Config) sarama() (*sarama.Config, error) {
+	c = c.withDefaults()
+	p, err := c.check()
+	if err != nil {
+		return nil, err
 	}
 
 	sc := sarama.NewConfig()
 	sc.ClientID = c.ClientID
-	sc.Version = version
+	sc.Version = p.version
 	sc.Net.MaxOpenRequests = 1
 	sc.Net.DialTimeout = c.Timeout
 	sc.Net.WriteTimeout = c.Timeout
@@ -260,8 +281,8 @@ func (c Config) sarama() (*sarama.Config, error) {
 	sc.Producer.Timeout = c.Timeout
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
-	sc.Producer.Compression = codec
-	sc.Producer.Partitioner = partitioner
+	sc.Producer.Compression = p.codec
+	sc.Producer.Partitioner = p.partitioner
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
 	if c.MaxMessageBytes == 0 {
 		// New asks the cluster; this stands in until it has.
