@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 // ensureShards creates the shard rows, retrying while the database is
@@ -28,7 +29,7 @@ func (r *Relay) ensureShards(ctx context.Context) error {
 		} else {
 			r.log.Error("cannot prepare the shard table; retrying", "err", err, "retry_in", wait)
 		}
-		if !sleep(ctx, wait) {
+		if !ctxtime.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)

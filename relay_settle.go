@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 // settle records the outcome of a batch. Acks come first: a lost ack means a
@@ -29,7 +31,7 @@ func (r *Relay) settle(work context.Context, out batchOutcome) (unacked []int64)
 				r.log.Error("recording the batch outcome failed", "step", what, "err", err)
 				return false
 			}
-			sleep(dctx, time.Duration(attempt)*100*time.Millisecond)
+			ctxtime.Sleep(dctx, time.Duration(attempt)*100*time.Millisecond)
 		}
 	}
 	if len(out.acks) > 0 {
@@ -74,18 +76,6 @@ func errText(err error) string {
 	return s
 }
 
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // retryAck deletes published rows whose ack failed, with a growing pause,
 // before anything is read again.
 func (r *Relay) retryAck(ctx, work context.Context) {
@@ -100,7 +90,7 @@ func (r *Relay) retryAck(ctx, work context.Context) {
 			return
 		}
 		r.log.Error("deleting published messages failed; retrying before reading more", "messages", len(r.unacked), "err", err, "retry_in", wait)
-		sleep(ctx, wait)
+		ctxtime.Sleep(ctx, wait)
 		wait = min(wait*2, 30*time.Second)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 // work is the batch loop: read the held shards in id order, publish, settle.
@@ -108,7 +109,7 @@ func (r *Relay) nextBatch(ctx, work context.Context, p *pipeline) (recs []dialec
 		r.leases.use(nil)
 		if ctx.Err() == nil {
 			r.log.Error("reading the outbox failed", "err", err)
-			sleep(ctx, time.Second)
+			ctxtime.Sleep(ctx, time.Second)
 		}
 		return nil, nil, false, false
 	}
@@ -165,10 +166,10 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 			outage = min(outage*2, r.cfg.OutageBackoffMax)
 		}
 		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
-		sleep(ctx, outage)
+		ctxtime.Sleep(ctx, outage)
 	case out.published == 0 && out.skipped > 0:
 		// Only records of paused topics: wait for the first to resume.
-		sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
+		ctxtime.Sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
 	default:
 		if outage != 0 {
 			r.log.Info("broker available again")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 const idleAbout = `Measures the CPU an idle relay uses.
@@ -95,7 +96,7 @@ func (b *idleBench) run(ctx context.Context, e *env, c *checks) (result, error) 
 		return nil, err
 	}
 	fmt.Fprintf(e.stderr, "bench: idle: relay child %d started; settling %s, then measuring %s\n", child.Pid(), b.settle, b.duration)
-	if !sleepCtx(ctx, b.settle) {
+	if !ctxtime.Sleep(ctx, b.settle) {
 		return nil, ctx.Err()
 	}
 	w, err := measureCPU(ctx, child.Pid(), b.duration)
@@ -148,7 +149,7 @@ type cpuWindow struct {
 func measureCPU(ctx context.Context, pid int, d time.Duration) (cpuWindow, error) {
 	var w cpuWindow
 	w.t0, w.w0, w.err0 = cpuTicks(pid)
-	if !sleepCtx(ctx, d) {
+	if !ctxtime.Sleep(ctx, d) {
 		return w, ctx.Err()
 	}
 	w.t1, w.w1, w.err1 = cpuTicks(pid)
@@ -208,19 +209,6 @@ func cpuTicks(pid int) (int64, time.Time, error) {
 	return utime + stime, now, nil
 }
 
-// sleepCtx waits d or until ctx ends; it reports whether the full wait
-// passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // waitShardsHeld waits until n shards have an owner.
 func waitShardsHeld(ctx context.Context, e *env, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -232,7 +220,7 @@ func waitShardsHeld(ctx context.Context, e *env, n int, timeout time.Duration) e
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the relay child holds %d of %d shards after %s (last error: %v)", held, n, timeout, err)
 		}
-		if !sleepCtx(ctx, 50*time.Millisecond) {
+		if !ctxtime.Sleep(ctx, 50*time.Millisecond) {
 			return ctx.Err()
 		}
 	}

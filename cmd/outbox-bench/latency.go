@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 const latencyAbout = `Measures the latency from commit to consumption under a steady load.
@@ -335,7 +336,7 @@ func (w *writer) run(ctx context.Context, n int) error {
 		if !at.Before(w.sch.loadEnd) {
 			return nil
 		}
-		if d := time.Until(at); d > 0 && !sleepCtx(ctx, d) {
+		if d := time.Until(at); d > 0 && !ctxtime.Sleep(ctx, d) {
 			return nil
 		}
 		began := time.Now()

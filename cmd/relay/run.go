@@ -18,6 +18,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect/pqnotify"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 	"github.com/outboxrelay/outbox/migrations"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
@@ -100,7 +101,7 @@ func waitForDatabase(ctx context.Context, db *sql.DB, d database, log *slog.Logg
 			return fmt.Errorf("database %s refused the connection (credentials or database name; not retrying): %w", d.display, err)
 		}
 		log.Error("database unreachable; retrying", "database", d.display, "err", err, "retry_in", wait)
-		if !sleepCtx(ctx, wait) {
+		if !ctxtime.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
@@ -121,17 +122,6 @@ func refused(err error) bool {
 		return my.Number == 1044 || my.Number == 1045 || my.Number == 1049
 	}
 	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // runOptions are the flags of relay run.
@@ -344,7 +334,7 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 			return nil, err
 		}
 		log.Error("Kafka unreachable; retrying", "brokers", cfg.Brokers, "err", err, "retry_in", wait)
-		if !sleepCtx(ctx, wait) {
+		if !ctxtime.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
