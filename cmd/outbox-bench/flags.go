@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 // errUsage is wrapped by every error caused by the command line: such
@@ -97,30 +97,8 @@ func firstError(errs ...error) error {
 // newFlagSet returns a flag set whose --help prints about, examples and
 // every flag with its default, to out.
 func newFlagSet(name, about, examples string, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: outbox-bench %s [flags]\n\n%s\n", name, about)
-		if examples != "" {
-			fmt.Fprintf(out, "\nExamples:\n%s\n", examples)
-		}
-		fmt.Fprintf(out, "\nFlags:\n")
-		var flags []*flag.Flag
-		fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
-		sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
-		for _, f := range flags {
-			def := ""
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			dash := "--"
-			if len(f.Name) == 1 {
-				dash = "-"
-			}
-			fmt.Fprintf(out, "  %s%s\n      %s%s\n", dash, f.Name, strings.ReplaceAll(f.Usage, "\n", "\n      "), def)
-		}
-	}
-	return fs
+	return cli.FlagSet(cli.Usage{Program: "outbox-bench", Command: name, About: about, Examples: examples,
+		FlagsHeading: "Flags:", ShortDash: true}, out)
 }
 
 // parseFlags parses args and rejects positional arguments.

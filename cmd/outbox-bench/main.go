@@ -46,13 +46,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 func main() {
@@ -120,14 +121,5 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	err := run(ctx, args[1:], stdout, stderr)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "outbox-bench %s: %v\n", args[0], err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "outbox-bench %s: %v\n", args[0], err)
-		return 1
-	}
+	return cli.Exit(stderr, "outbox-bench", args[0], err, errUsage)
 }

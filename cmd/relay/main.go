@@ -13,15 +13,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 func main() {
@@ -68,41 +67,14 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "relay: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, ErrUsage):
-		fmt.Fprintf(stderr, "relay %s: %v\n", args[0], err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "relay %s: %v\n", args[0], err)
-		return 1
-	}
+	return cli.Exit(stderr, "relay", args[0], err, ErrUsage)
 }
 
 // newFlagSet returns a flag set whose --help prints about, examples, and
 // every flag with its environment variable and default.
 func newFlagSet(name, about, examples string, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: relay %s [flags]\n\n%s\n", name, about)
-		if examples != "" {
-			fmt.Fprintf(out, "\nExamples:\n%s\n", examples)
-		}
-		fmt.Fprintf(out, "\nFlags (each also read from its environment variable; a flag wins):\n")
-		var flags []*flag.Flag
-		fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
-		sort.Slice(flags, func(i, j int) bool { return flags[i].Name < flags[j].Name })
-		for _, f := range flags {
-			def := ""
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			fmt.Fprintf(out, "  --%s\n      %s%s\n      env %s\n", f.Name, strings.ReplaceAll(f.Usage, "\n", "\n      "), def, envName(f.Name))
-		}
-	}
-	return fs
+	return cli.FlagSet(cli.Usage{Program: "relay", Command: name, About: about, Examples: examples,
+		FlagsHeading: "Flags (each also read from its environment variable; a flag wins):", Env: envName}, out)
 }
 
 // signalContext returns a context cancelled by the first SIGTERM or SIGINT;
