@@ -47,11 +47,7 @@ const (
 // relayBin is the relay binary under test, built once per test binary.
 var relayBin = &proctest.Binary{Package: "github.com/outboxrelay/outbox/cmd/relay"}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	relayBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, relayBin) }
 
 // relayBinary builds the relay once per test binary and returns its path.
 func relayBinary(t *testing.T) string {

@@ -182,3 +182,13 @@ func Tail(text []byte, n int) string {
 	}
 	return string(bytes.Join(lines, []byte("\n")))
 }
+
+// Main runs a test binary's tests and removes the commands they built:
+// call it from TestMain.
+func Main(m *testing.M, built ...*Binary) {
+	code := m.Run()
+	for _, b := range built {
+		b.Remove()
+	}
+	os.Exit(code)
+}

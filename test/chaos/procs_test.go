@@ -25,11 +25,7 @@ import (
 // relayBin is cmd/relay, built once per test binary.
 var relayBin = &proctest.Binary{Package: "github.com/outboxrelay/outbox/cmd/relay"}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	relayBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proctest.Main(m, relayBin) }
 
 // relayBinary returns the relay binary under test: OUTBOX_CHAOS_RELAY_BIN,
 // or cmd/relay built from this tree (without -race: the relays are the
