@@ -84,7 +84,8 @@ const clientTooLarge = "Attempt to produce message larger than"
 //
 //   - wrapped with outbox.Permanent when no retry can help: the record is
 //     larger than MaxMessageBytes (Sarama's own check) or than the broker
-//     accepts (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), it is invalid
+//     accepts (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE; these also wrap
+//     outbox.ErrMessageTooLarge), it is invalid
 //     (INVALID_RECORD), the topic is invalid (INVALID_TOPIC_EXCEPTION) or
 //     may not be written (TOPIC_AUTHORIZATION_FAILED), or Sarama cannot
 //     encode it;
@@ -103,12 +104,25 @@ func Classify(err error) error {
 	switch {
 	case err == nil, outbox.IsPermanent(err), errors.Is(err, outbox.ErrUnavailable):
 		return err
+	case isTooLarge(err):
+		// Says so in the dead-letter table, and errors.Is finds it.
+		return outbox.Permanent(fmt.Errorf("%w: %w", outbox.ErrMessageTooLarge, err))
 	case isPermanent(err):
 		return outbox.Permanent(err)
 	case isUnavailable(err):
 		return fmt.Errorf("%w: %w", outbox.ErrUnavailable, err)
 	}
 	return err
+}
+
+// isTooLarge reports whether the record was refused for its size, by
+// Sarama's own check or by the broker.
+func isTooLarge(err error) bool {
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) {
+		return true
+	}
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) && strings.HasPrefix(string(ce), clientTooLarge)
 }
 
 func isPermanent(err error) bool {

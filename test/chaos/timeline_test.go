@@ -160,19 +160,8 @@ func (r *timelineReport) recoveries(msgs []msg, fs []faultWindow, l limits) {
 	for i, f := range fs {
 		ref := f.from()
 		fr := faultRecovery{f: f, allowed: faultBound(f, l), alone: true, dupAllowed: f.cut * l.batch}
-		a, b := window(f, l)
-		deadline := ref.Add(fr.allowed)
-		for j, g := range fs {
-			ga, gb := window(g, l)
-			if j == i || ga.After(b) || gb.Before(a) {
-				continue
-			}
-			fr.alone = false
-			if gb.After(deadline) {
-				deadline = gb
-			}
-		}
-		fr.allowed = deadline.Sub(ref)
+		deadline, alone := allowedUntil(fs, i, l)
+		fr.allowed, fr.alone = deadline.Sub(ref), alone
 		n := sort.Search(len(byCommit), func(k int) bool { return byCommit[k].commit.After(ref) })
 		if n > 0 && latest[n-1].After(ref) {
 			fr.recovery = latest[n-1].Sub(ref)
@@ -183,6 +172,40 @@ func (r *timelineReport) recoveries(msgs []msg, fs []faultWindow, l limits) {
 		}
 		r.faults = append(r.faults, fr)
 	}
+}
+
+// allowedUntil is when everything committed before fs[i] must have been
+// delivered: its own bound, extended to the windows of the faults that
+// overlap its window (one step: faults that follow each other closely
+// cannot hide a stall), and then through every broker outage that overlaps
+// the extended window, one after the other (while the broker is down or
+// failing, nobody publishes: a chain of outages is one long outage). alone
+// reports that no other fault overlapped its window.
+func allowedUntil(fs []faultWindow, i int, l limits) (time.Time, bool) {
+	due := func(f faultWindow) time.Time { return f.from().Add(faultBound(f, l)) }
+	a, b := window(fs[i], l)
+	deadline, alone := due(fs[i]), true
+	for j, g := range fs {
+		ga, gb := window(g, l)
+		if j == i || ga.After(b) || gb.Before(a) {
+			continue
+		}
+		alone = false
+		if d := due(g); d.After(deadline) {
+			deadline = d
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for j, g := range fs {
+			ga, gb := window(g, l)
+			if j == i || !g.outage() || ga.After(deadline) || gb.Before(a) || !due(g).After(deadline) {
+				continue
+			}
+			deadline, changed = due(g), true
+		}
+	}
+	return deadline, alone
 }
 
 // gaps finds the longest stop of deliveries while a message waited, and

@@ -126,6 +126,18 @@ func TestAllowedRecovery(t *testing.T) {
 			t.Fatalf("fault at %s: alone, but its neighbours overlap it", fr.f.start.Sub(t0))
 		}
 	}
+	// Broker outages one after the other are one long outage: a message
+	// committed before the first may wait until the last is over.
+	var outages []faultWindow
+	for s := 100.0; s < 140; s += 8 {
+		outages = append(outages, faultWindow{kind: kindBroker, start: at(s), end: at(s + 3)})
+	}
+	first := normalized(outages)
+	until, _ := allowedUntil(first, 0, l)
+	if want := at(132 + 3 + 13); !until.Equal(want) {
+		t.Errorf("after a chain of outages: allowed until %s, want %s (the end of the last one's window)", until.Sub(t0), want.Sub(t0))
+	}
+
 	freeze := faultWindow{kind: kindStop, start: at(10), end: at(17), cut: 1}
 	if a, b := window(freeze, l); !a.Equal(at(10)) || !b.Equal(at(23)) {
 		t.Errorf("freeze window %s-%s, want 10s-23s (its wake-up may send its last batch)", a.Sub(t0), b.Sub(t0))
