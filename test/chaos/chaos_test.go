@@ -56,7 +56,7 @@ const (
 	poisonEvery           = 200      // one transaction in this many enqueues a poison message
 	numKeys               = 200
 	numLateKeys           = 40  // keys of the transactions held open for seconds
-	numWriters            = 16  // enough that writers waiting on late committers' key locks do not starve the rate
+	numWriters            = 32  // 2 % of transactions held 2-5 s tie a writer up: enough that the rest keep the rate
 	sqliteWriters         = 2   // SQLite has one write lock: more writers only queue for it
 	sqliteTxRate          = 50  // and every write, the relays' included, takes it in turn
 	txRate                = 150 // business transactions a second, at most
