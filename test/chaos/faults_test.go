@@ -62,7 +62,10 @@ func (h *harness) runIsolated(rounds int, seed uint64) {
 		for _, kind := range kinds {
 			h.relays.revive()
 			h.inject(kind, rng)
-			time.Sleep(faultBound(faultWindow{kind: kind}, h.limits) + time.Second)
+			// Until the fault's window has passed (see window), and a second.
+			f := faultWindow{kind: kind, start: time.Now(), end: time.Now()}
+			_, to := window(f, h.limits)
+			time.Sleep(time.Until(to) + time.Second)
 		}
 	}
 }
@@ -78,7 +81,15 @@ func (h *harness) stream(deadline time.Time, first time.Duration, kinds []string
 		}
 		h.relays.revive()
 		h.inject(kind, rng)
-		sleepUntil(minTime(deadline, time.Now().Add(time.Duration(1000+rng.IntN(2000))*time.Millisecond)))
+		pause := time.Duration(1000+rng.IntN(2000)) * time.Millisecond
+		if f := (faultWindow{kind: kind}); f.outage() {
+			// Broker outages one after another are one long outage in
+			// which nobody can publish and no stall can be seen: the next
+			// one waits until this one's recovery bound has passed. The
+			// relay stream goes on meanwhile, so faults still overlap.
+			pause += faultBound(f, h.limits)
+		}
+		sleepUntil(minTime(deadline, time.Now().Add(pause)))
 	}
 }
 
@@ -96,7 +107,7 @@ func jitter(rng *rand.Rand, base, spread time.Duration) time.Duration {
 func (h *harness) inject(kind string, rng *rand.Rand) {
 	switch kind {
 	case kindKill:
-		slot := fmt.Sprintf("relay-%d", 1+rng.IntN(numRelays))
+		slot := h.busiestSlot(rng)
 		p := h.relays.get(slot)
 		if p == nil {
 			return
@@ -115,7 +126,7 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 		}
 
 	case kindStop:
-		slot := fmt.Sprintf("relay-%d", 1+rng.IntN(numRelays))
+		slot := h.busiestSlot(rng)
 		p := h.relays.get(slot)
 		if p == nil {
 			return
@@ -194,6 +205,27 @@ func (h *harness) inject(kind string, rng *rand.Rand) {
 		h.killedConn.Add(int64(total))
 		h.logf("%d database connections killed", total)
 	}
+}
+
+// busiestSlot is the slot of the relay that holds the most shards now (a
+// crash of a relay that holds none, just restarted, would prove nothing
+// about takeover); a random one when the database cannot tell.
+func (h *harness) busiestSlot(rng *rand.Rand) string {
+	slot := fmt.Sprintf("relay-%d", 1+rng.IntN(numRelays))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var owner string
+	err := h.admin.QueryRowContext(ctx, "SELECT owner FROM outbox_shards WHERE owner IS NOT NULL GROUP BY owner ORDER BY COUNT(*) DESC, owner LIMIT 1").Scan(&owner)
+	if err != nil {
+		return slot
+	}
+	for i := 1; i <= numRelays; i++ {
+		s := fmt.Sprintf("relay-%d", i)
+		if p := h.relays.get(s); p != nil && p.id == owner {
+			return s
+		}
+	}
+	return slot
 }
 
 // killConnections kills, from the server side, the connections of this
