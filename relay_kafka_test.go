@@ -402,7 +402,7 @@ func TestRelayKafkaBrokerRestart(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		atRestart := run.relay.Stats()
-		broker = ktStartOnPort(t, port, dir)
+		ktStartOnPort(t, port, dir) // the same address and data; closed at cleanup
 		up := time.Now()
 		// Sarama's circuit breakers (10s, fixed) keep failing the records of
 		// a partition for up to 10s after the broker is back: the relay

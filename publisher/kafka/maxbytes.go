@@ -54,13 +54,20 @@ func describeMaxMessageBytes(client sarama.Client) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{
+	results, err := admin.DescribeConfigs([]*sarama.ConfigResource{{
 		Type:        sarama.BrokerResource,
 		Name:        strconv.Itoa(int(controller.ID())),
 		ConfigNames: []string{brokerMaxMessageBytesName},
-	})
+	}}, sarama.DescribeConfigsOptions{})
 	if err != nil {
 		return 0, err
+	}
+	var entries []sarama.ConfigEntry
+	for _, r := range results {
+		if r.ErrorCode != sarama.ErrNoError {
+			return 0, &sarama.DescribeConfigError{Err: r.ErrorCode, ErrMsg: r.ErrorMsg}
+		}
+		entries = append(entries, r.Configs...)
 	}
 	for _, e := range entries {
 		if e.Name != brokerMaxMessageBytesName {
