@@ -125,16 +125,11 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &ce) && strings.HasPrefix(string(ce), clientTooLarge)
 }
 
+// isPermanent reports the other answers no retry can change (Classify
+// asks isTooLarge first).
 func isPermanent(err error) bool {
-	if isAny(err, permanentErrors) {
-		return true
-	}
-	var ce sarama.ConfigurationError
-	if errors.As(err, &ce) && strings.HasPrefix(string(ce), clientTooLarge) {
-		return true
-	}
 	var pe sarama.PacketEncodingError
-	return errors.As(err, &pe)
+	return isAny(err, permanentErrors) || errors.As(err, &pe)
 }
 
 func isUnavailable(err error) bool {
