@@ -77,6 +77,11 @@ var (
 	// (no attempt is counted), stops the rest of their keys for this batch
 	// and backs off as a whole (OutageBackoff). Wrap it with %w.
 	ErrUnavailable = errors.New("outbox: broker unavailable")
+	// ErrNotSent marks a record that an OrderedPublisher did not send
+	// because an earlier record of its partition in the same call did not
+	// get through. The relay leaves it untouched (no attempt is counted)
+	// and publishes it in a later batch, after the earlier record.
+	ErrNotSent = errors.New("outbox: not sent: an earlier record of its key did not get through")
 	// ErrRelayRunning: Run was called on a Relay that is already running.
 	ErrRelayRunning = errors.New("outbox: relay already running")
 )

@@ -32,6 +32,9 @@ type Relay struct {
 	pub Publisher
 	cfg RelayConfig
 	log *slog.Logger
+	// ordered: pub keeps a key's order within a call (OrderedPublisher),
+	// so a batch goes in one call instead of rounds.
+	ordered bool
 
 	running atomic.Bool
 	leases  *leaseBook // shared by the worker and the lease keeper
@@ -60,8 +63,9 @@ func NewRelay(db *sql.DB, pub Publisher, cfg RelayConfig) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	op, ok := pub.(OrderedPublisher)
 	return &Relay{
-		db: db, pub: pub, cfg: cfg,
+		db: db, pub: pub, cfg: cfg, ordered: ok && op.OrdersKeys(),
 		log:    cfg.Logger.With("relay", cfg.ID),
 		leases: newLeaseBook(),
 		paused: map[string]topicPause{},

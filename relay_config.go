@@ -22,6 +22,7 @@ const (
 	DefaultRetryBackoffMax  = 5 * time.Minute
 	DefaultOutageBackoff    = 2 * time.Second
 	DefaultOutageBackoffMax = time.Minute
+	DefaultProbeInterval    = 500 * time.Millisecond
 	DefaultPublishTimeout   = 30 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
 )
@@ -75,6 +76,12 @@ type RelayConfig struct {
 	// broker is unavailable: doubling from OutageBackoff up to
 	// OutageBackoffMax. Defaults 2s and 60s.
 	OutageBackoff, OutageBackoffMax time.Duration
+	// ProbeInterval is how often, while it backs off from an outage, the
+	// relay asks a publisher that is a Prober whether the broker is back;
+	// it resumes at the first yes, so publishing starts again within about
+	// ProbeInterval of the broker's return, however long the outage was.
+	// Default 500ms.
+	ProbeInterval time.Duration
 	// PublishTimeout bounds one Publish call. Default 30s.
 	PublishTimeout time.Duration
 	// ShutdownTimeout is how long Run waits for the in-flight batch after
@@ -123,6 +130,7 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 	def(&c.RetryBackoffMax, max(DefaultRetryBackoffMax, c.RetryBackoff))
 	def(&c.OutageBackoff, DefaultOutageBackoff)
 	def(&c.OutageBackoffMax, max(DefaultOutageBackoffMax, c.OutageBackoff))
+	def(&c.ProbeInterval, DefaultProbeInterval)
 	def(&c.PublishTimeout, DefaultPublishTimeout)
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.Logger == nil {
@@ -153,6 +161,8 @@ func (c RelayConfig) withDefaults() (RelayConfig, error) {
 		return bad("RetryBackoffMax", "(%s) cannot be shorter than RetryBackoff (%s)", c.RetryBackoffMax, c.RetryBackoff)
 	case c.OutageBackoff < 0 || c.OutageBackoffMax < c.OutageBackoff:
 		return bad("OutageBackoffMax", "(%s) cannot be shorter than OutageBackoff (%s)", c.OutageBackoffMax, c.OutageBackoff)
+	case c.ProbeInterval < 0:
+		return bad("ProbeInterval", "must be positive, got %s", c.ProbeInterval)
 	case c.PublishTimeout < 0:
 		return bad("PublishTimeout", "must be positive, got %s", c.PublishTimeout)
 	case c.ShutdownTimeout < 0:

@@ -390,7 +390,11 @@ func TestRelayKafkaBrokerRestart(t *testing.T) {
 		stopWriting := w.keepWriting(t, 33, 10, 10*time.Millisecond)
 
 		pub := ktNewPublisher(t, ktPublisherConfig(addrs))
-		run := start(t, db.DB, pub, ktRelayConfig(db))
+		cfg := ktRelayConfig(db)
+		// A long outage pause (10s, longer than the outage): without
+		// probing, the relay would sleep about 7s after the broker is back.
+		cfg.OutageBackoff, cfg.OutageBackoffMax = 10*time.Second, time.Minute
+		run := start(t, db.DB, pub, cfg)
 		waitFor(t, 10*time.Second, "the relay to publish", func() bool { return run.relay.Stats().Published >= 100 })
 
 		broker.Close()
@@ -404,11 +408,15 @@ func TestRelayKafkaBrokerRestart(t *testing.T) {
 		atRestart := run.relay.Stats()
 		ktStartOnPort(t, port, dir) // the same address and data; closed at cleanup
 		up := time.Now()
-		// Sarama's circuit breakers (10s, fixed) keep failing the records of
-		// a partition for up to 10s after the broker is back: the relay
-		// sees that as the outage going on and resumes after it.
+		// The relay probes the broker every ProbeInterval while it backs
+		// off, and resumes at the first answer.
 		waitFor(t, 30*time.Second, "the relay to publish again", func() bool { return run.relay.Stats().Published > atRestart.Published })
 		resumed := time.Since(up)
+		if resumed > 3*time.Second {
+			// The target is 2s (about 0.4s here); the margin is for a
+			// loaded machine. Without probing it is about 7s.
+			t.Errorf("the relay resumed %s after the broker came back, want within 2s", resumed.Round(time.Millisecond))
+		}
 		stopWriting()
 		waitFor(t, 30*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
 		run.stop(t)

@@ -27,15 +27,16 @@ type keyID struct {
 
 // rounds splits a batch into publish rounds: round i holds the i-th record
 // of every key (keyless records all go in round 0), so the records of a
-// round never share a key. group[i] numbers the key of record i (a keyless
-// record is a group of its own); groups is how many there are.
+// round never share a key; or, for an OrderedPublisher, one round holds
+// them all. group[i] numbers the key of record i (a keyless record is a
+// group of its own); groups is how many there are.
 type rounds struct {
 	byRound [][]int // record indexes, in id order within a round
 	group   []int
 	groups  int
 }
 
-func planRounds(recs []dialect.Row) rounds {
+func planRounds(recs []dialect.Row, ordered bool) rounds {
 	p := rounds{group: make([]int, len(recs))}
 	seen := make(map[keyID]int, len(recs))
 	counts := make([]int, 0, len(recs))
@@ -55,6 +56,9 @@ func planRounds(recs []dialect.Row) rounds {
 			p.group[i] = g
 			rank = counts[g]
 			counts[g]++
+		}
+		if ordered {
+			rank = 0
 		}
 		if rank == len(p.byRound) {
 			p.byRound = append(p.byRound, nil)
@@ -81,13 +85,15 @@ type batchRun struct {
 // publishBatch publishes recs in rounds (planRounds), leaving a key out of
 // the later rounds once one of its records failed. A later message of a key
 // is therefore never published after an earlier one failed, whatever the
-// publisher does inside a call.
+// publisher does inside a call. An OrderedPublisher gets the whole batch in
+// one call and keeps that rule itself (it answers ErrNotSent for the
+// records it held back); the relay checks that it did.
 //
 // Records of a topic that was unavailable while others were not are
 // skipped (untouched, their keys wait) until the topic's pause ends, so one
 // broken topic or partition does not slow down the others.
 func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Row) batchOutcome {
-	b := &batchRun{r: r, recs: recs, plan: planRounds(recs), now: time.Now(),
+	b := &batchRun{r: r, recs: recs, plan: planRounds(recs, r.ordered), now: time.Now(),
 		ok: map[string]bool{}, unavail: map[string]error{}}
 	b.blocked = make([]bool, b.plan.groups)
 	b.decode()
@@ -173,10 +179,22 @@ func (r *Relay) publishRound(ctx context.Context, batch []Record) (errs []error,
 // Untouched and retried records block the rest of their key.
 func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) {
 	r, rec := b.r, &b.recs[i]
+	g := b.plan.group[i]
 	switch {
 	case err == nil:
+		if b.blocked[g] {
+			// Only an OrderedPublisher can get here: it published a record
+			// after an earlier one of its key failed. It is on the broker
+			// now; say so loudly.
+			r.log.Error("publisher broke key order: a record was published after an earlier one of its key failed",
+				"message_id", rec.MessageID, "topic", rec.Topic, "shard", rec.Shard)
+		}
 		b.out.acks = append(b.out.acks, rec.RowID)
 		b.ok[rec.Topic] = true
+	case errors.Is(err, ErrNotSent):
+		// Held back by the publisher after an earlier record of its
+		// partition failed: untouched, no attempt counted.
+		b.blocked[g] = true
 	case errors.Is(err, ErrUnavailable) || ctx.Err() != nil || timedOut:
 		// Not the message's fault (the broker is unreachable or too slow,
 		// or we are shutting down): no attempt counted.
@@ -187,15 +205,18 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 			b.unavail[rec.Topic] = err
 		}
 		r.unavailable.Add(1)
-		b.blocked[b.plan.group[i]] = true
+		b.blocked[g] = true
 	case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:
 		b.out.failures = append(b.out.failures, dialect.Failure{RowID: rec.RowID, Err: errText(err)})
 		r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic,
 			"attempts", rec.Attempts+1, "permanent", IsPermanent(err), "err", err)
 		// A dead letter does not hold back its key: the next messages flow.
 	default:
-		b.out.retries = append(b.out.retries, dialect.Retry{RowID: rec.RowID, Delay: r.backoff(rec.Attempts + 1), Err: errText(err)})
-		b.blocked[b.plan.group[i]] = true
+		delay := r.backoff(rec.Attempts + 1)
+		b.out.retries = append(b.out.retries, dialect.Retry{RowID: rec.RowID, Delay: delay, Err: errText(err)})
+		r.log.Warn("publishing failed; retrying later", "message_id", rec.MessageID, "topic", rec.Topic,
+			"attempts", rec.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
+		b.blocked[g] = true
 	}
 }
 

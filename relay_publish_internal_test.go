@@ -22,7 +22,7 @@ func TestPlanRounds(t *testing.T) {
 		row(0, "a"), row(0, "b"), row(0, "a"), row(1, "a"), row(0, "-"),
 		row(0, "a"), row(0, "-"), row(0, ""), row(0, ""),
 	}
-	p := planRounds(recs)
+	p := planRounds(recs, false)
 	want := "[[0 1 3 4 6 7] [2 8] [5]]"
 	if got := fmt.Sprint(p.byRound); got != want {
 		t.Fatalf("rounds %s, want %s", got, want)
@@ -34,7 +34,7 @@ func TestPlanRounds(t *testing.T) {
 	if p.group[0] != p.group[2] || p.group[2] != p.group[5] || p.group[0] == p.group[3] || p.group[4] == p.group[6] {
 		t.Fatalf("groups %v: one group per key in its shard, one per keyless record", p.group)
 	}
-	if len(planRounds(nil).byRound) != 0 {
+	if len(planRounds(nil, false).byRound) != 0 {
 		t.Fatal("an empty batch has no rounds")
 	}
 }

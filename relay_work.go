@@ -166,7 +166,9 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 			outage = min(outage*2, r.cfg.OutageBackoffMax)
 		}
 		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
-		ctxtime.Sleep(ctx, outage)
+		if r.outageWait(ctx, outage) {
+			r.log.Info("broker answers again: resuming")
+		}
 	case out.published == 0 && out.skipped > 0:
 		// Only records of paused topics: wait for the first to resume.
 		ctxtime.Sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
@@ -177,6 +179,33 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 		}
 	}
 	return outage
+}
+
+// outageWait waits d, or until a publisher that is a Prober says the
+// broker answers again (probed every ProbeInterval; it reports true then),
+// or ctx ends.
+func (r *Relay) outageWait(ctx context.Context, d time.Duration) (back bool) {
+	prober, ok := r.pub.(Prober)
+	if !ok {
+		ctxtime.Sleep(ctx, d)
+		return false
+	}
+	end := time.Now().Add(d)
+	for ctx.Err() == nil {
+		step := min(r.cfg.ProbeInterval, time.Until(end))
+		if step <= 0 {
+			return false
+		}
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, step)
+		err := prober.Probe(pctx)
+		cancel()
+		if err == nil && ctx.Err() == nil {
+			return true
+		}
+		ctxtime.Sleep(ctx, step-time.Since(start))
+	}
+	return false
 }
 
 // validShards returns the shards the worker may publish: more than one

@@ -26,11 +26,15 @@ var (
 )
 
 // FakePublisher is an in-memory outbox.Publisher with failure injection, for
-// tests of code that runs a Relay. It records what it accepted, in order,
-// and checks the Publisher contract the relay must keep (no two records of
-// one key in a call). It is safe for concurrent use.
+// tests of code that runs a Relay. It records what it accepted, in order.
+// It is an outbox.OrderedPublisher: within a call, once a record of a key
+// fails other than permanently, the later records of that key fail with
+// outbox.ErrNotSent and are not published. SetOrdersKeys(false) makes it a
+// plain Publisher that checks the contract the relay must keep then (no two
+// records of one key in a call). It is safe for concurrent use.
 type FakePublisher struct {
 	mu         sync.Mutex
+	unordered  bool
 	published  []outbox.Record
 	calls      int
 	failNext   int
@@ -110,6 +114,22 @@ func (p *FakePublisher) Unblock() {
 	}
 }
 
+// SetOrdersKeys sets what OrdersKeys reports (true by default): false makes
+// the relay publish a key's records one call after another, and the fake
+// report two records of one key in a call as a violation.
+func (p *FakePublisher) SetOrdersKeys(ordered bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unordered = !ordered
+}
+
+// OrdersKeys implements outbox.OrderedPublisher.
+func (p *FakePublisher) OrdersKeys() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.unordered
+}
+
 // Publish implements outbox.Publisher.
 func (p *FakePublisher) Publish(ctx context.Context, recs []outbox.Record) []error {
 	errs := make([]error, len(recs))
@@ -126,41 +146,54 @@ func (p *FakePublisher) Publish(ctx context.Context, recs []outbox.Record) []err
 	defer p.mu.Unlock()
 	p.calls++
 	keys := make(map[string]bool, len(recs))
+	failed := map[string]bool{} // keys with a record that did not get through
 	for i, rec := range recs {
 		if rec.Key != nil {
 			k := string(rec.Key)
-			if keys[k] {
+			if keys[k] && p.unordered {
 				p.violations = append(p.violations, fmt.Sprintf("call %d: two records of key %q in one Publish", p.calls, k))
 			}
 			keys[k] = true
-		}
-		var hookErr error
-		if p.hook != nil {
-			hookErr = p.hook(rec)
-		}
-		switch {
-		case p.closed:
-			errs[i] = fmt.Errorf("%w: publisher closed", outbox.ErrUnavailable)
-		case ctx.Err() != nil:
-			errs[i] = ctx.Err()
-		case hookErr != nil:
-			errs[i] = hookErr
-		case p.failNext > 0:
-			p.failNext--
-			errs[i] = p.failErr
-			if errs[i] == nil {
-				errs[i] = ErrInjected
+			if failed[k] {
+				errs[i] = fmt.Errorf("%w (outboxtest: key %q)", outbox.ErrNotSent, k)
+				continue
 			}
-		case p.topics[rec.Topic] != nil:
-			errs[i] = p.topics[rec.Topic]
-		case p.maxBytes > 0 && recordBytes(rec) > p.maxBytes:
-			errs[i] = outbox.Permanent(fmt.Errorf("outboxtest: record %s has %d bytes, more than %d: %w",
-				rec.MessageID, recordBytes(rec), p.maxBytes, outbox.ErrMessageTooLarge))
-		default:
-			p.published = append(p.published, pubCloneRecord(rec))
+		}
+		errs[i] = p.one(ctx, rec)
+		if errs[i] != nil && !outbox.IsPermanent(errs[i]) && rec.Key != nil {
+			failed[string(rec.Key)] = true
 		}
 	}
 	return errs
+}
+
+// one publishes rec or returns the failure injected for it. p.mu is held.
+func (p *FakePublisher) one(ctx context.Context, rec outbox.Record) error {
+	var hookErr error
+	if p.hook != nil {
+		hookErr = p.hook(rec)
+	}
+	switch {
+	case p.closed:
+		return fmt.Errorf("%w: publisher closed", outbox.ErrUnavailable)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case hookErr != nil:
+		return hookErr
+	case p.failNext > 0:
+		p.failNext--
+		if p.failErr == nil {
+			return ErrInjected
+		}
+		return p.failErr
+	case p.topics[rec.Topic] != nil:
+		return p.topics[rec.Topic]
+	case p.maxBytes > 0 && recordBytes(rec) > p.maxBytes:
+		return outbox.Permanent(fmt.Errorf("outboxtest: record %s has %d bytes, more than %d: %w",
+			rec.MessageID, recordBytes(rec), p.maxBytes, outbox.ErrMessageTooLarge))
+	}
+	p.published = append(p.published, pubCloneRecord(rec))
+	return nil
 }
 
 // recordBytes is what SetMaxMessageBytes counts of r.

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/IBM/sarama"
-	"github.com/eapache/go-resiliency/breaker"
 
 	"github.com/outboxrelay/outbox"
 )
@@ -45,8 +44,6 @@ var unavailableErrors = []error{
 	sarama.ErrClosedClient,
 	sarama.ErrShuttingDown,
 	sarama.ErrBrokerNotFound,
-	sarama.ErrProducerRetryBufferOverflow,
-	breaker.ErrBreakerOpen, // Sarama failed to get a topic's metadata three times in a row
 	sarama.ErrLeaderNotAvailable,
 	sarama.ErrNotLeaderForPartition,
 	sarama.ErrBrokerNotAvailable,
@@ -155,3 +152,19 @@ func isAny(err error, targets []error) bool {
 	}
 	return false
 }
+
+// sequenceErrors mean the broker does not know the producer id's sequence
+// for the partition (it restarted, or the id expired): the batch was not
+// appended, and a new producer id is needed.
+var sequenceErrors = []error{
+	sarama.ErrOutOfOrderSequenceNumber,
+	sarama.ErrUnknownProducerID,
+	sarama.ErrInvalidProducerEpoch,
+	sarama.ErrInvalidProducerIDMapping,
+}
+
+func isSequenceError(err error) bool { return isAny(err, sequenceErrors) }
+
+func errorsIsUnknownTopic(err error) bool { return errors.Is(err, sarama.ErrUnknownTopicOrPartition) }
+
+func errorsIsNone(err error) bool { return err == nil || errors.Is(err, sarama.ErrNoError) }

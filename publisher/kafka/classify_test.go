@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
-	"github.com/eapache/go-resiliency/breaker"
 
 	"github.com/outboxrelay/outbox"
 )
@@ -56,8 +55,6 @@ func TestClassify(t *testing.T) {
 		{"network exception", sarama.ErrNetworkException, unavailable},
 		{"cluster authorization", sarama.ErrClusterAuthorizationFailed, unavailable},
 		{"sasl failed", sarama.ErrSASLAuthenticationFailed, unavailable},
-		{"circuit breaker", producerErr(breaker.ErrBreakerOpen), unavailable},
-		{"retry buffer overflow", sarama.ErrProducerRetryBufferOverflow, unavailable},
 		{"net error", dialErr, unavailable},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, unavailable},
 		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), unavailable},

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -38,11 +37,6 @@ const (
 // minVersion is the oldest Kafka the publisher works with: the idempotent
 // producer and record headers need 0.11.
 var minVersion = sarama.V0_11_0_0
-
-// ErrInvalidConfig is wrapped by every error that New and Config.Validate
-// return for a wrong Config. Such an error also matches
-// outbox.ErrInvalidConfig, and its message names the field.
-var ErrInvalidConfig = errors.New("kafka: invalid config")
 
 // configError names the wrong field of a Config.
 type configError struct {

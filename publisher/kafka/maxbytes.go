@@ -17,17 +17,11 @@ const brokerMaxMessageBytesName = "message.max.bytes"
 
 // maxMessageBytes returns the limit the producer uses: cfg.MaxMessageBytes
 // when set, else the broker's message.max.bytes, else (with a warning)
-// outbox.DefaultMaxMessageBytes. Only a cluster that cannot be reached at
-// all is an error, as New's would be.
-func maxMessageBytes(cfg Config, sc *sarama.Config) (int, error) {
+// outbox.DefaultMaxMessageBytes.
+func maxMessageBytes(cfg Config, client sarama.Client) int {
 	if cfg.MaxMessageBytes != 0 {
-		return cfg.MaxMessageBytes, nil
+		return cfg.MaxMessageBytes
 	}
-	client, err := sarama.NewClient(cfg.Brokers, sc)
-	if err != nil {
-		return 0, connectError(err, cfg.SASL.Password)
-	}
-	defer client.Close()
 	n, err := describeMaxMessageBytes(client)
 	if err != nil {
 		log := cfg.Logger
@@ -36,9 +30,9 @@ func maxMessageBytes(cfg Config, sc *sarama.Config) (int, error) {
 		}
 		log.Warn("kafka: cannot read the broker's message.max.bytes; using the default: set MaxMessageBytes (--kafka-max-message-bytes) to the broker's value",
 			"default", outbox.DefaultMaxMessageBytes, "err", redact(err.Error(), cfg.SASL.Password))
-		return outbox.DefaultMaxMessageBytes, nil
+		return outbox.DefaultMaxMessageBytes
 	}
-	return n, nil
+	return n
 }
 
 // describeMaxMessageBytes asks the controller for its message.max.bytes.

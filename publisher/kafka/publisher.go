@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -11,62 +12,75 @@ import (
 	"github.com/outboxrelay/outbox"
 )
 
-// ErrClosed is the failure of records published after Close. Publish
-// returns it wrapped with outbox.ErrUnavailable, so the relay leaves the
-// messages for later.
-var ErrClosed = errors.New("kafka: publisher closed")
-
-// Publisher publishes outbox records to Kafka with one long-lived Sarama
-// async producer. It implements outbox.Publisher and is safe for
-// concurrent use.
+// Publisher publishes outbox records to Kafka as an idempotent producer
+// that keeps the order of a key's records within a call (it implements
+// outbox.OrderedPublisher): the relay hands it a whole batch, and a hot key
+// costs one round trip per record batch, not one per message. Sarama's
+// client does the connections, metadata, TLS and SASL; the publisher builds
+// the record batches and numbers them itself (see produce.go). It is safe
+// for concurrent use; calls are served one at a time.
 type Publisher struct {
-	producer        sarama.AsyncProducer
+	client sarama.Client
+	conf   *sarama.Config
+	cfg    Config // with defaults
+	log    *slog.Logger
+
 	maxMessageBytes int
+	produceVersion  int16
+	partitioners    partitioners
 
-	closing    chan struct{} // closed when Close starts
-	dispatched chan struct{} // closed when the dispatcher has seen every outcome
-	closeOnce  sync.Once
+	closing   chan struct{} // closed when Close starts
+	closeOnce sync.Once
 
-	// sending is held (read) while a Publish hands messages to the
-	// producer, and by Close (write) before it closes the producer's input.
-	sending sync.RWMutex
-	// isolating is held (read) by every Publish while its records are in
-	// flight, and (write) while records that the broker rejected with their
-	// batch are sent again one by one, so that no other record shares their
-	// batch.
-	isolating sync.RWMutex
+	// mu is held by a Publish call, and by Close before it closes the
+	// client: the producer state below is the caller's alone.
+	mu  sync.Mutex
+	ids producerIDs
+
+	probe prober
+
+	// ignoreOrderRule removes the order rule (tests only: they show that
+	// their checks fail without it): after a batch fails, the partition's
+	// later records are sent anyway.
+	ignoreOrderRule bool
 }
 
-var _ outbox.Publisher = (*Publisher)(nil)
+var (
+	_ outbox.OrderedPublisher = (*Publisher)(nil)
+	_ outbox.Prober           = (*Publisher)(nil)
+)
 
 // New validates cfg and connects to the cluster. A wrong cfg gives an error
 // wrapping ErrInvalidConfig that names the field; a cluster that cannot be
-// reached gives one wrapping outbox.ErrUnavailable. With
-// Config.MaxMessageBytes 0 it first asks the cluster for its limit (see
-// Config.MaxMessageBytes).
+// reached gives one wrapping outbox.ErrUnavailable; credentials the cluster
+// refuses give one wrapping ErrAuthentication. With Config.MaxMessageBytes
+// 0 it first asks the cluster for its limit (see Config.MaxMessageBytes).
 func New(cfg Config) (*Publisher, error) {
 	sc, err := cfg.sarama()
 	if err != nil {
 		return nil, err
 	}
-	if sc.Producer.MaxMessageBytes, err = maxMessageBytes(cfg, sc); err != nil {
-		return nil, err
-	}
-	producer, err := sarama.NewAsyncProducer(cfg.Brokers, sc)
+	cfg = cfg.withDefaults()
+	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
 		return nil, connectError(err, cfg.SASL.Password)
 	}
+	maxBytes := maxMessageBytes(cfg, client)
 	p := &Publisher{
-		producer:        producer,
-		maxMessageBytes: sc.Producer.MaxMessageBytes,
+		client:          client,
+		conf:            sc,
+		cfg:             cfg,
+		log:             cfg.Logger,
+		maxMessageBytes: maxBytes,
+		produceVersion:  produceVersion(sc.Version),
+		partitioners:    partitioners{make: sc.Producer.Partitioner},
 		closing:         make(chan struct{}),
-		dispatched:      make(chan struct{}),
 	}
-	go p.dispatch()
+	p.probe = prober{brokers: cfg.Brokers, conf: sc}
 	return p, nil
 }
 
-// connectError describes why the producer could not be made.
+// connectError describes why the client could not connect.
 func connectError(err error, password string) error {
 	var ce sarama.ConfigurationError
 	if errors.As(err, &ce) {
@@ -75,7 +89,7 @@ func connectError(err error, password string) error {
 	msg := redact(err.Error(), password)
 	if errors.Is(err, sarama.ErrSASLAuthenticationFailed) || errors.Is(err, sarama.ErrUnsupportedSASLMechanism) {
 		// Wrong credentials do not get better by waiting: no ErrUnavailable.
-		return fmt.Errorf("kafka: connecting: SASL authentication failed: %s", msg)
+		return fmt.Errorf("%w: %s", ErrAuthentication, msg)
 	}
 	return fmt.Errorf("%w: kafka: connecting: %s", outbox.ErrUnavailable, msg)
 }
@@ -90,209 +104,83 @@ func connectError(err error, password string) error {
 //	ob, err := outbox.New(outbox.Config{Dialect: d, MaxMessageBytes: pub.MaxMessageBytes()})
 func (p *Publisher) MaxMessageBytes() int { return p.maxMessageBytes }
 
-// ticket is a message's Metadata: where its outcome goes.
-type ticket struct {
-	c *call
-	i int
-}
-
-// call collects the outcomes of one Publish call.
-type call struct {
-	mu      sync.Mutex
-	errs    []error
-	settled []bool
-	pending int
-	done    chan struct{} // closed when pending reaches 0
-}
-
-func newCall(n int) *call {
-	return &call{errs: make([]error, n), settled: make([]bool, n), pending: n, done: make(chan struct{})}
-}
-
-// settle records the outcome of record i, unless it has one.
-func (c *call) settle(i int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.settled[i] {
-		return
-	}
-	c.settled[i], c.errs[i] = true, err
-	if c.pending--; c.pending == 0 {
-		close(c.done)
-	}
-}
-
-// finish gives every record without an outcome err and returns the outcomes.
-func (c *call) finish(err error) []error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]error, len(c.errs))
-	for i := range c.errs {
-		if !c.settled[i] {
-			c.settled[i], c.errs[i] = true, err
-		}
-		out[i] = c.errs[i]
-	}
-	return out
-}
-
-// dispatch routes every outcome the producer reports to its call. It ends
-// when the producer, closed, has reported them all.
-func (p *Publisher) dispatch() {
-	defer close(p.dispatched)
-	successes, failures := p.producer.Successes(), p.producer.Errors()
-	for successes != nil || failures != nil {
-		select {
-		case msg, ok := <-successes:
-			if !ok {
-				successes = nil
-				continue
-			}
-			if t, ok := msg.Metadata.(ticket); ok {
-				t.c.settle(t.i, nil)
-			}
-		case pe, ok := <-failures:
-			if !ok {
-				failures = nil
-				continue
-			}
-			if pe == nil || pe.Msg == nil {
-				continue
-			}
-			if t, ok := pe.Msg.Metadata.(ticket); ok {
-				t.c.settle(t.i, Classify(fmt.Errorf("kafka: producing to topic %s: %w", pe.Msg.Topic, pe.Err)))
-			}
-		}
-	}
-}
+// OrdersKeys reports true: Publish keeps the order of a key's records
+// within a call (outbox.OrderedPublisher).
+func (p *Publisher) OrdersKeys() bool { return true }
 
 // Publish sends recs and waits until the broker has acknowledged or failed
 // every one, or ctx ends. It returns one error per record, in order: nil
 // when the broker has the record, an error marked by Classify when it does
-// not, ctx's error for those without an outcome when ctx ended, and
-// ErrClosed wrapped with outbox.ErrUnavailable after Close.
+// not, outbox.ErrNotSent for a record held back because an earlier record
+// of its partition did not get through, ctx's error for those without an
+// outcome when ctx ended, and ErrClosed wrapped with outbox.ErrUnavailable
+// after Close.
 //
 // Every record gets its headers in order and then outbox-id = Record.MessageID.
-// The records are sent in parallel; those of one key keep their order only
-// across calls, as the outbox.Publisher contract asks. Records that the
-// broker rejects with their whole batch (MESSAGE_TOO_LARGE and the like) are
-// sent again each on its own, and only then marked permanent.
+// The records of one partition go in record batches, one batch in flight
+// per partition, in the order of recs; the batches of different partitions
+// go together, one request per broker. A record is appended only after
+// every earlier record of its partition in the call was appended or failed
+// permanently; a batch the broker rejects as a whole for one record's sake
+// (MESSAGE_TOO_LARGE and the like) is sent again one record per batch.
 //
-// When ctx ends first, the records in flight may still reach the broker
-// later, so Publish keeps using their byte slices: do not modify them.
+// When ctx ends first, a request in flight may still reach the broker, so
+// Publish keeps using the records' byte slices: do not modify them.
 func (p *Publisher) Publish(ctx context.Context, recs []outbox.Record) []error {
 	if len(recs) == 0 {
 		return []error{}
 	}
-	p.isolating.RLock()
-	errs := p.publish(ctx, recs)
-	p.isolating.RUnlock()
-	if len(recs) == 1 || ctx.Err() != nil {
-		return errs
+	if p.isClosing() {
+		return p.closedErrs(len(recs))
 	}
-	var again []int
-	for i, err := range errs {
-		if err != nil && isBatchError(err) {
-			again = append(again, i)
-		}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client.Closed() {
+		return p.closedErrs(len(recs))
 	}
-	if len(again) == 0 {
-		return errs
+	return p.newCall(recs).run(ctx)
+}
+
+func (p *Publisher) isClosing() bool {
+	select {
+	case <-p.closing:
+		return true
+	default:
+		return false
 	}
-	p.isolating.Lock()
-	defer p.isolating.Unlock()
-	for _, i := range again {
-		if err := ctx.Err(); err != nil {
-			errs[i] = err // the culprit is unknown: no outcome
-			continue
-		}
-		errs[i] = p.publish(ctx, recs[i:i+1])[0]
+}
+
+func (p *Publisher) closedErrs(n int) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrClosed)
 	}
 	return errs
 }
 
-// publish sends recs and waits for their outcomes or the end of ctx.
-func (p *Publisher) publish(ctx context.Context, recs []outbox.Record) []error {
-	c := newCall(len(recs))
-	p.send(ctx, c, recs)
-	select {
-	case <-c.done:
-		return c.finish(nil)
-	case <-ctx.Done():
-		return c.finish(ctx.Err())
+// Probe reports whether a broker of the cluster answers: it connects to the
+// bootstrap brokers (with TLS and SASL as configured) and asks for their API
+// versions, returning nil at the first answer. The relay calls it while it
+// backs off from an outage, to resume as soon as the cluster is back.
+func (p *Publisher) Probe(ctx context.Context) error {
+	if p.isClosing() {
+		return fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrClosed)
 	}
+	return p.probe.run(ctx)
 }
 
-// send hands the records to the producer. Those it cannot hand over,
-// because ctx ended or Close started, it settles with the reason.
-func (p *Publisher) send(ctx context.Context, c *call, recs []outbox.Record) {
-	p.sending.RLock()
-	defer p.sending.RUnlock()
-	closed := fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrClosed)
-	rest := func(from int, err error) {
-		for i := from; i < len(recs); i++ {
-			c.settle(i, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		rest(0, err)
-		return
-	}
-	select {
-	case <-p.closing:
-		rest(0, closed)
-		return
-	default:
-	}
-	input := p.producer.Input()
-	for i := range recs {
-		r := &recs[i]
-		if r.Topic == "" {
-			c.settle(i, outbox.Permanent(fmt.Errorf("kafka: record %s has no topic: %w", r.MessageID, sarama.ErrInvalidTopic)))
-			continue
-		}
-		select {
-		case input <- message(r, ticket{c, i}):
-		case <-ctx.Done():
-			rest(i, ctx.Err())
-			return
-		case <-p.closing:
-			rest(i, closed)
-			return
-		}
-	}
-}
-
-// message builds the Sarama message of r.
-func message(r *outbox.Record, t ticket) *sarama.ProducerMessage {
-	m := &sarama.ProducerMessage{Topic: r.Topic, Metadata: t}
-	if r.Key != nil {
-		m.Key = sarama.ByteEncoder(r.Key)
-	}
-	if r.Value != nil {
-		m.Value = sarama.ByteEncoder(r.Value)
-	}
-	m.Headers = make([]sarama.RecordHeader, 0, len(r.Headers)+1)
-	for _, h := range r.Headers {
-		m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
-	}
-	m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(outbox.HeaderID), Value: []byte(r.MessageID)})
-	return m
-}
-
-// Close flushes the records in flight, waits for their outcomes (which go
-// to the Publish calls still waiting) and closes the connections; while the
-// cluster is unreachable that takes as long as Sarama's retries (RetryMax,
-// RetryBackoff, Timeout). Call it after the relay has stopped. Publish calls
-// after Close fail with ErrClosed wrapped with outbox.ErrUnavailable. Close
-// is idempotent and safe to call concurrently; it always returns nil.
+// Close lets the request in flight of a Publish call finish, fails the
+// records not sent yet with ErrClosed wrapped with outbox.ErrUnavailable,
+// and closes the connections; while the cluster does not answer, that takes
+// up to Timeout. Call it after
+// the relay has stopped. Publish calls after Close fail the same way.
+// Close is idempotent and safe to call concurrently; it always returns nil.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closing)
-		p.sending.Lock() // wait for the senders to leave
-		p.producer.AsyncClose()
-		p.sending.Unlock()
-		<-p.dispatched
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_ = p.client.Close()
 	})
 	return nil
 }
