@@ -144,6 +144,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"drain", "--namespace", "Robert'); DROP"}, 2},
 		{[]string{"drain", "--dsn", "mysql://x"}, 2},
 		{[]string{"drain", "--dialect", "mysql", "--dsn", "not a dsn"}, 2},
+		{[]string{"drain", "--broker-rtt", "2ms", "--brokers", "127.0.0.1:9092"}, 2},
+		{[]string{"drain", "--broker-rtt", "-1ms"}, 2},
+		{[]string{"drain", "--key-skew", "pareto"}, 2},
+		{[]string{"enqueue", "--broker-rtt", "2ms"}, 2}, // publishes nothing
 		{[]string{"latency", "--rate", "0"}, 2},
 		{[]string{"latency", "--fetch-max-wait", "1ms"}, 2},
 		{[]string{"enqueue", "--iterations", "0"}, 2},
@@ -163,7 +167,7 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	_, _, stderr := run(t, "drain", "--help")
-	for _, f := range []string{"--dialect", "--dsn", "--brokers", "--topic", "--partitions", "-n", "--value-bytes", "--keys", "--relays", "--batch-size", "--shards"} {
+	for _, f := range []string{"--dialect", "--dsn", "--brokers", "--topic", "--partitions", "-n", "--value-bytes", "--keys", "--key-skew", "--broker-rtt", "--relays", "--batch-size", "--shards"} {
 		if !strings.Contains(stderr, "\n  "+f+"\n") {
 			t.Errorf("drain --help does not list %s:\n%s", f, stderr)
 		}
@@ -256,6 +260,10 @@ func TestScenarios(t *testing.T) {
 					want(t, res, f, positive, "> 0")
 				}
 				want(t, res, "relays", equal(2), "2")
+				want(t, res, "broker_rtt_ms", zero, "0 (no --broker-rtt)")
+				if res["key_skew"] != "uniform" {
+					t.Errorf("key_skew = %v, want uniform, the default", res["key_skew"])
+				}
 				want(t, res, "batch_size", equal(1000), "the relay's default, 1000")
 				// The read-back: exactly once, in order.
 				want(t, res, "readback_records", equal(2000), "2000")
@@ -263,6 +271,28 @@ func TestScenarios(t *testing.T) {
 					want(t, res, f, zero, "0")
 				}
 				want(t, res, "check_seconds", positive, "> 0")
+			})
+
+			t.Run("drain_rtt_zipf", func(t *testing.T) {
+				// A distant broker and a hot key: the relay pays a round trip
+				// per round of the hot key's messages; the read-back must still
+				// find every message once, in its key's order.
+				res := scenario(t, "drain", "-n", "1000", "--keys", "100", "--broker-rtt", "2ms", "--key-skew", "zipf")
+				want(t, res, "broker_rtt_ms", equal(2), "2")
+				if res["key_skew"] != "zipf" {
+					t.Errorf("key_skew = %v, want zipf", res["key_skew"])
+				}
+				want(t, res, "relay_published", atLeast(1000), ">= 1000")
+				want(t, res, "readback_records", equal(1000), "1000")
+				for _, f := range []string{"lost", "duplicates", "unknown", "order_violations", "split_keys", "pending_after_relay"} {
+					want(t, res, f, zero, "0")
+				}
+				// Every Publish waits for at least one produce round trip.
+				perCall := num(t, res, "relay_publish_seconds") / num(t, res, "relay_publish_calls")
+				if perCall < 0.002 {
+					t.Errorf("relay_publish_seconds / relay_publish_calls = %.4fs, want at least the 2ms round trip", perCall)
+				}
+				want(t, res, "raw_broker_seconds", atLeast(0.002), ">= one round trip")
 			})
 
 			t.Run("latency", func(t *testing.T) {

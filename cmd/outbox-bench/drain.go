@@ -19,8 +19,9 @@ import (
 
 const drainAbout = `Measures how fast the relay drains a preloaded outbox, against two floors:
 
-  load        enqueue -n messages (transactions of 1000, keys key-<i%keys>,
-              random values), then VACUUM ANALYZE / ANALYZE TABLE / ANALYZE
+  load        enqueue -n messages (transactions of 1000, keys as --keys and
+              --key-skew say, random values), then VACUUM ANALYZE / ANALYZE
+              TABLE / ANALYZE
   raw_db      on one connection, with no broker: SELECT ... ORDER BY id LIMIT
               <batch> and DELETE ... WHERE id IN (...) until the table is empty
   reload      the same load again
@@ -38,12 +39,17 @@ const drainAbout = `Measures how fast the relay drains a preloaded outbox, again
   raw_broker  with no database: a Sarama async producer configured exactly as
               publisher/kafka configures its own (idempotent, acks=all, one
               request in flight per broker), producing -n records of the same
-              shape (outbox-id header) into <topic>.raw, pipelined
+              shape (the load's keys in the load's order, outbox-id header)
+              into <topic>.raw, pipelined
 
 relay_over_raw_db and relay_over_raw_broker are the relay's rate divided by
 each floor's. relay_publish_seconds is the time the relays spent inside
 Publish (the broker side); the rest of relay_seconds is the database side
-(reading and deleting) and the relay's own work.`
+(reading and deleting) and the relay's own work.
+
+--broker-rtt puts a round trip between kfake and all its clients, the relays
+and raw_broker's producer alike, so both floors and the relay see the same
+broker.`
 
 const drainExamples = `  go run ./cmd/outbox-bench drain --dialect postgres
   go run ./cmd/outbox-bench drain --dialect mysql -n 100000 --relays 2
@@ -52,13 +58,15 @@ const drainExamples = `  go run ./cmd/outbox-bench drain --dialect postgres
 // drainResult is the JSON line of the drain scenario.
 type drainResult struct {
 	header
-	N              int `json:"n"`
-	ValueBytes     int `json:"value_bytes"`
-	Keys           int `json:"keys"`
-	Relays         int `json:"relays"`
-	BatchSize      int `json:"batch_size"`
-	Shards         int `json:"shards"`
-	RawDBBatchSize int `json:"raw_db_batch_size"`
+	N              int     `json:"n"`
+	ValueBytes     int     `json:"value_bytes"`
+	Keys           int     `json:"keys"`
+	KeySkew        string  `json:"key_skew"`
+	BrokerRTTMs    float64 `json:"broker_rtt_ms"` // --broker-rtt (kfake only)
+	Relays         int     `json:"relays"`
+	BatchSize      int     `json:"batch_size"`
+	Shards         int     `json:"shards"`
+	RawDBBatchSize int     `json:"raw_db_batch_size"`
 
 	LoadSeconds      float64 `json:"load_seconds"`
 	RawDBSeconds     float64 `json:"raw_db_seconds"`
@@ -93,6 +101,7 @@ var drainScenario = scenario{
 	about:    drainAbout,
 	examples: drainExamples,
 	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		addBrokerRTT(fs, co)
 		b := &drainBench{co: co, load: addLoad(fs, 200_000, true)}
 		fs.IntVar(&b.relays, "relays", 1, "relays draining side by side, in this process")
 		fs.IntVar(&b.batchSize, "batch-size", 0, "relay batch size; also the raw_db loop's LIMIT (0: the relay's default, 1000)")
@@ -130,6 +139,7 @@ func (b *drainBench) batch() int {
 func (b *drainBench) run(ctx context.Context, e *env, c *checks) (result, error) {
 	n := b.load.n
 	res := &drainResult{header: e.header(), N: n, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
+		KeySkew: b.load.skew, BrokerRTTMs: e.brokerRTTMs(),
 		Relays: b.relays, BatchSize: b.batch(), Shards: b.load.shards, RawDBBatchSize: b.batch()}
 	spec := b.load.spec(b.co.topic)
 	took, err := e.load(ctx, spec, "load")
@@ -272,7 +282,7 @@ func (b *drainBench) rawBroker(ctx context.Context, e *env, res *drainResult, c 
 	if err != nil {
 		return err
 	}
-	took, err := rawProduce(ctx, e.brokers, topic, n, b.load.valueBytes, b.load.keys)
+	took, err := rawProduce(ctx, e.brokers, b.load.spec(topic))
 	if err != nil {
 		return fmt.Errorf("raw_broker: %w", err)
 	}
@@ -361,12 +371,13 @@ func rawDBDrain(ctx context.Context, db *sql.DB, batch int) (rawDrain, error) {
 	return out, nil
 }
 
-// rawProduce produces n records shaped like the relay's (keys key-<i%keys>,
-// random values, an outbox-id header) into topic with a Sarama async
-// producer configured exactly as publisher/kafka configures its own, as fast
-// as the producer pipelines them, and returns the time until the last
-// acknowledgement.
-func rawProduce(ctx context.Context, brokers []string, topic string, n, valueBytes, keys int) (time.Duration, error) {
+// rawProduce produces the records of spec, shaped like the relay's (the
+// keys of a load of spec, in the same order; random values; an outbox-id
+// header), into spec.topic with a Sarama async producer configured exactly
+// as publisher/kafka configures its own, as fast as the producer pipelines
+// them, and returns the time until the last acknowledgement.
+func rawProduce(ctx context.Context, brokers []string, spec loadSpec) (time.Duration, error) {
+	topic, n, valueBytes := spec.topic, spec.n, spec.valueBytes
 	// kafka.Config's Sarama hook receives the configuration the publisher
 	// would use: capture it instead of copying the settings.
 	var sc *sarama.Config
@@ -380,7 +391,7 @@ func rawProduce(ctx context.Context, brokers []string, topic string, n, valueByt
 	}
 	defer producer.Close()
 
-	keyBytes := keyBytes(keys)
+	keyBytes, pick := keyBytes(spec.keys), spec.picker()
 	values := make([]byte, n*valueBytes)
 	_, _ = newRand(uint64(n)).Read(values)
 	ids := make([][]byte, n)
@@ -415,7 +426,7 @@ func rawProduce(ctx context.Context, brokers []string, topic string, n, valueByt
 	for i := 0; i < n; i++ {
 		m := &sarama.ProducerMessage{
 			Topic:   topic,
-			Key:     sarama.ByteEncoder(keyBytes[i%keys]),
+			Key:     sarama.ByteEncoder(keyBytes[pick.pick()]),
 			Value:   sarama.ByteEncoder(values[i*valueBytes : (i+1)*valueBytes]),
 			Headers: []sarama.RecordHeader{{Key: []byte(outbox.HeaderID), Value: ids[i]}},
 		}

@@ -77,6 +77,7 @@ type enqueueResult struct {
 	Warmup100     int             `json:"warmup_iterations_100"`
 	ValueBytes    int             `json:"value_bytes"`
 	Keys          int             `json:"keys"`
+	KeySkew       string          `json:"key_skew"`
 	Shards        int             `json:"shards"`
 	AsGiven       enqueueVariant  `json:"dsn_as_given"`
 	OneRoundTrip  *enqueueVariant `json:"one_round_trip_option"` // null on SQLite
@@ -139,7 +140,7 @@ func (b *enqueueBench) run(ctx context.Context, e *env, c *checks) (result, erro
 	h.Topic, h.Partitions = "", 0
 	res := &enqueueResult{header: h, Iterations1: b.iterations, Iterations100: b.iterations100,
 		Warmup1: b.iterations / 20, Warmup100: b.iterations100 / 20,
-		ValueBytes: b.load.valueBytes, Keys: b.load.keys, Shards: b.load.shards}
+		ValueBytes: b.load.valueBytes, Keys: b.load.keys, KeySkew: b.load.skew, Shards: b.load.shards}
 	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: b.load.shards})
 	if err != nil {
 		return nil, err
@@ -169,9 +170,11 @@ func (b *enqueueBench) run(ctx context.Context, e *env, c *checks) (result, erro
 }
 
 // messagePool returns 64 distinct batches of size messages: random keys
-// and values, no ID (Enqueue makes one, as the plain insert does).
+// (uniform, or drawn as --key-skew says) and values, no ID (Enqueue makes
+// one, as the plain insert does).
 func (b *enqueueBench) messagePool(size int) [][]outbox.Message {
 	rng := newRand(uint64(size))
+	pick := newKeyPicker(b.load.skew, b.load.keys, uint64(size), 0, 1)
 	pool := make([][]outbox.Message, 64)
 	for i := range pool {
 		pool[i] = make([]outbox.Message, size)
@@ -179,6 +182,9 @@ func (b *enqueueBench) messagePool(size int) [][]outbox.Message {
 			v := make([]byte, b.load.valueBytes)
 			_, _ = rng.Read(v)
 			k := int(rng.Uint64() % uint64(b.load.keys))
+			if b.load.skew == skewZipf {
+				k = pick.pick()
+			}
 			pool[i][j] = outbox.Message{Topic: b.co.topic, Key: []byte("key-" + strconv.Itoa(k)), Value: v}
 		}
 	}

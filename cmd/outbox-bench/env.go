@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/internal/netdelay"
 	"github.com/outboxrelay/outbox/migrations"
 )
 
@@ -45,9 +45,10 @@ type env struct {
 	started    time.Time // before the setup: total_seconds counts from here
 	db         *sql.DB   // the application's pool
 	brokers    []string
-	kfake      *localkafka.Broker // nil with --brokers
-	partitions int                // of opts.topic
-	log        *slog.Logger       // warn level, to stderr: for the relays
+	kfake      *localkafka.Broker   // nil with --brokers
+	delayed    []*netdelay.Listener // kfake's listeners, with --broker-rtt
+	partitions int                  // of opts.topic
+	log        *slog.Logger         // warn level, to stderr: for the relays
 	stderr     io.Writer
 	closers    []func()
 }
@@ -111,12 +112,15 @@ func (e *env) openNamespace(ctx context.Context, poolSize int) (err error) {
 func (e *env) startBroker(topics []string) (err error) {
 	o := e.opts
 	if o.brokers == "" {
-		if e.kfake, err = localkafka.Start(int32(o.partitions), topics); err != nil {
+		if e.kfake, err = localkafka.Start(int32(o.partitions), topics, e.kfakeOpts()...); err != nil {
 			return err
 		}
 		e.closers = append(e.closers, e.kfake.Close)
 		e.brokers, e.partitions = e.kfake.Addrs, o.partitions
-		fmt.Fprintf(e.stderr, "bench: in-process kfake broker at %v, topics %v (%d partitions)\n", e.brokers, topics, o.partitions)
+		fmt.Fprintf(e.stderr, "bench: in-process kfake broker at %v, topics %v (%d partitions)%s\n", e.brokers, topics, o.partitions, e.rttNote())
+		if o.brokerRTT > 0 {
+			e.closers = append(e.closers, e.reportDelayed)
+		}
 		return nil
 	}
 	e.brokers = o.brokerList()
@@ -169,14 +173,20 @@ func (e *env) profile() (stop func() error, err error) { return startProfile(e.o
 // ---------------------------------------------------------------------------
 // Loading the outbox
 
-// loadSpec describes the messages of a load: keys "key-<i%keys>", random
-// values of valueBytes bytes.
+// loadSpec describes the messages of a load: keys of keys keys spread as
+// skew says (see keyPicker), random values of valueBytes bytes.
 type loadSpec struct {
 	topic      string
 	n          int
 	valueBytes int
 	keys       int
+	skew       string
 	numShards  int
+}
+
+// picker returns the keys of the load, the same for every load of spec.
+func (spec loadSpec) picker() *keyPicker {
+	return newKeyPicker(spec.skew, spec.keys, uint64(spec.n), 0, 1)
 }
 
 // load enqueues spec.n messages in transactions of loadTxSize, then
@@ -186,7 +196,7 @@ func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Durati
 	if err != nil {
 		return 0, err
 	}
-	keys := keyBytes(spec.keys)
+	keys, pick := keyBytes(spec.keys), spec.picker()
 	rng := newRand(uint64(spec.n))
 	msgs := make([]outbox.Message, 0, loadTxSize)
 	start, lastReport := time.Now(), time.Now()
@@ -196,7 +206,7 @@ func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Durati
 		_, _ = rng.Read(values)
 		msgs = msgs[:m]
 		for j := range msgs {
-			msgs[j] = outbox.Message{Topic: spec.topic, Key: keys[(i+j)%spec.keys], Value: values[j*spec.valueBytes : (j+1)*spec.valueBytes]}
+			msgs[j] = outbox.Message{Topic: spec.topic, Key: keys[pick.pick()], Value: values[j*spec.valueBytes : (j+1)*spec.valueBytes]}
 		}
 		tx, err := e.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -243,15 +253,6 @@ func (e *env) analyze(ctx context.Context) error {
 	}
 	rows.Close()
 	return rows.Err()
-}
-
-// keyBytes returns the keys key-0 ... key-<n-1>.
-func keyBytes(n int) [][]byte {
-	keys := make([][]byte, n)
-	for i := range keys {
-		keys[i] = []byte("key-" + strconv.Itoa(i))
-	}
-	return keys
 }
 
 // newRand returns a fast random source for message values, seeded from

@@ -127,6 +127,7 @@ type commonOpts struct {
 	partitions int
 	namespace  string
 	cpuprofile string
+	brokerRTT  time.Duration // --broker-rtt, of the scenarios that publish
 }
 
 const dsnHelp = `database: a postgres:// URL (default $OUTBOX_TEST_POSTGRES_DSN or
@@ -148,6 +149,19 @@ func addCommon(fs *flag.FlagSet) *commonOpts {
 	return &o
 }
 
+const brokerRTTHelp = `round-trip time put between the in-process kfake broker and every
+Kafka client of the run (the relays, raw_broker's producer, the consumers),
+on loopback: every connection the broker accepts, whichever address the
+client dialed, delays its bytes by half of it each way, in order and
+without limiting throughput (pipelined requests overlap). A real cluster
+with acks=all takes 1-5ms. Not with --brokers`
+
+// addBrokerRTT registers --broker-rtt, for the scenarios that publish to
+// Kafka.
+func addBrokerRTT(fs *flag.FlagSet, o *commonOpts) {
+	fs.DurationVar(&o.brokerRTT, "broker-rtt", 0, brokerRTTHelp)
+}
+
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // check validates the common flags.
@@ -165,6 +179,12 @@ func (o *commonOpts) check() error {
 	}
 	if !identRE.MatchString(o.namespace) {
 		return flagErrorf("--namespace", "must match %s; got %q", identRE, o.namespace)
+	}
+	if err := checkNotNegative("--broker-rtt", o.brokerRTT); err != nil {
+		return err
+	}
+	if o.brokerRTT > 0 && o.brokers != "" {
+		return flagErrorf("--broker-rtt", "delays only the in-process kfake broker: drop it or --brokers")
 	}
 	if o.brokers != "" && len(o.brokerList()) == 0 {
 		return flagErrorf("--brokers", "must list host:port addresses; got %q", o.brokers)
@@ -199,10 +219,11 @@ func (o *commonOpts) brokerList() []string {
 // loadOpts are the flags that shape the messages a scenario writes.
 type loadOpts struct {
 	n, valueBytes, keys, shards int
+	skew                        string // --key-skew
 }
 
 // addLoad registers -n (with the default defN; 0: no -n flag), --value-bytes,
-// --keys and --shards, with the help texts of the scenarios that preload
+// --keys, --key-skew and --shards, with the help texts of the scenarios that preload
 // an outbox (preload) or write as they go.
 func addLoad(fs *flag.FlagSet, defN int, preload bool) *loadOpts {
 	o := loadOpts{n: 1}
@@ -212,9 +233,10 @@ func addLoad(fs *flag.FlagSet, defN int, preload bool) *loadOpts {
 	fs.IntVar(&o.valueBytes, "value-bytes", 256, "bytes of each message value")
 	keysHelp, shardsHelp := "distinct message keys", "outbox shards"
 	if preload {
-		keysHelp, shardsHelp = "distinct message keys (key-<i%keys>)", "outbox shards (outbox.Config.NumShards = RelayConfig.NumShards)"
+		keysHelp, shardsHelp = "distinct message keys (key-0 ... key-<keys-1>, spread as --key-skew says)", "outbox shards (outbox.Config.NumShards = RelayConfig.NumShards)"
 	}
 	fs.IntVar(&o.keys, "keys", 1000, keysHelp)
+	fs.StringVar(&o.skew, "key-skew", skewUniform, keySkewHelp)
 	fs.IntVar(&o.shards, "shards", outbox.DefaultNumShards, shardsHelp)
 	return &o
 }
@@ -224,6 +246,7 @@ func (o *loadOpts) check(topic string) error {
 	if err := firstError(
 		checkAtLeast("-n", o.n, 1),
 		checkAtLeast("--keys", o.keys, 1),
+		checkKeySkew(o.skew),
 		checkNotNegativeInt("--value-bytes", o.valueBytes),
 		checkBetween("--shards", o.shards, 1, outbox.MaxNumShards),
 	); err != nil {
@@ -245,5 +268,5 @@ func checkNotNegativeInt(name string, v int) error {
 
 // spec returns the load of these flags on topic.
 func (o *loadOpts) spec(topic string) loadSpec {
-	return loadSpec{topic: topic, n: o.n, valueBytes: o.valueBytes, keys: o.keys, numShards: o.shards}
+	return loadSpec{topic: topic, n: o.n, valueBytes: o.valueBytes, keys: o.keys, skew: o.skew, numShards: o.shards}
 }

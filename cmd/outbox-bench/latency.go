@@ -43,7 +43,11 @@ of a measured transaction behind its schedule. The run fails (exit 1) when
 achieved_rate is below --min-rate-fraction of --rate (default 95%) or
 writer_lag_max_ms exceeds --max-writer-lag (default 250ms): the load was then
 not what the figures claim. It also fails if a committed
-message has not arrived 10s after the load ended ("lost").`
+message has not arrived 10s after the load ended ("lost").
+
+With --broker-rtt the consumer's fetches cross the same delay as the relay's
+produce requests: a record's latency includes half a round trip on its way
+in and half on its way out, besides the relay's own waits for acknowledgement.`
 
 const latencyExamples = `  go run ./cmd/outbox-bench latency --dialect postgres
   go run ./cmd/outbox-bench latency --dialect mysql --rate 2000 --duration 30s`
@@ -57,6 +61,8 @@ type latencyResult struct {
 	Writers         int     `json:"writers"`
 	ValueBytes      int     `json:"value_bytes"`
 	Keys            int     `json:"keys"`
+	KeySkew         string  `json:"key_skew"`
+	BrokerRTTMs     float64 `json:"broker_rtt_ms"` // --broker-rtt (kfake only)
 	Shards          int     `json:"shards"`
 	FetchMaxWaitMs  float64 `json:"fetch_max_wait_ms"`
 	Wake            string  `json:"wake"`
@@ -110,6 +116,7 @@ var latencyScenario = scenario{
 	about:    latencyAbout,
 	examples: latencyExamples,
 	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		addBrokerRTT(fs, co)
 		b := &latencyBench{co: co, lostAfter: 10 * time.Second}
 		fs.Float64Var(&b.rate, "rate", 1000, "messages per second, all writers together")
 		fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured load time, after the warm-up")
@@ -161,6 +168,7 @@ type sentMsg struct {
 func (b *latencyBench) run(ctx context.Context, e *env, c *checks) (result, error) {
 	res := &latencyResult{header: e.header(), Rate: b.rate, DurationSeconds: b.duration.Seconds(),
 		WarmupSeconds: b.warmup.Seconds(), Writers: b.writers, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
+		KeySkew: b.load.skew, BrokerRTTMs: e.brokerRTTMs(),
 		Shards: b.load.shards, FetchMaxWaitMs: round(float64(b.fetch)/float64(time.Millisecond), 3), Wake: e.wake()}
 	runID := newRunID()
 	arr, err := startArrivals(ctx, e, b.fetch, runID)
@@ -331,6 +339,9 @@ type writer struct {
 func (w *writer) run(ctx context.Context, n int) error {
 	writers := w.b.writers
 	offset := w.sch.interval * time.Duration(n) / time.Duration(writers)
+	// Uniform: the keys go round robin in schedule order (message k of
+	// writer n is the (n+k*writers)-th); zipf: each writer draws its own.
+	pick := newKeyPicker(w.b.load.skew, len(w.keys), uint64(n), n, writers)
 	for k := 0; ; k++ {
 		at := w.sch.start.Add(offset + time.Duration(k)*w.sch.interval)
 		if !at.Before(w.sch.loadEnd) {
@@ -341,7 +352,7 @@ func (w *writer) run(ctx context.Context, n int) error {
 		}
 		began := time.Now()
 		id := w.runID + "-" + strconv.Itoa(n) + "-" + strconv.Itoa(k)
-		msg := outbox.Message{ID: id, Topic: w.b.co.topic, Key: w.keys[(n+k*writers)%len(w.keys)], Value: w.values[k%len(w.values)]}
+		msg := outbox.Message{ID: id, Topic: w.b.co.topic, Key: w.keys[pick.pick()], Value: w.values[k%len(w.values)]}
 		beforeCommit, err := w.commit(ctx, msg)
 		committed := time.Now()
 		if err != nil {

@@ -32,11 +32,13 @@ const memoryExamples = `  go run ./cmd/outbox-bench memory --dialect postgres
 // memoryResult is the JSON line of the memory scenario.
 type memoryResult struct {
 	header
-	N          int `json:"n"`
-	ValueBytes int `json:"value_bytes"`
-	Keys       int `json:"keys"`
-	Shards     int `json:"shards"`
-	BatchSize  int `json:"batch_size"`
+	N           int     `json:"n"`
+	ValueBytes  int     `json:"value_bytes"`
+	Keys        int     `json:"keys"`
+	KeySkew     string  `json:"key_skew"`
+	BrokerRTTMs float64 `json:"broker_rtt_ms"` // --broker-rtt (kfake only)
+	Shards      int     `json:"shards"`
+	BatchSize   int     `json:"batch_size"`
 
 	LoadSeconds      float64  `json:"load_seconds"`
 	RelaySeconds     float64  `json:"relay_seconds"` // the child's relay start to -n published
@@ -67,6 +69,7 @@ var memoryScenario = scenario{
 	about:    memoryAbout,
 	examples: memoryExamples,
 	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
+		addBrokerRTT(fs, co)
 		b := &memoryBench{co: co, load: addLoad(fs, 1_000_000, true)}
 		fs.IntVar(&b.batchSize, "batch-size", 0, "relay batch size (0: the relay's default, 1000)")
 		return b
@@ -93,7 +96,8 @@ func (b *memoryBench) run(ctx context.Context, e *env, c *checks) (result, error
 	if batch == 0 {
 		batch = outbox.DefaultBatchSize
 	}
-	res := &memoryResult{header: e.header(), N: n, ValueBytes: b.load.valueBytes, Keys: b.load.keys, Shards: b.load.shards, BatchSize: batch}
+	res := &memoryResult{header: e.header(), N: n, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
+		KeySkew: b.load.skew, BrokerRTTMs: e.brokerRTTMs(), Shards: b.load.shards, BatchSize: batch}
 	took, err := e.load(ctx, b.load.spec(b.co.topic), "load")
 	if err != nil {
 		return nil, err
