@@ -199,6 +199,23 @@ func (p *timedPublisher) Publish(ctx context.Context, recs []outbox.Record) []er
 	return errs
 }
 
+// OrdersKeys forwards the wrapped publisher's answer, so that the relay
+// gives an OrderedPublisher whole batches through the wrapper too.
+func (p *timedPublisher) OrdersKeys() bool {
+	op, ok := p.Publisher.(outbox.OrderedPublisher)
+	return ok && op.OrdersKeys()
+}
+
+// Probe forwards to the wrapped publisher when it is an outbox.Prober; for
+// one that is not it fails, so the relay sleeps out its backoff as it would
+// without the wrapper.
+func (p *timedPublisher) Probe(ctx context.Context) error {
+	if pr, ok := p.Publisher.(outbox.Prober); ok {
+		return pr.Probe(ctx)
+	}
+	return fmt.Errorf("%w: the publisher cannot be probed", outbox.ErrUnavailable)
+}
+
 // spent returns the time spent in Publish and the number of calls.
 func (p *timedPublisher) spent() (time.Duration, int64) {
 	return time.Duration(p.nanos.Load()), p.calls.Load()
