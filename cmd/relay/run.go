@@ -306,25 +306,19 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 		// kafka.New does not take a context and can wait long on a broker
 		// that accepts connections but never answers: do not wait for it
 		// past a signal.
-		type result struct {
-			pub *kafka.Publisher
-			err error
-		}
-		done := make(chan result, 1)
+		done := make(chan kafkaResult, 1)
 		go func() {
 			pub, err := kafka.New(cfg)
-			done <- result{pub, err}
+			done <- kafkaResult{pub, err}
 		}()
-		var res result
-		select {
-		case res = <-done:
-		case <-ctx.Done():
+		res, err := awaitKafka(ctx, done, cfg.Brokers, log)
+		if err != nil {
 			go func() { // close it if it ever connects
 				if res := <-done; res.pub != nil {
 					_ = res.pub.Close()
 				}
 			}()
-			return nil, ctx.Err()
+			return nil, err
 		}
 		pub, err := res.pub, res.err
 		if err == nil {
@@ -338,6 +332,35 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// kafkaResult is the outcome of kafka.New.
+type kafkaResult struct {
+	pub *kafka.Publisher
+	err error
+}
+
+// kafkaSilence is how long connecting may go on before the relay says
+// that Kafka does not answer yet, and again every time it passes.
+const kafkaSilence = 10 * time.Second
+
+// awaitKafka waits for kafka.New's outcome on done, logging a line every
+// kafkaSilence while it has none (a broker that accepts connections and
+// never answers holds New for its timeouts and retries), until ctx ends.
+func awaitKafka(ctx context.Context, done <-chan kafkaResult, brokers []string, log *slog.Logger) (kafkaResult, error) {
+	start := time.Now()
+	tick := time.NewTicker(kafkaSilence)
+	defer tick.Stop()
+	for {
+		select {
+		case res := <-done:
+			return res, nil
+		case <-tick.C:
+			log.Warn("Kafka does not answer yet; still connecting", "brokers", brokers, "waited", time.Since(start).Round(time.Second))
+		case <-ctx.Done():
+			return kafkaResult{}, ctx.Err()
+		}
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"syscall"
 
 	"github.com/IBM/sarama"
 
@@ -63,6 +65,10 @@ func New(cfg Config) (*Publisher, error) {
 	cfg = cfg.withDefaults()
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
+		if loginRefused(err, cfg, sc) {
+			return nil, fmt.Errorf("%w: the broker answers, but closed the connection during SASL %s authentication of user %q: check the user and password",
+				ErrAuthentication, cfg.SASL.Mechanism, cfg.SASL.User)
+		}
 		return nil, connectError(err, cfg.SASL.Password)
 	}
 	maxBytes := maxMessageBytes(cfg, client)
@@ -92,6 +98,25 @@ func connectError(err error, password string) error {
 		return fmt.Errorf("%w: %s", ErrAuthentication, msg)
 	}
 	return fmt.Errorf("%w: kafka: connecting: %s", outbox.ErrUnavailable, msg)
+}
+
+// loginRefused tells a broker that refuses the SASL credentials by closing
+// the connection (as some brokers and proxies do, instead of answering
+// SASL_AUTHENTICATION_FAILED) from one that is down: when the connection
+// with credentials ended early (err, Sarama's) but a connection without
+// them gets an answer to ApiVersions (which Kafka serves before
+// authentication), the credentials were refused.
+func loginRefused(err error, cfg Config, sc *sarama.Config) bool {
+	if cfg.SASL.Mechanism == "" ||
+		!(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return false
+	}
+	anon := *sc
+	anon.Net.SASL.Enable = false
+	anon.Net.SASL.User, anon.Net.SASL.Password = "", ""
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	return (prober{brokers: cfg.Brokers, conf: &anon}).run(ctx) == nil
 }
 
 // MaxMessageBytes returns the largest record the publisher sends: the
