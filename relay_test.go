@@ -153,6 +153,18 @@ func TestRelayBatchBytes(t *testing.T) {
 // Random retriable failures: everything arrives, first deliveries in key
 // order, and later messages of a failing key are never sent before it.
 func TestRelayRetriesKeepKeyOrder(t *testing.T) {
+	for _, mode := range []struct {
+		name    string
+		ordered bool
+	}{{"rounds", false}, {"one call", true}} {
+		t.Run(mode.name, func(t *testing.T) { relayRetriesKeepKeyOrder(t, mode.ordered) })
+	}
+}
+
+// relayRetriesKeepKeyOrder runs TestRelayRetriesKeepKeyOrder with a
+// publisher that orders keys within a call, or one the relay must give
+// one record per key per call (rounds).
+func relayRetriesKeepKeyOrder(t *testing.T, ordered bool) {
 	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(3, 4))
@@ -160,6 +172,7 @@ func TestRelayRetriesKeepKeyOrder(t *testing.T) {
 			l.tx(t, db.DB, rng, 6, 1+rng.IntN(5), false, "orders")
 		}
 		pub := outboxtest.NewFakePublisher()
+		pub.SetOrdersKeys(ordered)
 		var mu sync.Mutex
 		frng := rand.New(rand.NewPCG(5, 6))
 		pub.SetHook(func(outbox.Record) error {

@@ -136,6 +136,7 @@ type runOptions struct {
 	poll, lease                             time.Duration
 	retryBackoff, retryBackoffMax           time.Duration
 	outageBackoff, outageBackoffMax         time.Duration
+	probeInterval                           time.Duration
 	publishTimeout, shutdownTimeout         time.Duration
 	relayID                                 string
 	migrate                                 bool
@@ -171,7 +172,8 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.DurationVar(&o.retryBackoffMax, "retry-backoff-max", outbox.DefaultRetryBackoffMax, "longest wait before retrying a failed message")
 	fs.DurationVar(&o.outageBackoff, "outage-backoff", outbox.DefaultOutageBackoff, "first pause while the broker is unavailable (doubles)")
 	fs.DurationVar(&o.outageBackoffMax, "outage-backoff-max", outbox.DefaultOutageBackoffMax, "longest pause while the broker is unavailable")
-	fs.DurationVar(&o.publishTimeout, "publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish round")
+	fs.DurationVar(&o.probeInterval, "probe-interval", outbox.DefaultProbeInterval, "how often to ask the broker whether it is back, during an outage pause")
+	fs.DurationVar(&o.publishTimeout, "publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish call")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", outbox.DefaultShutdownTimeout, "time to finish the batch in flight after SIGTERM")
 	fs.StringVar(&o.relayID, "relay-id", "", "name of this relay in leases and logs (default: host-pid-random)")
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
@@ -212,7 +214,7 @@ func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, erro
 		PollInterval: o.poll, MinPollInterval: min(outbox.DefaultMinPollInterval, o.poll),
 		LeaseDuration: o.lease, MaxAttempts: o.maxAttempts,
 		RetryBackoff: o.retryBackoff, RetryBackoffMax: o.retryBackoffMax,
-		OutageBackoff: o.outageBackoff, OutageBackoffMax: o.outageBackoffMax,
+		OutageBackoff: o.outageBackoff, OutageBackoffMax: o.outageBackoffMax, ProbeInterval: o.probeInterval,
 		PublishTimeout: o.publishTimeout, ShutdownTimeout: o.shutdownTimeout,
 	}
 	if err := rcfg.Validate(); err != nil {
