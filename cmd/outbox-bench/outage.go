@@ -102,11 +102,19 @@ func (b *outageBench) run(ctx context.Context, e *env, c *checks) (result, error
 	if err != nil {
 		return nil, err
 	}
+	stopProfile, err := e.profile()
+	if err != nil {
+		return nil, err
+	}
+	defer stopProfile()
 	cpu0 := processCPU()
 	if !ctxtime.Sleep(ctx, b.down) {
 		return nil, ctx.Err()
 	}
 	used := processCPU() - cpu0
+	if err := stopProfile(); err != nil {
+		return nil, err
+	}
 	res.CPUSeconds, res.CPUPercent = secs(used), round(100*used.Seconds()/b.down.Seconds(), 3)
 	st := relays[0].relay.Stats()
 	res.PublishedInside, res.Unavailable = st.Published, st.Unavailable
