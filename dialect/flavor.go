@@ -83,6 +83,12 @@ type flavor struct {
 	// notify: committed inserts notify NotifyChannel (the migrations'
 	// trigger).
 	notify bool
+
+	// contains is the condition "last_error contains the bound value", with
+	// one "?" (no LIKE: the operator's text may hold % and _).
+	contains string
+	// timeArg is a time as a bound value compared with a time column.
+	timeArg func(t time.Time) any
 }
 
 type sqlDialect struct {

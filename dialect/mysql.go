@@ -1,6 +1,9 @@
 package dialect
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // MySQL returns the dialect for MySQL 8.0 and MariaDB 10.6 and later. It
 // uses only SQL that both accept (no RETURNING) and keeps time in UTC
@@ -30,6 +33,10 @@ func MySQL() Dialect {
 		// character set say; topics are ASCII, ids UTF-8 bytes.
 		bytesLiteral: mysqlHex,
 		textLiteral:  func(b *strings.Builder, s string) { mysqlHex(b, []byte(s)) },
+		contains:     "LOCATE(?, last_error) > 0",
+		// DATETIME(6) columns hold UTC; the driver writes a time in its
+		// location, UTC unless the DSN says loc=.
+		timeArg: func(t time.Time) any { return t.UTC().Format(mysqlLayout) },
 	})
 }
 
