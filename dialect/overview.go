@@ -303,6 +303,7 @@ func (d *sqlDialect) overviewDead(ctx context.Context, db *sql.DB, o *Overview, 
 		t.Newest = newest.t
 		return err
 	})
+	slices.SortFunc(o.Dead, func(a, b TopicDead) int { return strings.Compare(a.Topic, b.Topic) })
 	return err
 }
 
