@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox/admin"
+	"github.com/outboxrelay/outbox/dialect"
 )
 
 const dlqUsage = `Usage: relay dlq <list|show|replay|purge> [flags]
@@ -122,7 +123,7 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 	defer stop()
 	dls, err := a.ListDeadLetters(ctx, f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.display, err)
+		return dbError(d.display, err)
 	}
 	items := make([]listItem, len(dls))
 	for i, x := range dls {
@@ -227,6 +228,15 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 func selectionError(where string, err error) error {
 	if errors.Is(err, admin.ErrUnknownIDs) || errors.Is(err, admin.ErrEmptySelection) || errors.Is(err, admin.ErrInvalidArgument) {
 		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return dbError(where, err)
+}
+
+// dbError names the database (never its URL) in err, with a hint when the
+// outbox tables are missing.
+func dbError(where string, err error) error {
+	if dialect.IsMissingTable(err) {
+		return fmt.Errorf("%s: %w (the outbox tables are missing: run relay migrate)", where, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
 }

@@ -46,7 +46,7 @@ func cmdPrune(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	n, err := a.PruneDeadLetters(ctx, age)
 	fmt.Fprintf(stdout, "prune: deleted %d dead letters older than %s\n", n, *olderThan)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.display, err)
+		return dbError(d.display, err)
 	}
 	return nil
 }

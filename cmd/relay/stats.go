@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -47,7 +48,7 @@ func addAdminFlags(fs *flag.FlagSet) adminFlags {
 
 // open opens the database and an Admin of it; close the database after.
 func (f adminFlags) open(getenv func(string) string) (*sql.DB, database, *admin.Admin, error) {
-	db, d, err := f.db.open(getenv, nil)
+	db, d, err := f.db.open(getenv, database.adminSession)
 	if err != nil {
 		return nil, database{}, nil, err
 	}
@@ -57,6 +58,24 @@ func (f adminFlags) open(getenv func(string) string) (*sql.DB, database, *admin.
 		return nil, database{}, nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	return db, d, a, nil
+}
+
+// adminSession returns d with jit=off on PostgreSQL, unless the URL sets
+// it: the admin statements are small, but a stale row estimate (a backlog
+// just drained, not yet analyzed) can put a plan's cost above
+// jit_above_cost, and compiling it would take longer than running it.
+func (d database) adminSession() database {
+	if d.driver != "postgres" {
+		return d
+	}
+	base, query, _ := strings.Cut(d.dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil || q.Has("jit") {
+		return d
+	}
+	q.Set("jit", "off")
+	d.dsn = base + "?" + q.Encode()
+	return d
 }
 
 func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -78,7 +97,7 @@ func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	defer cancel()
 	s, err := a.Stats(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.display, err)
+		return dbError(d.display, err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
