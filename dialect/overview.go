@@ -339,7 +339,11 @@ func (d *sqlDialect) overviewShards(ctx context.Context, db *sql.DB, o *Overview
 }
 
 func (d *sqlDialect) shardsSQL() sq.Sqlizer {
-	first := "(SELECT m.created_at FROM " + TableMessages + " AS m WHERE m.shard = s.shard ORDER BY m.id LIMIT 1)"
+	from := TableMessages + " AS m"
+	if d.f.forceShardIndex {
+		from += " FORCE INDEX (outbox_messages_shard_id)"
+	}
+	first := "(SELECT m.created_at FROM " + from + " WHERE m.shard = s.shard ORDER BY m.id LIMIT 1)"
 	return d.sb.Select("s.shard", "s.owner", "s.lease_until", first).From(TableShards + " AS s").OrderBy("s.shard")
 }
 
