@@ -48,14 +48,19 @@ type Config struct {
 // It is safe for concurrent use.
 type Admin struct {
 	db  *sql.DB
-	d   dialect.Dialect
+	d   dialect.Operator
 	cfg Config
 }
 
-// New returns an Admin of the outbox tables in db, of dialect d.
+// New returns an Admin of the outbox tables in db, of dialect d, which
+// must implement dialect.Operator (every dialect of package dialect does).
 func New(db *sql.DB, d dialect.Dialect, cfg Config) (*Admin, error) {
 	if db == nil || d == nil {
 		return nil, fmt.Errorf("%w: New needs a database and a dialect", ErrInvalidArgument)
+	}
+	op, ok := d.(dialect.Operator)
+	if !ok {
+		return nil, fmt.Errorf("%w: dialect %s does not implement dialect.Operator", ErrInvalidArgument, d.Name())
 	}
 	if cfg.ChunkSize == 0 {
 		cfg.ChunkSize = DefaultChunkSize
@@ -69,7 +74,7 @@ func New(db *sql.DB, d dialect.Dialect, cfg Config) (*Admin, error) {
 	if cfg.LiveWithin < 0 || cfg.Sample < 0 {
 		return nil, fmt.Errorf("%w: LiveWithin and Sample cannot be negative", ErrInvalidArgument)
 	}
-	return &Admin{db: db, d: d, cfg: cfg}, nil
+	return &Admin{db: db, d: op, cfg: cfg}, nil
 }
 
 // DeadLetter is a row of the dead-letter table.

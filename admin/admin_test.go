@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func deadLetters(t *testing.T, db *dbtest.DB, topic, prefix string, n int) []int
 	if err := db.Dialect.DeadLetter(ctx, db.DB, fails); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := db.Dialect.DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{Topic: topic})
+	ids, err := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{Topic: topic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestReplayAndPurge(t *testing.T) {
 		if !errors.As(err, &unknown) || !errors.Is(err, admin.ErrUnknownIDs) || !slices.Equal(unknown.IDs, []int64{1 << 40, 1<<40 + 1}) {
 			t.Fatalf("Replay of unknown ids: %v", err)
 		}
-		if left, _ := db.Dialect.DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{}); len(left) != 7 {
+		if left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{}); len(left) != 7 {
 			t.Fatalf("a refused replay changed the dead letters: %d left", len(left))
 		}
 		for _, sel := range []admin.Selection{{}, {IDs: ids[:1], All: true}} {
@@ -166,7 +167,7 @@ func TestPrune(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		young := deadLetters(t, db, "invoices", "young", 2)
 		n, err := newAdmin(t, db, admin.Config{ChunkSize: 2}).PruneDeadLetters(ctx, 200*time.Millisecond)
-		left, _ := db.Dialect.DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
+		left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
 		slices.Reverse(left)
 		if err != nil || n != 5 || !slices.Equal(left, young) {
 			t.Fatalf("PruneDeadLetters = %d, %v, left %v; want 5 pruned, %v left", n, err, left, young)
@@ -180,5 +181,16 @@ func TestNewValidates(t *testing.T) {
 		if _, err := admin.New(db.DB, db.Dialect, cfg); !errors.Is(err, admin.ErrInvalidArgument) {
 			t.Errorf("New(%+v): %v, want ErrInvalidArgument", cfg, err)
 		}
+	}
+}
+
+// bareDialect is a Dialect without the operators' statements.
+type bareDialect struct{ dialect.Dialect }
+
+func TestNewNeedsOperator(t *testing.T) {
+	db := dbtest.Open(t, dialect.NameSQLite)
+	_, err := admin.New(db.DB, bareDialect{db.Dialect}, admin.Config{})
+	if !errors.Is(err, admin.ErrInvalidArgument) || !strings.Contains(err.Error(), "dialect.Operator") {
+		t.Fatalf("New with a dialect without Operator: %v", err)
 	}
 }

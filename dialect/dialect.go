@@ -177,6 +177,17 @@ type Dialect interface {
 	// Stats returns counts of the outbox and dead-letter tables.
 	Stats(ctx context.Context, db *sql.DB) (Stats, error)
 
+	// SupportsNotify reports whether committed inserts notify NotifyChannel
+	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
+	SupportsNotify() bool
+}
+
+// Operator is the operators' side of a dialect: the state of the outbox
+// and the dead-letter tools, behind package admin and the relay's stats,
+// dlq and prune commands. Every dialect of this package implements it. It
+// is apart from Dialect so that a Dialect of your own (or a test double)
+// needs none of it; admin.New asks for it.
+type Operator interface {
 	// Overview reads the state of the outbox for an operator, with plain
 	// reads only (no locks a relay could wait for), in time that does not
 	// grow with the outbox: above req.ExactUpTo rows the counts are
@@ -202,8 +213,6 @@ type Dialect interface {
 	// oldest dead letters dead for longer than olderThan by the database
 	// clock, and returns how many it deleted: call it until it returns 0.
 	PruneDeadLetters(ctx context.Context, db *sql.DB, olderThan time.Duration, limit int) (int64, error)
-
-	// SupportsNotify reports whether committed inserts notify NotifyChannel
-	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
-	SupportsNotify() bool
 }
+
+var _ Operator = (*sqlDialect)(nil)

@@ -111,7 +111,7 @@ func (a *adminDB) deadLetter(t *testing.T, topic, prefix string, n int, reason s
 			t.Fatal(err)
 		}
 	}
-	ids, err := a.Dialect.DeadLetterIDs(ctx, a.DB.DB, dialect.DeadLetterFilter{Topic: topic, ErrorContains: reason})
+	ids, err := a.Dialect.(dialect.Operator).DeadLetterIDs(ctx, a.DB.DB, dialect.DeadLetterFilter{Topic: topic, ErrorContains: reason})
 	if err != nil || len(ids) != n {
 		t.Fatalf("dead-lettered %d of %d: %v", len(ids), n, err)
 	}

@@ -12,7 +12,20 @@ import (
 	"github.com/outboxrelay/outbox/dialect"
 )
 
-// The operators' methods: Overview, and the dead-letter tools.
+// The operators' methods (dialect.Operator): Overview, and the
+// dead-letter tools.
+
+// op returns the dialect's Operator. A dialect without one skips these
+// tests: it is optional (every dialect of this module has it, which
+// TestOperator in package dialect checks).
+func (s suite) op(t *testing.T) dialect.Operator {
+	t.Helper()
+	op, ok := s.Dialect.(dialect.Operator)
+	if !ok {
+		t.Skipf("%s does not implement dialect.Operator", s.Dialect.Name())
+	}
+	return op
+}
 
 // deadLetters inserts msgs, reads them and dead-letters them with the error
 // "err <message id>", then returns their dead-letter ids, oldest first.
@@ -33,7 +46,7 @@ func (s suite) deadLetters(t *testing.T, db *sql.DB, msgs ...dialect.InsertRow) 
 	if err := s.Dialect.DeadLetter(ctx, db, fails); err != nil {
 		t.Fatalf("DeadLetter: %v", err)
 	}
-	all, err := s.Dialect.DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	all, err := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
 	if err != nil {
 		t.Fatalf("DeadLetterIDs: %v", err)
 	}
@@ -46,7 +59,7 @@ func (s suite) overviewExact(t *testing.T, db *sql.DB) {
 	if err := s.Dialect.EnsureShards(ctx, db, numShards); err != nil {
 		t.Fatal(err)
 	}
-	o, err := s.Dialect.Overview(ctx, db, dialect.OverviewRequest{})
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
 	if err != nil || o.Pending != 0 || len(o.Topics) != 0 || len(o.Shards) != numShards || o.Now.IsZero() {
 		t.Fatalf("empty Overview = %+v, %v", o, err)
 	}
@@ -64,7 +77,7 @@ func (s suite) overviewExact(t *testing.T, db *sql.DB) {
 	if _, err := s.Dialect.Acquire(ctx, db, "relay-a", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	o, err = s.Dialect.Overview(ctx, db, dialect.OverviewRequest{})
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +126,7 @@ func (s suite) overviewSampled(t *testing.T, db *sql.DB) {
 		msgs = append(msgs, m)
 	}
 	s.insert(t, db, msgs...)
-	o, err := s.Dialect.Overview(ctxT(t), db, dialect.OverviewRequest{ExactUpTo: 10})
+	o, err := s.op(t).Overview(ctxT(t), db, dialect.OverviewRequest{ExactUpTo: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +140,7 @@ func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 	m := onShard("a", "k", 1)
 	m.Key, m.Value, m.Headers = []byte{0, 1, 2}, []byte("value a"), []byte{1, 1, 1, 'h', 'v'}
 	ids := s.deadLetters(t, db, m, onShard("b", "k", 2), onShard("c", "j", 3))
-	all, err := s.Dialect.ListDeadLetters(ctx, db, dialect.DeadLetterFilter{})
+	all, err := s.op(t).ListDeadLetters(ctx, db, dialect.DeadLetterFilter{})
 	if err != nil || len(all) != 3 || all[0].ID != ids[2] || all[2].ID != ids[0] {
 		t.Fatalf("ListDeadLetters = %+v, %v; want 3, newest first", all, err)
 	}
@@ -151,7 +164,7 @@ func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 		{dialect.DeadLetterFilter{Before: future, IDs: []int64{ids[0], ids[2], 1 << 40}}, []int64{ids[2], ids[0]}},
 		{dialect.DeadLetterFilter{Before: a.DeadAt.Add(-time.Hour)}, nil},
 	} {
-		got, err := s.Dialect.DeadLetterIDs(ctx, db, tc.f)
+		got, err := s.op(t).DeadLetterIDs(ctx, db, tc.f)
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("DeadLetterIDs(%+v) = %v, %v; want %v", tc.f, got, err, tc.want)
 		}
@@ -161,7 +174,7 @@ func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	dl := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
-	n, err := s.Dialect.ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
+	n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
 	if err != nil || n != 2 {
 		t.Fatalf("ReplayDeadLetters = %d, %v; want 2", n, err)
 	}
@@ -169,12 +182,12 @@ func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 	if got := ids(recs); !slices.Equal(got, []string{"a", "b"}) || recs[0].Attempts != 0 || string(recs[0].Value) != "a" || recs[0].Shard != 1 {
 		t.Fatalf("after replay the outbox holds %+v; want a then b, attempts 0", recs)
 	}
-	left, _ := s.Dialect.DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
 	if !slices.Equal(left, []int64{dl[2]}) {
 		t.Fatalf("dead letters left %v, want [%d]", left, dl[2])
 	}
 	// Replayed already: skipped, nothing duplicated.
-	if n, err := s.Dialect.ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || n != 0 {
+	if n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || n != 0 {
 		t.Fatalf("second ReplayDeadLetters = %d, %v; want 0", n, err)
 	}
 	if got := len(s.read(t, db, allShards(), 10)); got != 2 {
@@ -186,13 +199,13 @@ func (s suite) replayPendingAgain(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1))
 	s.insert(t, db, onShard("b", "k", 1)) // the application enqueued b again
-	n, err := s.Dialect.ReplayDeadLetters(ctx, db, ids)
+	n, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
 	var pe *dialect.PendingAgainError
 	if n != 0 || !errors.Is(err, dialect.ErrPendingAgain) || !errors.As(err, &pe) || !slices.Equal(pe.IDs, ids[1:]) ||
 		!slices.Equal(pe.MessageIDs, []string{"b"}) {
 		t.Fatalf("ReplayDeadLetters = %d, %v; want a PendingAgainError naming %d (b)", n, err, ids[1])
 	}
-	left, _ := s.Dialect.DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
 	if len(left) != 2 || len(s.read(t, db, allShards(), 10)) != 1 {
 		t.Fatalf("a refused replay changed something: dead letters %v", left)
 	}
@@ -205,6 +218,7 @@ func (s suite) replayRace(t *testing.T, db *sql.DB) {
 	for i := range 200 {
 		msgs = append(msgs, msg(fmt.Sprint("r", i), fmt.Sprint("k", i%7), "v"))
 	}
+	op := s.op(t)
 	ids := s.deadLetters(t, db, msgs...)
 	var mu sync.Mutex
 	var total int64
@@ -218,7 +232,7 @@ func (s suite) replayRace(t *testing.T, db *sql.DB) {
 			}
 			for len(order) > 0 {
 				chunk := order[:min(len(order), 50)]
-				n, err := s.Dialect.ReplayDeadLetters(ctx, db, chunk)
+				n, err := op.ReplayDeadLetters(ctx, db, chunk)
 				if err != nil && isRetriableContention(err) {
 					continue
 				}
@@ -242,22 +256,22 @@ func (s suite) replayRace(t *testing.T, db *sql.DB) {
 func (s suite) purgeAndPrune(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "k", 1), onShard("d", "k", 1))
-	if n, err := s.Dialect.DeleteDeadLetters(ctx, db, []int64{ids[1], 1 << 40}); err != nil || n != 1 {
+	if n, err := s.op(t).DeleteDeadLetters(ctx, db, []int64{ids[1], 1 << 40}); err != nil || n != 1 {
 		t.Fatalf("DeleteDeadLetters = %d, %v; want 1", n, err)
 	}
-	if n, err := s.Dialect.PruneDeadLetters(ctx, db, time.Hour, 10); err != nil || n != 0 {
+	if n, err := s.op(t).PruneDeadLetters(ctx, db, time.Hour, 10); err != nil || n != 0 {
 		t.Fatalf("PruneDeadLetters(1h) = %d, %v; want 0", n, err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n, err := s.Dialect.PruneDeadLetters(ctx, db, 10*time.Millisecond, 2); err != nil || n != 2 {
+	if n, err := s.op(t).PruneDeadLetters(ctx, db, 10*time.Millisecond, 2); err != nil || n != 2 {
 		t.Fatalf("PruneDeadLetters(10ms, 2) = %d, %v; want 2", n, err)
 	}
-	left, _ := s.Dialect.DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
 	if !slices.Equal(left, []int64{ids[3]}) {
 		t.Fatalf("after prune %v left, want the newest, [%d]", left, ids[3])
 	}
 	var tooMany *dialect.TooManyIDsError
-	if _, err := s.Dialect.DeleteDeadLetters(ctx, db, make([]int64, dialect.MaxReplayIDs+1)); !errors.As(err, &tooMany) {
+	if _, err := s.op(t).DeleteDeadLetters(ctx, db, make([]int64, dialect.MaxReplayIDs+1)); !errors.As(err, &tooMany) {
 		t.Fatalf("DeleteDeadLetters of too many ids: %v, want a TooManyIDsError", err)
 	}
 }
