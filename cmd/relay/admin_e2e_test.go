@@ -400,3 +400,23 @@ func TestE2EPurgeAndPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EAdminSecretNotShown runs the admin commands against a database
+// that cannot be reached, with a password in its URL: they fail with
+// status 1 and never show the password.
+func TestE2EAdminSecretNotShown(t *testing.T) {
+	t.Parallel()
+	relayBinary(t)
+	const password = "SuperSecret123"
+	env := []string{"OUTBOX_DATABASE_URL=postgres://user:" + password + "@127.0.0.1:1/x?sslmode=disable"}
+	for _, args := range [][]string{
+		{"stats"}, {"stats", "--json"}, {"dlq", "list"}, {"dlq", "show", "1"}, {"dlq", "replay", "--all", "--yes"},
+		{"dlq", "purge", "1", "--yes"}, {"prune", "--dead-letters", "--older-than", "30d"},
+	} {
+		p := runRelay(t, strings.Join(args, "-"), env, 30*time.Second, args...)
+		out := p.stdout.String() + p.stderr.String()
+		if p.ExitCode() != 1 || strings.Contains(out, password) || !strings.Contains(out, "postgres://127.0.0.1:1/x") {
+			t.Errorf("relay %s: exit %d, want 1 naming the database without its password:\n%s", strings.Join(args, " "), p.ExitCode(), out)
+		}
+	}
+}
