@@ -3,6 +3,7 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,7 +152,7 @@ func (d *sqlDialect) clockSQL() sq.Sqlizer { return sq.Expr("SELECT " + d.f.now)
 func (d *sqlDialect) overviewPending(ctx context.Context, db *sql.DB, o *Overview, req OverviewRequest) error {
 	var first dbTime
 	err := d.one(ctx, db, d.firstInLineSQL(), &first)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
