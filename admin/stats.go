@@ -21,11 +21,11 @@ type Stats struct {
 	DeadLetters int64         `json:"dead_letters"`
 	RelaysAlive int           `json:"relays_alive"`
 
-	Topics  []TopicStats         `json:"topics"`
-	Waiting []Waiting            `json:"waiting"`
-	Errors  []dialect.ErrorCount `json:"errors"`
-	Shards  []ShardStats         `json:"shards"`
-	Relays  []RelayStats         `json:"relays"`
+	Topics  []TopicStats `json:"topics"`
+	Waiting []Waiting    `json:"waiting"`
+	Errors  []ErrorCount `json:"errors"`
+	Shards  []ShardStats `json:"shards"`
+	Relays  []RelayStats `json:"relays"`
 }
 
 // TopicStats is one topic's pending messages and dead letters.
@@ -49,6 +49,13 @@ type Waiting struct {
 	// due, waiting for its shard's relay).
 	NextAttemptIn time.Duration `json:"next_attempt_in_ns"`
 	LastError     string        `json:"last_error"`
+}
+
+// ErrorCount is a last error of messages waiting for a retry, and how
+// many have it.
+type ErrorCount struct {
+	Err   string `json:"error"`
+	Count int64  `json:"count"`
 }
 
 // ShardStats is one shard.
@@ -83,7 +90,10 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 		return o.Now.Sub(t)
 	}
 	s := Stats{At: o.Now, Estimated: o.Estimated, Pending: o.Pending, OldestAge: age(o.Oldest),
-		Retrying: o.Retrying, Errors: o.Errors}
+		Retrying: o.Retrying}
+	for _, e := range o.Errors {
+		s.Errors = append(s.Errors, ErrorCount{Err: e.Err, Count: e.Count})
+	}
 	s.Topics = mergeTopics(o, age)
 	for _, t := range s.Topics {
 		s.DeadLetters += t.DeadLetters

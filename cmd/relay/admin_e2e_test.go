@@ -185,12 +185,17 @@ func TestE2EStats(t *testing.T) {
 		}
 
 		var s admin.Stats
-		if err := json.Unmarshal([]byte(a.mustRun(t, "stats", "--json")), &s); err != nil {
+		js := a.mustRun(t, "stats", "--json")
+		if err := json.Unmarshal([]byte(js), &s); err != nil {
 			t.Fatal(err)
+		}
+		if !strings.Contains(js, `"errors": [`) || !strings.Contains(js, `"error": "broker timeout"`) || !strings.Contains(js, `"oldest_age_ns": `) {
+			t.Errorf("stats --json does not use the documented field names:\n%s", js)
 		}
 		if s.Pending != 3 || s.Retrying != 1 || s.DeadLetters != 2 || s.RelaysAlive != 1 || s.Estimated || len(s.Shards) != 64 ||
 			len(s.Topics) != 2 || s.Topics[0].Topic != "orders" || s.Topics[0].Pending != 3 || s.Topics[1].DeadLetters != 2 ||
-			len(s.Waiting) != 1 || s.Waiting[0].LastError != "broker timeout" || s.Waiting[0].NextAttemptIn < 50*time.Minute {
+			len(s.Waiting) != 1 || s.Waiting[0].LastError != "broker timeout" || s.Waiting[0].NextAttemptIn < 50*time.Minute ||
+			len(s.Errors) != 1 || s.Errors[0] != (admin.ErrorCount{Err: "broker timeout", Count: 1}) {
 			t.Errorf("stats --json: %+v", s)
 		}
 		text := a.mustRun(t, "stats")
