@@ -425,3 +425,34 @@ func TestE2EAdminSecretNotShown(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EDLQConcurrentReplays runs two replays of every dead letter at
+// once: each dead letter is replayed once, and both exit 0, the second
+// reporting what the first took as gone.
+func TestE2EDLQConcurrentReplays(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		const n = 2000
+		a.deadLetter(t, "orders", "m", n, "too large")
+		want := a.messageIDs(t, dialect.TableDeadLetters)
+		p1 := startRelay(t, string(name)+"-replay-1", a.env, "dlq", "replay", "--all", "--yes", "--chunk-size", "10")
+		p2 := startRelay(t, string(name)+"-replay-2", a.env, "dlq", "replay", "--all", "--yes", "--chunk-size", "10")
+		done := 0
+		for _, p := range []*proc{p1, p2} {
+			if code := p.wait(t, 2*time.Minute); code != 0 {
+				t.Fatalf("%s: exit %d\n%s%s", p.name, code, p.stdout.String(), p.stderr.String())
+			}
+			var d, of int
+			if _, err := fmt.Sscanf(p.stdout.String(), "replay: %d of %d dead letters", &d, &of); err != nil {
+				t.Fatalf("%s says %q", p.name, p.stdout.String())
+			}
+			t.Logf("%s: %s", p.name, strings.TrimSpace(p.stdout.String()))
+			done += d
+		}
+		if got := a.messageIDs(t, dialect.TableMessages); done != n || !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
+			t.Fatalf("the two replays replayed %d, the outbox holds %d; want %d once each and no dead letter left", done, len(got), n)
+		}
+	})
+}

@@ -193,33 +193,51 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 	defer db.Close()
 	ctx, stop := adminContext()
 	defer stop()
+	if *dry || !*yes {
+		return previewChange(ctx, stdout, a, sel, op, *dry, d.display)
+	}
+	return applyChange(ctx, stdout, a, sel, op, d.display)
+}
+
+// previewChange prints what op would change, and changes nothing: a usage
+// error unless dry (--dry-run), which asked for just that.
+func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, dry bool, where string) error {
 	selected, err := a.Select(ctx, sel)
 	if err != nil {
-		return selectionError(d.display, err)
+		return selectionError(where, err)
 	}
 	if len(selected) == 0 {
 		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
 		return nil
 	}
-	if *dry || !*yes {
-		fmt.Fprintf(stdout, "would %s %d dead letters (ids %s)\n", op, len(selected), idRange(selected))
-		if *dry {
-			return nil
-		}
-		return fmt.Errorf("%w: nothing changed: add --yes to %s them", ErrUsage, op)
+	fmt.Fprintf(stdout, "would %s %d dead letters (ids %s)\n", op, len(selected), idRange(selected))
+	if dry {
+		return nil
 	}
+	return fmt.Errorf("%w: nothing changed: add --yes to %s them", ErrUsage, op)
+}
+
+// applyChange replays or purges sel and prints what it did. Dead letters
+// replayed or purged by someone else meanwhile are counted as gone.
+func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, where string) error {
 	do := a.Replay
 	if op == "purge" {
 		do = a.Purge
 	}
-	res, err := do(ctx, admin.Selection{IDs: selected})
-	fmt.Fprintf(stdout, "%s: %d of %d dead letters", op, res.Done, len(selected))
-	if res.Gone > 0 {
-		fmt.Fprintf(stdout, " (%d were gone already: changed by someone else meanwhile)", res.Gone)
+	res, err := do(ctx, sel)
+	switch {
+	case err == nil && res.Selected == 0:
+		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
+		return nil
+	case res.Selected > 0:
+		fmt.Fprintf(stdout, "%s: %d of %d dead letters", op, res.Done, res.Selected)
+		if res.Gone > 0 {
+			fmt.Fprintf(stdout, " (%d were gone already: changed by someone else meanwhile)", res.Gone)
+		}
+		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintln(stdout)
 	if err != nil {
-		return selectionError(d.display, err)
+		return selectionError(where, err)
 	}
 	return nil
 }
