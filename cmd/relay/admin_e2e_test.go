@@ -254,6 +254,15 @@ func TestE2EDLQReplayPublishesOnce(t *testing.T) {
 				t.Errorf("relay %s gives no example:\n%s", strings.Join(args, " "), errOut)
 			}
 		}
+		// Exported variables neither select nor confirm a change.
+		withEnv := *a
+		withEnv.env = append(slices.Clone(a.env), "OUTBOX_YES=true", "OUTBOX_ALL=true", "OUTBOX_TOPIC="+e2eTopic)
+		if code, out, errOut := withEnv.run(t, "dlq", "replay", idArgs[0]); code != 2 || !strings.Contains(errOut, "add --yes") {
+			t.Errorf("relay dlq replay with OUTBOX_YES=true: exit %d, want 2 asking for --yes\n%s%s", code, out, errOut)
+		}
+		if code, out, errOut := withEnv.run(t, "dlq", "purge", "--yes"); code != 2 {
+			t.Errorf("relay dlq purge --yes with OUTBOX_ALL=true: exit %d, want 2 (nothing selected)\n%s%s", code, out, errOut)
+		}
 		if n := a.count(t, dialect.TableDeadLetters, ""); n != 4 {
 			t.Fatalf("bad input changed the dead letters: %d left, want 4", n)
 		}

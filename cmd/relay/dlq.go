@@ -99,12 +99,12 @@ type listItem struct {
 }
 
 func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("dlq list", "Lists dead letters, newest first, without their keys and payloads (relay dlq show ID prints one whole).",
+	fs := newAdminFlagSet("dlq list", "Lists dead letters, newest first, without their keys and payloads (relay dlq show ID prints one whole).",
 		"  relay dlq list --topic orders --since 24h\n  relay dlq list --error-contains 'too large' --json | jq '.[].id'", stderr)
 	af := addAdminFlags(fs)
 	ff := addFilterFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := parseFlags(fs, args, adminEnv(getenv)); err != nil {
 		return err
 	}
 	f, err := ff.filter(time.Now())
@@ -166,14 +166,14 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 	if op == "purge" {
 		verb, note = "Deletes", ""
 	}
-	fs := newFlagSet("dlq "+op, fmt.Sprintf(changeAbout, verb, note),
+	fs := newAdminFlagSet("dlq "+op, fmt.Sprintf(changeAbout, verb, note),
 		fmt.Sprintf("  relay dlq %s 41 42 43 --yes\n  relay dlq %s --topic orders --error-contains timeout --dry-run\n  relay dlq %s --all --yes", op, op, op), stderr)
 	af := addAdminFlags(fs)
 	ff := addFilterFlags(fs)
 	all := fs.Bool("all", false, "every dead letter")
 	yes := fs.Bool("yes", false, "do it (without it nothing changes)")
 	dry := fs.Bool("dry-run", false, "print how many dead letters it would change, and stop")
-	rest, err := parseFlagsArgs(fs, args, getenv)
+	rest, err := parseFlagsArgs(fs, args, adminEnv(getenv))
 	if err != nil {
 		return err
 	}

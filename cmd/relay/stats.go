@@ -15,6 +15,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/admin"
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 const statsAbout = `Shows the state of the outbox: the totals an operator checks first (pending
@@ -44,6 +45,29 @@ func addAdminFlags(fs *flag.FlagSet) adminFlags {
 		lease: fs.Duration("lease-duration", outbox.DefaultLeaseDuration, "the relays' --lease-duration: a relay is alive if it sent a heartbeat within it"),
 		chunk: fs.Int("chunk-size", admin.DefaultChunkSize, "dead letters changed per transaction"),
 	}
+}
+
+// adminEnv is getenv for the flags of the admin commands: only the
+// database's and the relays' lease (OUTBOX_DATABASE_URL_FILE,
+// OUTBOX_DB_MAX_CONNS, OUTBOX_LEASE_DURATION) come from the environment.
+// What to change, and --yes, come from the command line only, so that an
+// exported variable can neither widen a change nor confirm it.
+func adminEnv(getenv func(string) string) func(string) string {
+	return func(k string) string {
+		switch k {
+		case envName("database-url-file"), envName("db-max-conns"), envName("lease-duration"):
+			return getenv(k)
+		}
+		return ""
+	}
+}
+
+// newAdminFlagSet is newFlagSet for the admin commands, whose --help says
+// which flags have an environment variable (adminEnv).
+func newAdminFlagSet(name, about, examples string, out io.Writer) *flag.FlagSet {
+	return cli.FlagSet(cli.Usage{Program: "relay", Command: name, About: about, Examples: examples,
+		FlagsHeading: "Flags (only --database-url-file, --db-max-conns and --lease-duration are also read from\n" +
+			"OUTBOX_DATABASE_URL_FILE, OUTBOX_DB_MAX_CONNS and OUTBOX_LEASE_DURATION):"}, out)
 }
 
 // open opens the database and an Admin of it; close the database after.
@@ -79,11 +103,11 @@ func (d database) adminSession() database {
 }
 
 func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("stats", statsAbout, statsExamples, stderr)
+	fs := newAdminFlagSet("stats", statsAbout, statsExamples, stderr)
 	af := addAdminFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (durations in nanoseconds) instead of tables")
 	allShards := fs.Bool("all-shards", false, "list every shard, not only those with pending messages or an expired lease")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := parseFlags(fs, args, adminEnv(getenv)); err != nil {
 		return err
 	}
 	db, d, a, err := af.open(getenv)
