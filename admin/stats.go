@@ -89,8 +89,9 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 		}
 		return o.Now.Sub(t)
 	}
+	// Empty lists, not nil: JSON [] rather than null for scripts.
 	s := Stats{At: o.Now, Estimated: o.Estimated, Pending: o.Pending, OldestAge: age(o.Oldest),
-		Retrying: o.Retrying}
+		Retrying: o.Retrying, Waiting: []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}}
 	for _, e := range o.Errors {
 		s.Errors = append(s.Errors, ErrorCount{Err: e.Err, Count: e.Count})
 	}
@@ -123,7 +124,7 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 // mergeTopics joins the pending and dead-letter counts per topic, sorted
 // by topic.
 func mergeTopics(o dialect.Overview, age func(time.Time) time.Duration) []TopicStats {
-	var out []TopicStats
+	out := []TopicStats{}
 	i, j := 0, 0
 	for i < len(o.Topics) || j < len(o.Dead) {
 		switch {

@@ -162,7 +162,11 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 			shards = append(shards, sh)
 		}
 	}
-	fmt.Fprintf(w, "\nSHARDS: %d (%d listed: pending, free or expired; --all-shards for all)\n", len(s.Shards), len(shards))
+	if len(s.Shards) == 0 {
+		fmt.Fprintln(w, "\nSHARDS: none yet (the first relay to start creates them)")
+	} else {
+		fmt.Fprintf(w, "\nSHARDS: %d (%d listed: pending, free or expired; --all-shards for all)\n", len(s.Shards), len(shards))
+	}
 	table(w, "SHARD\tOWNER\tLEASE LEFT\tPENDING\tOLDEST", len(shards), func(tw io.Writer, i int) {
 		sh := shards[i]
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s%d\t%s\n", sh.Shard, orDash(sh.Owner), sh.LeaseLeft.Round(time.Millisecond), est, sh.Pending, age(sh.OldestAge))
