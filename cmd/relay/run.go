@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql" // mysql:// URLs
@@ -141,6 +142,8 @@ type runOptions struct {
 	relayID                                 string
 	migrate                                 bool
 	logFormat, logLevel                     string
+	pruneInterval                           time.Duration
+	pruneOlderThan                          ageFlag
 }
 
 // addRunFlags declares the flags of relay run on fs. (One line per flag:
@@ -179,6 +182,9 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (default 0: never; see relay prune)")
+	o.pruneOlderThan = ageFlag{name: "prune-older-than", text: "30d", d: 30 * 24 * time.Hour}
+	fs.Var(&o.pruneOlderThan, "prune-older-than", "age of the dead letters --prune-interval deletes (e.g. 36h, 30d, 2w)")
 	return o
 }
 
@@ -255,6 +261,16 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
+	if o.pruneInterval < 0 {
+		return fmt.Errorf("%w: --prune-interval cannot be negative (example: --prune-interval 1h)", ErrUsage)
+	}
+	if o.pruneInterval > 0 {
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { pruneLoop(pctx, db, d.dialect, o.pruneInterval, o.pruneOlderThan.d, log) })
+		defer wg.Wait()
+		defer cancel()
+	}
 	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", kcfg.TLS != nil, "sasl", o.saslMech)
 	return serve(ctx, db, d, kcfg, rcfg, o.migrate, log)
 }
