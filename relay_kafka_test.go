@@ -554,47 +554,6 @@ func TestRelayKafkaTooLargeForBroker(t *testing.T) {
 	})
 }
 
-// ktFlakyProduce fails a random share of produce requests (every partition
-// of the request) with a retriable error, before the broker appends them,
-// until stop. A further share is appended and then answered
-// REQUEST_TIMED_OUT, as a broker does when the replicas are slow: the
-// client cannot tell, and retries.
-func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent int) (rejected, lostAcks func() int64, stop func()) {
-	var (
-		mu       sync.Mutex
-		rng      = rand.New(rand.NewPCG(seed, seed+1))
-		nRejects atomic.Int64
-		stopped  atomic.Bool
-	)
-	roll := func(percent int) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return rng.IntN(100) < percent
-	}
-	c.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-		if stopped.Load() {
-			c.DropControl()
-			return nil, nil, false
-		}
-		c.KeepControl()
-		if !roll(rejectPercent) {
-			return nil, nil, false
-		}
-		code := kerr.NotLeaderForPartition.Code
-		if roll(50) {
-			code = kerr.RequestTimedOut.Code
-		}
-		nRejects.Add(1)
-		return localkafka.RefuseProduce(kr.(*kmsg.ProduceRequest), code), nil, true
-	})
-	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1,
-		When: func(kmsg.Request) bool { return roll(lostAckPercent) }})
-	return nRejects.Load, func() int64 { return int64(h.Hits()) }, func() {
-		stopped.Store(true)
-		h.Remove()
-	}
-}
-
 // Per-key order holds through Sarama's own retries: produce requests fail at
 // random, some after the broker appended them, while the application
 // commits on many keys. Nothing is lost, nothing rolled back arrives, first
@@ -603,7 +562,7 @@ func ktFlakyProduce(c *kfake.Cluster, seed uint64, rejectPercent, lostAckPercent
 func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		broker := ktStartBroker(t)
-		rejected, lostAcks, stopFaults := ktFlakyProduce(broker.Cluster, 41, 55, 10)
+		rejected, lostAcks, stopFaults := localkafka.Flaky(broker.Cluster, 41, 55, 10, kerr.NotLeaderForPartition.Code, kerr.RequestTimedOut.Code)
 		defer stopFaults()
 
 		w := ktNewWriter(t, db)

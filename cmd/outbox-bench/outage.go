@@ -98,7 +98,9 @@ func (b *outageBench) run(ctx context.Context, e *env, c *checks) (result, error
 	if _, err := e.load(ctx, b.load.spec(b.co.topic), "load"); err != nil {
 		return nil, err
 	}
-	rb, err := e.readbackWhileDown(ctx, b.load.n, c)
+	// The topic was empty when the broker went away: read it back from
+	// its start.
+	rb, err := e.readbackOfLoaded(ctx, b.load.n, "the load", c)
 	if err != nil {
 		return nil, err
 	}
@@ -187,20 +189,4 @@ func (b *outageBench) checkOutage(res *outageResult, c *checks) {
 	if res.PendingAfter != 0 {
 		c.failf("%d rows left in the outbox", res.PendingAfter)
 	}
-}
-
-// readbackWhileDown is startReadback for a broker that is down: the topic
-// was empty when the broker went away, so the read-back starts at offset 0.
-func (e *env) readbackWhileDown(ctx context.Context, n int, c *checks) (*readback, error) {
-	rb := &readback{topic: e.opts.topic, n: n}
-	start := time.Now()
-	loaded, err := readLoaded(ctx, e.db, n)
-	if err != nil {
-		return nil, err
-	}
-	if len(loaded.key) != n {
-		c.failf("the outbox holds %d messages after the load, want %d", len(loaded.key), n)
-	}
-	rb.loaded, rb.readTook, rb.before = loaded, time.Since(start), map[int32]int64{}
-	return rb, nil
 }

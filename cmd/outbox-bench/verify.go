@@ -309,7 +309,21 @@ type published struct {
 // outbox holds another count after what, "the load") and the end offsets of
 // e's topic.
 func (e *env) startReadback(ctx context.Context, n int, what string, c *checks) (*readback, error) {
-	rb := &readback{topic: e.opts.topic, n: n}
+	rb, err := e.readbackOfLoaded(ctx, n, what, c)
+	if err != nil {
+		return nil, err
+	}
+	if rb.before, err = endOffsets(e.brokers, rb.topic); err != nil {
+		return nil, err
+	}
+	return rb, nil
+}
+
+// readbackOfLoaded is a read-back of the n loaded messages that starts at
+// the topic's first offsets (rb.before empty): startReadback moves it to
+// the current end.
+func (e *env) readbackOfLoaded(ctx context.Context, n int, what string, c *checks) (*readback, error) {
+	rb := &readback{topic: e.opts.topic, n: n, before: map[int32]int64{}}
 	start := time.Now()
 	loaded, err := readLoaded(ctx, e.db, n)
 	if err != nil {
@@ -319,9 +333,6 @@ func (e *env) startReadback(ctx context.Context, n int, what string, c *checks) 
 		c.failf("the outbox holds %d messages after %s, want %d", len(loaded.key), what, n)
 	}
 	rb.loaded, rb.readTook = loaded, time.Since(start)
-	if rb.before, err = endOffsets(e.brokers, rb.topic); err != nil {
-		return nil, err
-	}
 	return rb, nil
 }
 

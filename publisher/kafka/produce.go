@@ -477,23 +477,27 @@ func (c *call) pause(ctx context.Context) {
 	}
 }
 
-// produceVersion is the newest Produce request version that v supports,
-// as Sarama's producer chooses it; at least 3, the first with record
-// batches (Kafka 0.11).
-func produceVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V3_7_0_0):
-		return 10
-	case v.IsAtLeast(sarama.V2_8_0_0):
-		return 9
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 8
-	case v.IsAtLeast(sarama.V2_1_0_0):
-		return 7
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 6
-	case v.IsAtLeast(sarama.V1_0_0_0):
-		return 5
+// produceVersions are the Produce request versions by the oldest Kafka
+// version of the cluster, newest first, as Sarama's producer chooses them;
+// 3, the first with record batches (Kafka 0.11), below them all.
+var produceVersions = []requestVersion{
+	{sarama.V3_7_0_0, 10}, {sarama.V2_8_0_0, 9}, {sarama.V2_4_0_0, 8}, {sarama.V2_1_0_0, 7},
+	{sarama.V2_0_0_0, 6}, {sarama.V1_0_0_0, 5}, {sarama.V0_11_0_0, 3},
+}
+
+// requestVersion is the request version to use from a Kafka version on.
+type requestVersion struct {
+	kafka   sarama.KafkaVersion
+	version int16
+}
+
+// versionFor returns the version of the first step v is at least, or
+// that of the last.
+func versionFor(v sarama.KafkaVersion, steps []requestVersion) int16 {
+	for _, s := range steps {
+		if v.IsAtLeast(s.kafka) {
+			return s.version
+		}
 	}
-	return 3
+	return steps[len(steps)-1].version
 }

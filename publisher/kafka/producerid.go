@@ -39,7 +39,7 @@ func initProducerID(client sarama.Client, topics []string) (*sarama.InitProducer
 			return nil, sarama.ErrOutOfBrokers
 		}
 	}
-	res, err := b.InitProducerID(&sarama.InitProducerIDRequest{Version: initProducerIDVersion(client.Config().Version)})
+	res, err := b.InitProducerID(&sarama.InitProducerIDRequest{Version: versionFor(client.Config().Version, initProducerIDVersions)})
 	if err != nil {
 		_ = b.Close()
 		return nil, err
@@ -50,20 +50,10 @@ func initProducerID(client sarama.Client, topics []string) (*sarama.InitProducer
 	return res, nil
 }
 
-// initProducerIDVersion is the InitProducerID request version for v, as
-// Sarama's client chooses it.
-func initProducerIDVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_7_0_0):
-		return 4
-	case v.IsAtLeast(sarama.V2_5_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 1
-	}
-	return 0
+// initProducerIDVersions are the InitProducerID request versions by the
+// oldest Kafka version of the cluster, as Sarama's client chooses them.
+var initProducerIDVersions = []requestVersion{
+	{sarama.V2_7_0_0, 4}, {sarama.V2_5_0_0, 3}, {sarama.V2_4_0_0, 2}, {sarama.V2_0_0_0, 1}, {sarama.V0_11_0_0, 0},
 }
 
 // invalidate makes the next batch get a new producer id: the sequence of

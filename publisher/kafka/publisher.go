@@ -80,7 +80,7 @@ func New(cfg Config) (*Publisher, error) {
 		cfg:             cfg,
 		log:             cfg.Logger,
 		maxMessageBytes: maxBytes,
-		produceVersion:  produceVersion(sc.Version),
+		produceVersion:  versionFor(sc.Version, produceVersions),
 		partitioners:    partitioners{make: sc.Producer.Partitioner},
 		closing:         make(chan struct{}),
 		turn:            make(chan struct{}, 1),

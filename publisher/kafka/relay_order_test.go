@@ -7,53 +7,18 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
-
-// flaky refuses a share of produce requests before the append
-// (NOT_ENOUGH_REPLICAS) and answers a further share REQUEST_TIMED_OUT after
-// the append (the client cannot tell), until stop.
-func flaky(c *kfake.Cluster, seed uint64, refusePercent, lostAckPercent int) (refused, lost func() int64, stop func()) {
-	var (
-		mu      sync.Mutex
-		rng     = rand.New(rand.NewPCG(seed, seed+1))
-		n       atomic.Int64
-		stopped atomic.Bool
-	)
-	roll := func(percent int) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return rng.IntN(100) < percent
-	}
-	c.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-		if stopped.Load() {
-			c.DropControl()
-			return nil, nil, false
-		}
-		c.KeepControl()
-		if !roll(refusePercent) {
-			return nil, nil, false
-		}
-		n.Add(1)
-		return localkafka.RefuseProduce(kr.(*kmsg.ProduceRequest), kerr.NotEnoughReplicas.Code), nil, true
-	})
-	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1,
-		When: func(kmsg.Request) bool { return roll(lostAckPercent) }})
-	return n.Load, func() int64 { return int64(h.Hits()) }, func() { stopped.Store(true); h.Remove() }
-}
 
 // firstDeliveryViolations reads topic and counts, per key, the first
 // deliveries that arrive after the first delivery of a later message of the
@@ -153,7 +118,7 @@ func hotKeyRun(t *testing.T, name dialect.Name, removeRule bool) (violations, mi
 	cfg.RetryMax = 1
 	p := newPublisher(t, cfg)
 	p.ignoreOrderRule = removeRule
-	refusedCount, lostAcks, stop := flaky(c, 11, 25, 5)
+	refusedCount, lostAcks, stop := localkafka.Flaky(c, 11, 25, 5, kerr.NotEnoughReplicas.Code)
 	defer stop()
 	relay, err := outbox.NewRelay(db.DB, p, outbox.RelayConfig{
 		Dialect: db.Dialect, NumShards: 8, BatchSize: 300, MaxAttempts: 1000,
