@@ -57,9 +57,9 @@ type childReport struct {
 	DeadLettered int64   `json:"dead_lettered"`
 	ShardsHeld   int     `json:"shards_held"`
 	Seconds      float64 `json:"seconds"` // relay start to N published (drain) or to SIGTERM (idle)
-	// VmHWMKiB is the peak resident set size from /proc/self/status; null
+	// PeakRSSKiB is the peak resident set size (VmHWM) from /proc/self/status; null
 	// off Linux.
-	VmHWMKiB      *int64 `json:"vm_hwm_kib"`
+	PeakRSSKiB      *int64 `json:"vm_hwm_kib"`
 	HeapSys       uint64 `json:"heap_sys"`
 	Sys           uint64 `json:"sys"`
 	HeapInuse     uint64 `json:"heap_inuse"`
@@ -132,7 +132,7 @@ func cmdChild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	rep := childReport{Event: "done", Pid: os.Getpid(), Published: st.Published, Batches: st.Batches,
-		DeadLettered: st.DeadLettered, ShardsHeld: st.Shards, Seconds: secs(took), VmHWMKiB: vmHWM(),
+		DeadLettered: st.DeadLettered, ShardsHeld: st.Shards, Seconds: secs(took), PeakRSSKiB: vmHWM(),
 		HeapSys: ms.HeapSys, Sys: ms.Sys, HeapInuse: ms.HeapInuse, PeakHeapInuse: max(peakHeap, ms.HeapInuse),
 		TotalAlloc: ms.TotalAlloc, NumGC: ms.NumGC}
 	if cfg.mode == modeDrain && st.Published < cfg.n {
@@ -182,12 +182,12 @@ func (cfg childConfig) watch(ctx context.Context, rig *relayRig, start time.Time
 	}
 }
 
-// peakRSSMiB returns VmHWMKiB in MiB, rounded, or nil.
+// peakRSSMiB returns PeakRSSKiB in MiB, rounded, or nil.
 func (r childReport) peakRSSMiB() *float64 {
-	if r.VmHWMKiB == nil {
+	if r.PeakRSSKiB == nil {
 		return nil
 	}
-	v := round(float64(*r.VmHWMKiB)/1024, 1)
+	v := round(float64(*r.PeakRSSKiB)/1024, 1)
 	return &v
 }
 
