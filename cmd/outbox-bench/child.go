@@ -59,7 +59,7 @@ type childReport struct {
 	Seconds      float64 `json:"seconds"` // relay start to N published (drain) or to SIGTERM (idle)
 	// PeakRSSKiB is the peak resident set size (VmHWM) from /proc/self/status; null
 	// off Linux.
-	PeakRSSKiB      *int64 `json:"vm_hwm_kib"`
+	PeakRSSKiB    *int64 `json:"vm_hwm_kib"`
 	HeapSys       uint64 `json:"heap_sys"`
 	Sys           uint64 `json:"sys"`
 	HeapInuse     uint64 `json:"heap_inuse"`
