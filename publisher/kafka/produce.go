@@ -365,6 +365,13 @@ func (c *call) failed(q *queue, err error, sent bool) {
 	// The last attempt's outcome may be unknown: later batches, of this
 	// call or the next, go out under a new producer id.
 	c.p.ids.invalidate()
+	if errorsIsUnknownTopic(err) {
+		// The metadata knew the topic and the leader did not: a partition
+		// moving or a broker catching up, the cluster's state, not the
+		// record's (a topic that is really gone is found by the next
+		// call's metadata, as ErrUnknownTopic).
+		err = fmt.Errorf("%w: %w", outbox.ErrUnavailable, err)
+	}
 	if q.batch == 0 {
 		q.batch = 1
 	}
