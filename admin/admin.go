@@ -95,7 +95,7 @@ func (a *Admin) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error)
 // wrap adds the operation to a database error; the package's own errors
 // pass unchanged.
 func wrap(op string, err error) error {
-	if err == nil || errors.Is(err, ErrUnknownIDs) || errors.Is(err, ErrPendingAgain) ||
+	if err == nil || errors.Is(err, ErrUnknownIDs) || errors.Is(err, ErrRefused) ||
 		errors.Is(err, ErrEmptySelection) || errors.Is(err, ErrInvalidArgument) {
 		return err
 	}

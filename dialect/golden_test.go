@@ -158,11 +158,14 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("dlq_list", "ListDeadLetters: every filter, newest first", d.listDeadLettersSQL(DeadLetterFilter{
 		Topic: "orders", Since: since, Before: since.Add(24 * time.Hour), ErrorContains: "too large", BelowID: 500, Limit: 50},
 		deadLetterListColumns)))
+	add(fromSq("dlq_page", "Replay, Purge: the next chunk of a selection, oldest first", d.listDeadLettersSQL(DeadLetterFilter{
+		Topic: "orders", AfterID: 1000, UpToID: 5000, OldestFirst: true, Limit: 500}, "id")))
 	add(fromSq("dlq_ids", "DeadLetterIDs: the ids of some dead letters that still exist", d.listDeadLettersSQL(DeadLetterFilter{IDs: ids}, "id")))
 	if d.f.lockRows {
 		add(fromSq("dlq_replay_lock", "ReplayDeadLetters (transaction): lock the dead letters that still exist", d.lockDeadLettersSQL(ids)))
 	}
 	add(fromSq("dlq_replay_pending", "ReplayDeadLetters (transaction): is a message id pending again?", d.pendingAgainSQL(ids)))
+	add(fromSq("dlq_replay_duplicates", "ReplayDeadLetters (transaction): which have a newer dead letter of their message id?", d.olderDuplicatesSQL(ids)))
 	add(fromSq("dlq_replay_copy", "ReplayDeadLetters (transaction): copy them into the outbox", d.replaySQL(ids)))
 	add(fromSq("dlq_delete", "ReplayDeadLetters (transaction), DeleteDeadLetters: delete them", d.deleteDeadLettersSQL(ids)))
 	add(fromSq("dlq_prune_find", "PruneDeadLetters: up to 1000 of the oldest dead for longer than 30 days", d.pruneCandidatesSQL(30*24*time.Hour, 1000)))

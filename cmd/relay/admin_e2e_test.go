@@ -236,18 +236,20 @@ func TestE2EDLQReplayPublishesOnce(t *testing.T) {
 		// Bad input changes nothing.
 		idArgs := []string{strconv.FormatInt(ids[0], 10), strconv.FormatInt(ids[1], 10), strconv.FormatInt(ids[2], 10)}
 		for _, args := range [][]string{
-			append([]string{"dlq", "replay"}, idArgs...),               // no --yes
-			{"dlq", "replay", "--yes", idArgs[0], "999999"},            // unknown id
-			{"dlq", "replay", "--yes", "--since", "yesterday"},         // bad time
-			{"dlq", "replay", "--yes"},                                 // nothing selected
-			{"dlq", "replay", "--yes", "--all", "--topic", e2eTopic},   // two selections
-			{"dlq", "purge", "--yes", "--limit", "-1", "--topic", "x"}, // bad limit
+			append([]string{"dlq", "replay"}, idArgs...),                 // no --yes
+			{"dlq", "replay", "--yes", "999998", "999999"},               // unknown ids, none existing
+			{"dlq", "replay", "--yes", "--limit", "2"},                   // a limit is not a filter
+			{"dlq", "purge", "--yes", "--since", "1h", "--before", "2h"}, // empty time range
+			{"dlq", "replay", "--yes", "--since", "yesterday"},           // bad time
+			{"dlq", "replay", "--yes"},                                   // nothing selected
+			{"dlq", "replay", "--yes", "--all", "--topic", e2eTopic},     // two selections
+			{"dlq", "purge", "--yes", "--limit", "-1", "--topic", "x"},   // bad limit
 		} {
 			code, out, errOut := a.run(t, args...)
 			if code != 2 {
 				t.Errorf("relay %s: exit status %d, want 2\n%s%s", strings.Join(args, " "), code, out, errOut)
 			}
-			if slices.Contains(args, "999999") && !strings.Contains(errOut, "no dead letter with id 999999") {
+			if slices.Contains(args, "999999") && !strings.Contains(errOut, "no dead letter with id 999998, 999999") {
 				t.Errorf("relay %s does not name the unknown id:\n%s", strings.Join(args, " "), errOut)
 			}
 			if slices.Contains(args, "yesterday") && !strings.Contains(errOut, "examples: 2026-12-01") {
@@ -462,6 +464,64 @@ func TestE2EDLQConcurrentReplays(t *testing.T) {
 		}
 		if got := a.messageIDs(t, dialect.TableMessages); done != n || !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
 			t.Fatalf("the two replays replayed %d, the outbox holds %d; want %d once each and no dead letter left", done, len(got), n)
+		}
+	})
+}
+
+// TestE2EDLQReplayRefusesByName: a dead letter whose message id is pending
+// again, and an older dead letter of a message id dead-lettered twice, are
+// refused by name (dead-letter id and message id) in the first chunk of a
+// filter replay; everything else is replayed, each message id once, and
+// the command exits 1. Run again by ids (as after a replay killed
+// half-way), the ids replayed already are listed as gone and the rest is
+// replayed.
+func TestE2EDLQReplayRefusesByName(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		ids := a.deadLetter(t, "orders", "m", 6, "too large")
+		dup := a.deadLetter(t, "orders", "m", 1, "again")[0] // m0 dead-lettered a second time
+		a.enqueue(t, "orders", "m", 2)                       // m0, m1 pending again...
+		if _, err := a.DB.DB.Exec("DELETE FROM " + dialect.TableMessages + " WHERE message_id = 'm0'"); err != nil {
+			t.Fatal(err) // ...m1 only
+		}
+
+		code, out, errOut := a.run(t, "dlq", "replay", "--topic", "orders", "--yes", "--chunk-size", "2")
+		for _, want := range []string{
+			"replay: 5 of 7 dead letters\n",
+			fmt.Sprintf("not replayed: dead letter %d (message id m0): dead letter %d is a newer one of the same message id", ids[0], dup),
+			fmt.Sprintf("not replayed: dead letter %d (message id m1): its message id is pending in the outbox again", ids[1]),
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("replay output lacks %q:\n%s", want, out)
+			}
+		}
+		if code != 1 || !strings.Contains(errOut, "2 dead letters not replayed") {
+			t.Errorf("replay with refusals: exit %d, want 1 saying so\n%s", code, errOut)
+		}
+		if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, []string{"m0", "m1", "m2", "m3", "m4", "m5"}) {
+			t.Errorf("outbox holds %v, want m0..m5 once each", got)
+		}
+		if got := a.messageIDs(t, dialect.TableDeadLetters); !slices.Equal(got, []string{"m0", "m1"}) {
+			t.Errorf("dead letters left %v, want the older m0 and m1", got)
+		}
+
+		// Run again by ids: those gone are listed, the rest replayed.
+		more := a.deadLetter(t, "invoices", "i", 4, "timeout")
+		var idArgs []string
+		for _, id := range more {
+			idArgs = append(idArgs, strconv.FormatInt(id, 10))
+		}
+		a.mustRun(t, "dlq", "replay", "--yes", idArgs[0], idArgs[1])
+		out = a.mustRun(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...)
+		if !strings.Contains(out, "already gone (replayed or purged), skipped: 2 ids: "+idArgs[0]+", "+idArgs[1]+"\n") ||
+			!strings.Contains(out, "replay: 2 of 2 dead letters") {
+			t.Errorf("replay run again by ids says %q", out)
+		}
+		if code, _, errOut := a.run(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...); code != 2 ||
+			!strings.Contains(errOut, "no dead letter with id "+strings.Join(idArgs, ", ")) {
+			t.Errorf("replay of ids all gone: exit %d, want 2 naming them\n%s", code, errOut)
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outboxrelay/outbox/admin"
@@ -71,6 +73,9 @@ func (f filterFlags) filter(now time.Time) (admin.Filter, error) {
 	before, err := parseWhen("before", *f.before, now)
 	if err != nil {
 		return admin.Filter{}, err
+	}
+	if !since.IsZero() && !before.IsZero() && !since.Before(before) {
+		return admin.Filter{}, fmt.Errorf("%w: --since %s is not before --before %s: the selection would be empty (example: --since 7d --before 24h)", ErrUsage, *f.since, *f.before)
 	}
 	if *f.limit < 0 {
 		return admin.Filter{}, fmt.Errorf("%w: --limit cannot be negative (example: --limit 50)", ErrUsage)
@@ -139,7 +144,7 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	table(stdout, "ID\tDEAD AT\tTOPIC\tMESSAGE ID\tATTEMPTS\tBYTES\tLAST ERROR", len(items), func(tw io.Writer, i int) {
 		x := items[i]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", x.ID, x.DeadAt.UTC().Format(time.RFC3339), x.Topic, x.MessageID,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", x.ID, x.DeadAt.UTC().Format(time.RFC3339), x.Topic, clean(x.MessageID),
 			x.Attempts, x.KeyBytes+x.ValueBytes, oneLine(x.LastError))
 	})
 	if len(items) == f.Limit {
@@ -149,9 +154,13 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 }
 
 const changeAbout = `%s dead letters: by ids (arguments, or comma-separated), by a filter, or
---all. It prints what it would do and changes nothing without --yes;
+--all (--limit narrows a filter or --all to the newest; alone it selects
+nothing). It prints what it would do and changes nothing without --yes;
 --dry-run prints the count only. It works in chunks of --chunk-size, each
-one transaction: after a crash, run it again; nothing is lost or done twice.%s`
+one transaction, walking the selection by id. After a crash, run the same
+command again: nothing is lost or done twice; ids given that are gone
+already (replayed or purged) are listed as such, and only ids of which none
+exists are an error.%s`
 
 const replayNote = `
 
@@ -159,7 +168,9 @@ A replayed message goes back into the outbox with the same message id
 (outbox-id header: consumers de-duplicate by it), its attempts reset, and is
 published after the messages of its key that were published meanwhile:
 replaying changes the order of its key. A dead letter whose message id is
-pending again is refused (nothing of its chunk is replayed).`
+pending in the outbox again, or one that has a newer dead letter of the same
+message id (only the newest is replayed), is left in place and listed; the
+others are replayed, and the command exits with status 1.`
 
 func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	verb, note := "Replays", replayNote
@@ -202,15 +213,20 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 // previewChange prints what op would change, and changes nothing: a usage
 // error unless dry (--dry-run), which asked for just that.
 func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, dry bool, where string) error {
-	selected, err := a.Select(ctx, sel)
+	p, err := a.Plan(ctx, sel)
 	if err != nil {
 		return selectionError(where, err)
 	}
-	if len(selected) == 0 {
+	printMissing(stdout, p.Missing)
+	if p.Count == 0 {
 		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
 		return nil
 	}
-	fmt.Fprintf(stdout, "would %s %d dead letters (ids %s)\n", op, len(selected), idRange(selected))
+	ids := fmt.Sprintf("ids %d … %d", p.Low, p.High)
+	if p.Count == 1 {
+		ids = fmt.Sprintf("id %d", p.Low)
+	}
+	fmt.Fprintf(stdout, "would %s %d dead letters (%s)\n", op, p.Count, ids)
 	if dry {
 		return nil
 	}
@@ -218,13 +234,15 @@ func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel ad
 }
 
 // applyChange replays or purges sel and prints what it did. Dead letters
-// replayed or purged by someone else meanwhile are counted as gone.
+// replayed or purged by someone else meanwhile are counted as gone; those
+// a replay refused are listed, and make an error.
 func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, where string) error {
 	do := a.Replay
 	if op == "purge" {
 		do = a.Purge
 	}
 	res, err := do(ctx, sel)
+	printMissing(stdout, res.Missing)
 	switch {
 	case err == nil && res.Selected == 0:
 		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
@@ -236,10 +254,28 @@ func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admi
 		}
 		fmt.Fprintln(stdout)
 	}
+	for _, r := range res.Refused {
+		fmt.Fprintf(stdout, "not replayed: dead letter %d (message id %s): %s\n", r.ID, clean(r.MessageID), r.Reason())
+	}
+	if errors.Is(err, admin.ErrRefused) {
+		return fmt.Errorf("%d dead letters not replayed (listed above): %w", len(res.Refused), admin.ErrRefused)
+	}
 	if err != nil {
 		return selectionError(where, err)
 	}
 	return nil
+}
+
+// printMissing lists the ids given that do not exist (any more).
+func printMissing(w io.Writer, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	fmt.Fprintf(w, "already gone (replayed or purged), skipped: %d ids: %s\n", len(ids), strings.Join(s, ", "))
 }
 
 // selectionError makes the admin API's input errors usage errors.
@@ -257,12 +293,4 @@ func dbError(where string, err error) error {
 		return fmt.Errorf("%s: %w (the outbox tables are missing: run relay migrate)", where, err)
 	}
 	return fmt.Errorf("%s: %w", where, err)
-}
-
-// idRange prints sorted ids briefly: all of a few, else the first and last.
-func idRange(ids []int64) string {
-	if len(ids) <= 10 {
-		return fmt.Sprint(ids)
-	}
-	return fmt.Sprintf("%d … %d", ids[0], ids[len(ids)-1])
 }

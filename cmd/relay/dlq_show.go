@@ -48,9 +48,9 @@ func dlqShow(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	show := func(b []byte, null bool) string { return printable(b, null, *binary) }
 	fmt.Fprintf(stdout, "id:          %d\nmessage id:  %s\ntopic:       %s\nshard:       %d\nattempts:    %d\n",
-		x.ID, x.MessageID, x.Topic, x.Shard, x.Attempts)
+		x.ID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts)
 	fmt.Fprintf(stdout, "created at:  %s\ndead at:     %s\nlast error:  %s\n",
-		x.CreatedAt.UTC().Format(time.RFC3339Nano), x.DeadAt.UTC().Format(time.RFC3339Nano), x.LastError)
+		x.CreatedAt.UTC().Format(time.RFC3339Nano), x.DeadAt.UTC().Format(time.RFC3339Nano), clean(x.LastError))
 	hs, err := outbox.DecodeHeaders(x.Headers)
 	if err != nil {
 		fmt.Fprintf(stdout, "headers:     (undecodable: %v) %s\n", err, show(x.Headers, false))

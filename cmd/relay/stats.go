@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/admin"
@@ -151,7 +153,7 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %d, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), s.Retrying),
 		len(s.Waiting), func(tw io.Writer, i int) {
 			x := s.Waiting[i]
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, x.MessageID, x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
 		})
 	table(w, "\nCOUNT\tLAST ERROR OF MESSAGES WAITING", len(s.Errors), func(tw io.Writer, i int) {
 		fmt.Fprintf(tw, "%d\t%s\n", s.Errors[i].Count, oneLine(s.Errors[i].Err))
@@ -173,7 +175,7 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 	})
 	table(w, "\nRELAY\tHEARTBEAT AGE\tALIVE", len(s.Relays), func(tw io.Writer, i int) {
 		r := s.Relays[i]
-		fmt.Fprintf(tw, "%s\t%s\t%v\n", r.ID, r.HeartbeatAge.Round(time.Millisecond), r.Alive)
+		fmt.Fprintf(tw, "%s\t%s\t%v\n", clean(r.ID), r.HeartbeatAge.Round(time.Millisecond), r.Alive)
 	})
 }
 
@@ -210,11 +212,23 @@ func orDash(s string) string {
 	return s
 }
 
-// oneLine keeps a text on one line of at most 120 characters.
+// oneLine keeps a text on one line of at most 120 characters, without
+// control characters (clean).
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = clean(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > 120 {
 		s = string(r[:119]) + "…"
 	}
 	return s
+}
+
+// clean replaces the control characters of s (a terminal escape in a
+// message id or an error text) and invalid UTF-8 with U+FFFD.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }

@@ -174,9 +174,9 @@ func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	dl := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
-	n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
-	if err != nil || n != 2 {
-		t.Fatalf("ReplayDeadLetters = %d, %v; want 2", n, err)
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
+	if err != nil || out.Replayed != 2 || len(out.Refused) != 0 {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want 2", out, err)
 	}
 	recs := s.read(t, db, allShards(), 10)
 	if got := ids(recs); !slices.Equal(got, []string{"a", "b"}) || recs[0].Attempts != 0 || string(recs[0].Value) != "a" || recs[0].Shard != 1 {
@@ -187,27 +187,52 @@ func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 		t.Fatalf("dead letters left %v, want [%d]", left, dl[2])
 	}
 	// Replayed already: skipped, nothing duplicated.
-	if n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || n != 0 {
-		t.Fatalf("second ReplayDeadLetters = %d, %v; want 0", n, err)
+	if out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || out.Replayed != 0 || len(out.Refused) != 0 {
+		t.Fatalf("second ReplayDeadLetters = %+v, %v; want 0", out, err)
 	}
 	if got := len(s.read(t, db, allShards(), 10)); got != 2 {
 		t.Fatalf("outbox holds %d after a second replay, want 2", got)
 	}
 }
 
+// replayPendingAgain: a dead letter whose message id is in the outbox
+// again is refused by name and stays; the others of the call are replayed.
 func (s suite) replayPendingAgain(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
-	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1))
+	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
 	s.insert(t, db, onShard("b", "k", 1)) // the application enqueued b again
-	n, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
-	var pe *dialect.PendingAgainError
-	if n != 0 || !errors.Is(err, dialect.ErrPendingAgain) || !errors.As(err, &pe) || !slices.Equal(pe.IDs, ids[1:]) ||
-		!slices.Equal(pe.MessageIDs, []string{"b"}) {
-		t.Fatalf("ReplayDeadLetters = %d, %v; want a PendingAgainError naming %d (b)", n, err, ids[1])
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
+	want := []dialect.Refusal{{ID: ids[1], MessageID: "b"}}
+	if err != nil || out.Replayed != 2 || !slices.Equal(out.Refused, want) {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want a and c replayed, b refused: %+v", out, err, want)
 	}
 	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
-	if len(left) != 2 || len(s.read(t, db, allShards(), 10)) != 1 {
-		t.Fatalf("a refused replay changed something: dead letters %v", left)
+	if !slices.Equal(left, ids[1:2]) || len(s.read(t, db, allShards(), 10)) != 3 {
+		t.Fatalf("after a partly refused replay: dead letters %v, want [%d]; outbox a, b, c", left, ids[1])
+	}
+}
+
+// replayDuplicates: two dead letters of one message id (enqueued again
+// after it was dead-lettered, and dead-lettered again), in one call and in
+// two: the newest is replayed, the older refused by name, nothing fails.
+func (s suite) replayDuplicates(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	first := s.deadLetters(t, db, onShard("a", "k", 1), onShard("d", "k", 1))
+	second := s.deadLetters(t, db, onShard("a", "k", 1), onShard("e", "k", 1))
+	third := s.deadLetters(t, db, onShard("d", "k", 1))
+	// a twice in one call; d's newer dead letter is not in the call.
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{first[0], first[1], second[0], second[1]})
+	want := []dialect.Refusal{{ID: first[0], MessageID: "a", NewerID: second[0]}, {ID: first[1], MessageID: "d", NewerID: third[0]}}
+	if err != nil || out.Replayed != 2 || !slices.Equal(out.Refused, want) {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want the newer a and e replayed, refused %+v", out, err, want)
+	}
+	got := ids(s.read(t, db, allShards(), 10))
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "e"}) {
+		t.Fatalf("outbox holds %v, want a and e once each", got)
+	}
+	if out, err := s.op(t).ReplayDeadLetters(ctx, db, third); err != nil || out.Replayed != 1 {
+		t.Fatalf("replaying the newest d = %+v, %v; want 1", out, err)
 	}
 }
 
@@ -232,7 +257,8 @@ func (s suite) replayRace(t *testing.T, db *sql.DB) {
 			}
 			for len(order) > 0 {
 				chunk := order[:min(len(order), 50)]
-				n, err := op.ReplayDeadLetters(ctx, db, chunk)
+				out, err := op.ReplayDeadLetters(ctx, db, chunk)
+				n := out.Replayed
 				if err != nil && isRetriableContention(err) {
 					continue
 				}

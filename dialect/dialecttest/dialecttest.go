@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"ListDeadLetters", s.listDeadLetters},
 		{"ReplayDeadLetters", s.replayDeadLetters},
 		{"ReplayPendingAgain", s.replayPendingAgain},
+		{"ReplayDuplicates", s.replayDuplicates},
 		{"ReplayRace", s.replayRace},
 		{"PurgeAndPrune", s.purgeAndPrune},
 		{"ConcurrentWritersAndClaimers", s.concurrent},
