@@ -298,12 +298,13 @@ func (d *sqlDialect) PruneDeadLetters(ctx context.Context, db *sql.DB, olderThan
 }
 
 // pruneCandidatesSQL finds up to limit of the oldest dead letters dead for
-// longer than olderThan, by the database clock. It walks the primary key
-// from the oldest row and stops at limit: dead_at grows with id.
+// longer than olderThan, by the database clock: a range of the dead_at
+// index (migration 00003) from its start, which ends at once when none is
+// old enough (it used to walk the primary key, every row when none was).
 func (d *sqlDialect) pruneCandidatesSQL(olderThan time.Duration, limit int) sq.Sqlizer {
 	return d.sb.Select("id").From(TableDeadLetters).
 		Where(sq.Expr("dead_at < "+d.f.later, -olderThan.Microseconds())).
-		OrderBy("id").Limit(uint64(limit))
+		OrderBy("dead_at").Limit(uint64(limit))
 }
 
 // pruneDeadLettersSQL deletes the candidates, checking their age again.
