@@ -396,6 +396,15 @@ func TestE2EPurgeAndPrune(t *testing.T) {
 			t.Fatalf("after prune and purge the dead letters are %v; want young0..2", got)
 		}
 
+		// relay run --prune-interval below 1m is a usage error, before the
+		// database is opened.
+		for _, iv := range []string{"100ms", "-1h"} {
+			p := runRelay(t, string(name)+"-prune-interval", []string{"OUTBOX_DATABASE_URL=postgres://u:p@127.0.0.1:1/x", "OUTBOX_KAFKA_BROKERS=127.0.0.1:1"},
+				30*time.Second, "run", "--prune-interval", iv)
+			if p.ExitCode() != 2 || !strings.Contains(p.stderr.String(), "at least 1m0s") {
+				t.Errorf("relay run --prune-interval %s: exit %d, want 2 saying at least 1m\n%s", iv, p.ExitCode(), p.stderr.String())
+			}
+		}
 		// relay run --prune-interval prunes in the background.
 		more := a.deadLetter(t, "orders", "older", 3, "huge")
 		a.ageDeadLetters(t, more)
@@ -405,7 +414,7 @@ func TestE2EPurgeAndPrune(t *testing.T) {
 		}
 		t.Cleanup(broker.Close)
 		relay := startRelay(t, string(name)+"-relay", append(a.env, "OUTBOX_KAFKA_BROKERS="+strings.Join(broker.Addrs, ",")),
-			"run", "--prune-interval", "100ms", "--prune-older-than", "30d")
+			"run", "--prune-interval", "1m", "--prune-older-than", "30d") // the first prune within 10s
 		pruned := waitFor(30*time.Second, func() bool { return a.count(t, dialect.TableDeadLetters, "") == 3 })
 		relay.signal(t, syscall.SIGTERM)
 		if code := relay.wait(t, 20*time.Second); code != 0 || !pruned {
