@@ -98,6 +98,31 @@ func TestStats(t *testing.T) {
 	})
 }
 
+// TestStatsIncomplete: an estimated outbox and capped dead letters mark the
+// topic list incomplete; capped counts say so.
+func TestStatsIncomplete(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		deadLetters(t, db, "payments", "p", 3)
+		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: 4})
+		if err := ob.Enqueue(ctx, db.DB, outbox.Message{Topic: "orders", Value: []byte("1")}, outbox.Message{Topic: "orders", Value: []byte("2")}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := newAdmin(t, db, admin.Config{}).Stats(ctx)
+		if err != nil || !s.TopicsComplete || s.Estimated || s.DeadLettersCapped || s.DeadLetters != 3 || len(s.Failed) != 0 {
+			t.Fatalf("Stats = %+v, %v; want complete, exact, 3 dead letters", s, err)
+		}
+		s, err = newAdmin(t, db, admin.Config{ExactUpTo: 1}).Stats(ctx)
+		if err != nil || s.TopicsComplete || !s.Estimated {
+			t.Fatalf("Stats(ExactUpTo 1) = %+v, %v; want estimated, topics incomplete", s, err)
+		}
+		s, err = newAdmin(t, db, admin.Config{Cap: 2}).Stats(ctx)
+		if err != nil || s.TopicsComplete || !s.DeadLettersCapped || s.DeadLetters != 2 {
+			t.Fatalf("Stats(Cap 2) = %+v, %v; want at least 2 dead letters, capped, topics incomplete", s, err)
+		}
+	})
+}
+
 func TestReplayAndPurge(t *testing.T) {
 	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
 		ctx := ctxT(t)

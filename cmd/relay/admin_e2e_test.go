@@ -208,6 +208,31 @@ func TestE2EStats(t *testing.T) {
 	})
 }
 
+// TestE2EStatsStepFails: with the dead-letter table gone, relay stats
+// prints everything else, names the part it could not read, and exits 1.
+func TestE2EStatsStepFails(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		a.enqueue(t, "orders", "o", 3)
+		if _, err := a.DB.DB.Exec("DROP TABLE " + dialect.TableDeadLetters); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := a.run(t, "stats")
+		if code != 1 || !strings.Contains(out, "pending 3  oldest ") || !strings.Contains(out, "\norders ") ||
+			!strings.Contains(out, "could not read dead letters: ") || !strings.Contains(errOut, "stats incomplete: could not read dead letters") {
+			t.Errorf("relay stats without the dead-letter table: exit %d, want 1 with the rest printed\n%s%s", code, out, errOut)
+		}
+		code, out, _ = a.run(t, "stats", "--json")
+		var s admin.Stats
+		if err := json.Unmarshal([]byte(out), &s); err != nil || code != 1 || s.Pending != 3 || len(s.Failed) != 1 || s.Failed[0].Step != "dead letters" ||
+			!strings.Contains(out, `"topics_complete": false`) {
+			t.Errorf("relay stats --json without the dead-letter table: exit %d, %v\n%s", code, err, out)
+		}
+	})
+}
+
 func TestE2EDLQReplayPublishesOnce(t *testing.T) {
 	relayBinary(t)
 	dbtest.Run(t, func(t *testing.T, name dialect.Name) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,8 +26,11 @@ messages, the oldest one's age, messages waiting for a retry, dead letters,
 relays alive), then per topic, the messages waiting for a retry with their
 last errors, the shards and the relays. It only reads, takes no lock a relay
 waits for, and answers quickly on any size of outbox: above 100,000 pending
-messages the per-topic and per-shard counts are estimated from a sample
-(marked "~"). The database URL comes from OUTBOX_DATABASE_URL or
+messages the per-topic and per-shard counts, and each topic's oldest age,
+are estimated from a sample (marked "~"; a small topic may then be missing);
+messages waiting for a retry and dead letters are read up to 10,000 (more
+shows as ">=10000"). A part that fails or takes more than 5s is named and
+the rest printed; the command then exits 1. The database URL comes from OUTBOX_DATABASE_URL or
 --database-url-file.`
 
 const statsExamples = `  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay stats
@@ -128,10 +132,34 @@ func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+	} else {
+		printStats(stdout, d.display, s, *allShards)
 	}
-	printStats(stdout, d.display, s, *allShards)
-	return nil
+	return incomplete(d.display, s.Failed)
+}
+
+// incomplete is the error of stats that could not read every part (they
+// printed what they could), nil when they read everything.
+func incomplete(where string, failed []admin.StepFailure) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	steps := make([]string, len(failed))
+	for i, f := range failed {
+		steps[i] = f.Step
+	}
+	return dbError(where, fmt.Errorf("stats incomplete: could not read %s (the rest is printed above)", strings.Join(steps, ", ")))
+}
+
+// atLeast prints n, as ">=n" when it is a lower bound.
+func atLeast(n int64, capped bool) string {
+	if capped {
+		return fmt.Sprintf(">=%d", n)
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // printStats writes s as tables.
@@ -141,16 +169,26 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 		est = "~"
 	}
 	fmt.Fprintf(w, "%s at %s\n", where, s.At.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "pending %s%d  oldest %s  retrying %d  dead letters %d  relays alive %d\n",
-		est, s.Pending, age(s.OldestAge), s.Retrying, s.DeadLetters, s.RelaysAlive)
+	fmt.Fprintf(w, "pending %s%d  oldest %s  retrying %s  dead letters %s  relays alive %d\n",
+		est, s.Pending, age(s.OldestAge), atLeast(s.Retrying, s.RetryingCapped), atLeast(s.DeadLetters, s.DeadLettersCapped), s.RelaysAlive)
 	if s.Estimated {
-		fmt.Fprintln(w, "(~: estimated from a sample of the outbox)")
+		fmt.Fprintln(w, "(~: estimated from a sample of the outbox; the topics come from the sample too: a small topic may be missing)")
+	}
+	if s.DeadLettersCapped {
+		fmt.Fprintf(w, "(dead letters per topic: of the newest %d)\n", s.DeadLetters)
+	}
+	for _, f := range s.Failed {
+		fmt.Fprintf(w, "could not read %s: %s\n", f.Step, oneLine(f.Err))
 	}
 	table(w, "\nTOPIC\tPENDING\tOLDEST\tDEAD LETTERS\tNEWEST DEAD", len(s.Topics), func(tw io.Writer, i int) {
 		t := s.Topics[i]
-		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%s\n", t.Topic, est, t.Pending, age(t.OldestAge), t.DeadLetters, age(t.LastDeadAge))
+		oldest := age(t.OldestAge)
+		if t.OldestAge > 0 {
+			oldest = est + oldest
+		}
+		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%s\n", clean(t.Topic), est, t.Pending, oldest, t.DeadLetters, age(t.LastDeadAge))
 	})
-	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %d, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), s.Retrying),
+	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %s, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), atLeast(s.Retrying, s.RetryingCapped)),
 		len(s.Waiting), func(tw io.Writer, i int) {
 			x := s.Waiting[i]
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))

@@ -135,6 +135,57 @@ func (s suite) overviewSampled(t *testing.T, db *sql.DB) {
 	}
 }
 
+// overviewCapped: with Cap 2, three messages waiting for a retry and three
+// dead letters are counted as at least 2, marked capped; the dead letters
+// per topic are of the newest 2.
+func (s suite) overviewCapped(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	s.deadLetters(t, db, onShard("d1", "k", 1))
+	s.deadLetters(t, db, onShard("d2", "k", 1), onShard("d3", "k", 1))
+	s.insert(t, db, onShard("r1", "a", 1), onShard("r2", "b", 2), onShard("r3", "c", 3))
+	var retries []dialect.Retry
+	for _, r := range s.read(t, db, allShards(), 10) {
+		retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: time.Hour, Err: "broker said no"})
+	}
+	if err := s.Dialect.Retry(ctx, db, retries); err != nil || len(retries) != 3 {
+		t.Fatalf("Retry of %d: %v", len(retries), err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{Cap: 2})
+	if err != nil || len(o.Failed) != 0 {
+		t.Fatalf("Overview: %v, failed steps %v", err, o.Failed)
+	}
+	if !o.RetryingCapped || o.Retrying != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+		t.Errorf("capped retries: capped %v, %d, waiting %+v, errors %+v; want at least 2, from 2 rows", o.RetryingCapped, o.Retrying, o.Waiting, o.Errors)
+	}
+	if !o.DeadCapped || o.DeadLetters != 2 || len(o.Dead) != 1 || o.Dead[0].Count != 2 {
+		t.Errorf("capped dead letters: capped %v, %d, per topic %+v; want at least 2, the newest 2", o.DeadCapped, o.DeadLetters, o.Dead)
+	}
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.DeadCapped || o.DeadLetters != 3 {
+		t.Errorf("uncapped Overview: %v, retrying %d (capped %v), dead %d (capped %v); want 3 and 3", err, o.Retrying, o.RetryingCapped, o.DeadLetters, o.DeadCapped)
+	}
+}
+
+// overviewStepFails: a step that fails (here the dead-letter table is
+// gone) is named in Overview.Failed; the other steps still answer.
+func (s suite) overviewStepFails(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	if err := s.Dialect.EnsureShards(ctx, db, numShards); err != nil {
+		t.Fatal(err)
+	}
+	s.insert(t, db, onShard("p1", "k", 1))
+	if _, err := db.ExecContext(ctx, "DROP TABLE "+dialect.TableDeadLetters); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || len(o.Failed) != 1 || o.Failed[0].Step != "dead letters" || !dialect.IsMissingTable(o.Failed[0].Err) {
+		t.Fatalf("Overview without the dead-letter table: %v, failed %+v; want the dead letters step named, the rest read", err, o.Failed)
+	}
+	if o.Pending != 1 || len(o.Shards) != numShards {
+		t.Errorf("Overview with a failed step: pending %d, %d shards; want 1 and %d", o.Pending, len(o.Shards), numShards)
+	}
+}
+
 func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	m := onShard("a", "k", 1)

@@ -68,6 +68,8 @@ func Run(t *testing.T, h Harness) {
 		{"Stats", s.stats},
 		{"OverviewExact", s.overviewExact},
 		{"OverviewSampled", s.overviewSampled},
+		{"OverviewCapped", s.overviewCapped},
+		{"OverviewStepFails", s.overviewStepFails},
 		{"ListDeadLetters", s.listDeadLetters},
 		{"ReplayDeadLetters", s.replayDeadLetters},
 		{"ReplayPendingAgain", s.replayPendingAgain},
