@@ -82,6 +82,9 @@ func TestStats(t *testing.T) {
 		if _, err := db.Dialect.Heartbeat(ctx, db.DB, "r1", time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		// SQLite's clock (julianday('now')) counts milliseconds: let one
+		// pass, so that the oldest age cannot round to zero.
+		time.Sleep(3 * time.Millisecond)
 		s, err := newAdmin(t, db, admin.Config{}).Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -191,6 +194,29 @@ func TestReplayRefusedDoesNotStall(t *testing.T) {
 		left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
 		if !slices.Equal(left, ids[1:2]) {
 			t.Fatalf("dead letters left %v, want [%d]", left, ids[1])
+		}
+	})
+}
+
+// TestPurgeWalksByID: a filter or All is walked a chunk at a time; a limit
+// takes the newest; dead letters that die during the run are not taken.
+func TestPurgeWalksByID(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		ids := deadLetters(t, db, "orders", "m", 7)
+		a := newAdmin(t, db, admin.Config{ChunkSize: 2})
+		p, err := a.Plan(ctx, admin.Selection{All: true, Filter: admin.Filter{Limit: 3}})
+		if err != nil || p.Count != 3 || p.Low != ids[4] || p.High != ids[6] {
+			t.Fatalf("Plan(All, newest 3) = %+v, %v; want 3, ids %d..%d", p, err, ids[4], ids[6])
+		}
+		res, err := a.Purge(ctx, admin.Selection{All: true, Filter: admin.Filter{Limit: 3}})
+		if err != nil || res.Done != 3 || res.Selected != 3 {
+			t.Fatalf("Purge(All, newest 3) = %+v, %v; want 3", res, err)
+		}
+		res, err = a.Purge(ctx, admin.Selection{Filter: admin.Filter{Topic: "orders"}})
+		left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
+		if err != nil || res.Done != 4 || len(left) != 0 {
+			t.Fatalf("Purge(orders) = %+v, %v, left %v; want the other 4", res, err, left)
 		}
 	})
 }

@@ -116,13 +116,17 @@ type DeadLetterSpan struct {
 func (d *sqlDialect) DeadLetterSpan(ctx context.Context, db *sql.DB, f DeadLetterFilter) (DeadLetterSpan, error) {
 	var sp DeadLetterSpan
 	var lo, hi sql.NullInt64
-	inner := d.listDeadLettersSQL(f, "id")
-	q := d.sb.Select("COUNT(*)", "MIN(id)", "MAX(id)").FromSelect(inner, "sel")
-	if err := d.one(ctx, db, q, &sp.Count, &lo, &hi); err != nil {
+	if err := d.one(ctx, db, d.deadLetterSpanSQL(f), &sp.Count, &lo, &hi); err != nil {
 		return DeadLetterSpan{}, err
 	}
 	sp.Low, sp.High = lo.Int64, hi.Int64
 	return sp, nil
+}
+
+// deadLetterSpanSQL counts the dead letters f selects and finds their
+// lowest and highest ids.
+func (d *sqlDialect) deadLetterSpanSQL(f DeadLetterFilter) sq.Sqlizer {
+	return d.sb.Select("COUNT(*)", "MIN(id)", "MAX(id)").FromSelect(d.listDeadLettersSQL(f, "id"), "sel")
 }
 
 // MaxReplayIDs is the most dead letters ReplayDeadLetters and

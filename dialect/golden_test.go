@@ -161,6 +161,8 @@ func goldenStatements(d *sqlDialect) []golden {
 		deadLetterListColumns)))
 	add(fromSq("dlq_page", "Replay, Purge: the next chunk of a selection, oldest first", d.listDeadLettersSQL(DeadLetterFilter{
 		Topic: "orders", AfterID: 1000, UpToID: 5000, OldestFirst: true, Limit: 500}, "id")))
+	add(fromSq("dlq_span", "Replay, Purge: how many a filter selects, and their lowest and highest ids (the newest 50)",
+		d.deadLetterSpanSQL(DeadLetterFilter{Topic: "orders", Limit: 50})))
 	add(fromSq("dlq_ids", "DeadLetterIDs: the ids of some dead letters that still exist", d.listDeadLettersSQL(DeadLetterFilter{IDs: ids}, "id")))
 	if d.f.lockRows {
 		add(fromSq("dlq_replay_lock", "ReplayDeadLetters (transaction): lock the dead letters that still exist", d.lockDeadLettersSQL(ids)))
