@@ -7,13 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/outboxrelay/outbox/admin"
-	"github.com/outboxrelay/outbox/dialect"
 )
 
 const dlqUsage = `Usage: relay dlq <list|show|replay|purge> [flags]
@@ -83,12 +81,6 @@ func (f filterFlags) filter(now time.Time) (admin.Filter, error) {
 	return admin.Filter{Topic: *f.topic, Since: since, Before: before, ErrorContains: *f.errContains, Limit: *f.limit}, nil
 }
 
-// adminContext is the context of an admin command: cancelled by SIGTERM or
-// SIGINT.
-func adminContext() (context.Context, func()) {
-	return signalContext(func(os.Signal) {})
-}
-
 // listItem is a dead letter as list shows it: no key, value or headers.
 type listItem struct {
 	ID         int64     `json:"id"`
@@ -119,23 +111,23 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	dls, err := a.ListDeadLetters(ctx, f)
-	if err != nil {
-		return dbError(d.display, err)
-	}
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		dls, err := a.ListDeadLetters(ctx, f)
+		if err != nil {
+			return dbError(where, err)
+		}
+		return printList(stdout, dls, f.Limit, *asJSON)
+	})
+}
+
+// printList prints dead letters as dlq list does.
+func printList(stdout io.Writer, dls []admin.DeadLetter, limit int, asJSON bool) error {
 	items := make([]listItem, len(dls))
 	for i, x := range dls {
 		items[i] = listItem{ID: x.ID, MessageID: x.MessageID, Topic: x.Topic, Shard: x.Shard, Attempts: x.Attempts,
 			KeyBytes: len(x.Key), ValueBytes: len(x.Value), LastError: x.LastError, CreatedAt: x.CreatedAt, DeadAt: x.DeadAt}
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(stdout).Encode(items)
 	}
 	if len(items) == 0 {
@@ -147,8 +139,8 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", x.ID, x.DeadAt.UTC().Format(time.RFC3339), x.Topic, clean(x.MessageID),
 			x.Attempts, x.KeyBytes+x.ValueBytes, oneLine(x.LastError))
 	})
-	if len(items) == f.Limit {
-		fmt.Fprintf(stdout, "(the newest %d; --limit for more, --before to page)\n", f.Limit)
+	if len(items) == limit {
+		fmt.Fprintf(stdout, "(the newest %d; --limit for more, --before to page)\n", limit)
 	}
 	return nil
 }
@@ -197,17 +189,12 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 		return err
 	}
 	sel := admin.Selection{IDs: ids, Filter: f, All: *all}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	if *dry || !*yes {
-		return previewChange(ctx, stdout, a, sel, op, *dry, d.display)
-	}
-	return applyChange(ctx, stdout, a, sel, op, d.display)
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		if *dry || !*yes {
+			return previewChange(ctx, stdout, a, sel, op, *dry, where)
+		}
+		return applyChange(ctx, stdout, a, sel, op, where)
+	})
 }
 
 // previewChange prints what op would change, and changes nothing: a usage
@@ -276,21 +263,4 @@ func printMissing(w io.Writer, ids []int64) {
 		s[i] = strconv.FormatInt(id, 10)
 	}
 	fmt.Fprintf(w, "already gone (replayed or purged), skipped: %d ids: %s\n", len(ids), strings.Join(s, ", "))
-}
-
-// selectionError makes the admin API's input errors usage errors.
-func selectionError(where string, err error) error {
-	if errors.Is(err, admin.ErrUnknownIDs) || errors.Is(err, admin.ErrEmptySelection) || errors.Is(err, admin.ErrInvalidArgument) {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	return dbError(where, err)
-}
-
-// dbError names the database (never its URL) in err, with a hint when the
-// outbox tables are missing.
-func dbError(where string, err error) error {
-	if dialect.IsMissingTable(err) {
-		return fmt.Errorf("%s: %w (the outbox tables are missing: run relay migrate)", where, err)
-	}
-	return fmt.Errorf("%s: %w", where, err)
 }

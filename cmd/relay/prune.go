@@ -37,19 +37,14 @@ func cmdPrune(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	n, err := a.PruneDeadLetters(ctx, age)
-	fmt.Fprintf(stdout, "prune: deleted %d dead letters older than %s\n", n, *olderThan)
-	if err != nil {
-		return dbError(d.display, err)
-	}
-	return nil
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		n, err := a.PruneDeadLetters(ctx, age)
+		fmt.Fprintf(stdout, "prune: deleted %d dead letters older than %s\n", n, *olderThan)
+		if err != nil {
+			return dbError(where, err)
+		}
+		return nil
+	})
 }
 
 // Background pruning (relay run --prune-interval).
