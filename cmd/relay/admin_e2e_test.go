@@ -345,31 +345,74 @@ func TestE2EDLQReplayKilled(t *testing.T) {
 		a := openAdminDB(t, name)
 		const n = 3000
 		a.deadLetter(t, "orders", "m", n, "too large")
-		want := a.messageIDs(t, dialect.TableDeadLetters)
-
-		p := startRelay(t, string(name)+"-replay", a.env, "dlq", "replay", "--all", "--yes", "--chunk-size", "1")
-		if !waitFor(60*time.Second, func() bool { return p.Exited() || a.count(t, dialect.TableMessages, "") >= n/10 }) {
-			t.Fatalf("replay did not start within 60s\n%s", p.stderr.String())
-		}
-		if !p.Kill(10 * time.Second) {
-			t.Fatalf("the replay finished before it could be killed (exit %d): the test proves nothing", p.ExitCode())
-		}
-		moved := a.count(t, dialect.TableMessages, "")
-		t.Logf("%s: killed after %d of %d dead letters", name, moved, n)
-		both := a.count(t, dialect.TableDeadLetters+" AS dl JOIN "+dialect.TableMessages+" AS m ON m.message_id = dl.message_id", "")
-		if moved == 0 || moved == n || moved+a.count(t, dialect.TableDeadLetters, "") != n || both != 0 {
-			t.Fatalf("after SIGKILL: %d in the outbox, %d dead letters, %d in both; want all %d exactly once", moved,
-				a.count(t, dialect.TableDeadLetters, ""), both, n)
-		}
+		moved := a.replayKilled(t, n, "dlq", "replay", "--all", "--yes", "--chunk-size", "1")
 		out := a.mustRun(t, "dlq", "replay", "--all", "--yes")
 		if !strings.Contains(out, fmt.Sprintf("replay: %d of %d dead letters", n-moved, n-moved)) {
 			t.Errorf("second replay says %q", out)
 		}
-		if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
-			t.Fatalf("after the second replay the outbox holds %d messages (want the %d dead letters once each), %d dead letters left",
-				len(got), n, a.count(t, dialect.TableDeadLetters, ""))
-		}
+		a.checkReplayedOnce(t, n)
 	})
+}
+
+// TestE2EDLQReplayKilledByIDs: a replay by ids killed half-way and run
+// again with the same ids lists those replayed as gone and replays the
+// rest: nothing lost, nothing twice.
+func TestE2EDLQReplayKilledByIDs(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		const n = 2000
+		var ids []string
+		for _, id := range a.deadLetter(t, "orders", "m", n, "too large") {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		arg := strings.Join(ids, ",")
+		moved := a.replayKilled(t, n, "dlq", "replay", arg, "--yes", "--chunk-size", "1")
+		out := a.mustRun(t, "dlq", "replay", arg, "--yes")
+		if !strings.Contains(out, fmt.Sprintf("already gone (replayed or purged), skipped: %d ids: ", moved)) ||
+			!strings.Contains(out, fmt.Sprintf("replay: %d of %d dead letters", n-moved, n-moved)) {
+			t.Errorf("replay by ids run again says %q", out)
+		}
+		a.checkReplayedOnce(t, n)
+	})
+}
+
+// replayKilled starts the binary with args (a replay of all n dead
+// letters), kills it with SIGKILL half-way, checks that each dead letter is
+// either still one or in the outbox, and returns how many were replayed.
+func (a *adminDB) replayKilled(t *testing.T, n int, args ...string) int {
+	t.Helper()
+	p := startRelay(t, string(a.name)+"-replay", a.env, args...)
+	if !waitFor(60*time.Second, func() bool { return p.Exited() || a.count(t, dialect.TableMessages, "") >= n/10 }) {
+		t.Fatalf("replay did not start within 60s\n%s", p.stderr.String())
+	}
+	if !p.Kill(10 * time.Second) {
+		t.Fatalf("the replay finished before it could be killed (exit %d): the test proves nothing", p.ExitCode())
+	}
+	moved := a.count(t, dialect.TableMessages, "")
+	t.Logf("%s: killed after %d of %d dead letters", a.name, moved, n)
+	both := a.count(t, dialect.TableDeadLetters+" AS dl JOIN "+dialect.TableMessages+" AS m ON m.message_id = dl.message_id", "")
+	if moved == 0 || moved == n || moved+a.count(t, dialect.TableDeadLetters, "") != n || both != 0 {
+		t.Fatalf("after SIGKILL: %d in the outbox, %d dead letters, %d in both; want all %d exactly once", moved,
+			a.count(t, dialect.TableDeadLetters, ""), both, n)
+	}
+	return moved
+}
+
+// checkReplayedOnce checks that the outbox holds m0..m<n-1> once each and
+// no dead letter is left.
+func (a *adminDB) checkReplayedOnce(t *testing.T, n int) {
+	t.Helper()
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprint("m", i))
+	}
+	slices.Sort(want)
+	if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
+		t.Fatalf("after the second replay the outbox holds %d messages (want the %d dead letters once each), %d dead letters left",
+			len(got), n, a.count(t, dialect.TableDeadLetters, ""))
+	}
 }
 
 // ageDeadLetters makes the dead letters of ids look dead for 40 days.
