@@ -271,7 +271,14 @@ type flakyOperator struct {
 	fails int
 }
 
-var errDeadlock = errors.New("Error 1213 (40001): Deadlock found when trying to get lock; try restarting transaction")
+// deadlockError reads as MariaDB's deadlock error.
+type deadlockError struct{}
+
+func (deadlockError) Error() string {
+	return "Error 1213 (40001): Deadlock found when trying to get lock; try restarting transaction"
+}
+
+var errDeadlock error = deadlockError{}
 
 func (f *flakyOperator) op() dialect.Operator { return f.Dialect.(dialect.Operator) }
 

@@ -39,8 +39,8 @@ func IsMissingTable(err error) bool {
 		(strings.Contains(s, "relation") && strings.Contains(s, "does not exist"))
 }
 
-// ErrPendingAgain: a dead letter cannot be replayed because a message
-// with its message id is in the outbox again.
+// ErrPendingAgain means that a dead letter cannot be replayed because a
+// message with its message id is in the outbox again.
 var ErrPendingAgain = errors.New("dialect: message id pending again")
 
 // TooManyIDsError is a call with more ids than one transaction takes.
