@@ -182,7 +182,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often, at least 1m, first within 10s of the start (default 0: never; see relay prune); one relay with it is enough")
+	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (0: never; else at least 1m, the first within 10s of the start; see relay prune); one relay with it is enough")
 	o.pruneOlderThan = ageFlag{name: "prune-older-than", text: "30d", d: 30 * 24 * time.Hour}
 	fs.Var(&o.pruneOlderThan, "prune-older-than", "age of the dead letters --prune-interval deletes (e.g. 36h, 30d, 2w)")
 	return o
