@@ -42,6 +42,15 @@ type Config struct {
 	// Sample is how many messages waiting for a retry Stats lists.
 	// Default 10.
 	Sample int
+	// ExactUpTo is the largest outbox Stats counts exactly; above it the
+	// pending counts are estimated from a sample. Default 100,000.
+	ExactUpTo int
+	// Cap is the most messages waiting for a retry, and the most dead
+	// letters, that Stats reads to count, sample and group them. Default
+	// 10,000.
+	Cap int
+	// StepTimeout bounds each part of Stats. Default 5s.
+	StepTimeout time.Duration
 }
 
 // Admin runs the operators' queries and changes on one database.
@@ -71,8 +80,8 @@ func New(db *sql.DB, d dialect.Dialect, cfg Config) (*Admin, error) {
 	if cfg.LiveWithin == 0 {
 		cfg.LiveWithin = DefaultLiveWithin
 	}
-	if cfg.LiveWithin < 0 || cfg.Sample < 0 {
-		return nil, fmt.Errorf("%w: LiveWithin and Sample cannot be negative", ErrInvalidArgument)
+	if cfg.LiveWithin < 0 || cfg.Sample < 0 || cfg.ExactUpTo < 0 || cfg.Cap < 0 || cfg.StepTimeout < 0 {
+		return nil, fmt.Errorf("%w: LiveWithin, Sample, ExactUpTo, Cap and StepTimeout cannot be negative", ErrInvalidArgument)
 	}
 	return &Admin{db: db, d: op, cfg: cfg}, nil
 }
@@ -95,7 +104,7 @@ func (a *Admin) GetDeadLetter(ctx context.Context, id int64) (DeadLetter, error)
 // wrap adds the operation to a database error; the package's own errors
 // pass unchanged.
 func wrap(op string, err error) error {
-	if err == nil || errors.Is(err, ErrUnknownIDs) || errors.Is(err, ErrPendingAgain) ||
+	if err == nil || errors.Is(err, ErrUnknownIDs) || errors.Is(err, ErrRefused) ||
 		errors.Is(err, ErrEmptySelection) || errors.Is(err, ErrInvalidArgument) {
 		return err
 	}

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,6 +82,9 @@ func TestStats(t *testing.T) {
 		if _, err := db.Dialect.Heartbeat(ctx, db.DB, "r1", time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		// SQLite's clock (julianday('now')) counts milliseconds: let one
+		// pass, so that the oldest age cannot round to zero.
+		time.Sleep(3 * time.Millisecond)
 		s, err := newAdmin(t, db, admin.Config{}).Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -97,14 +101,39 @@ func TestStats(t *testing.T) {
 	})
 }
 
+// TestStatsIncomplete: an estimated outbox and capped dead letters mark the
+// topic list incomplete; capped counts say so.
+func TestStatsIncomplete(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		deadLetters(t, db, "payments", "p", 3)
+		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: 4})
+		if err := ob.Enqueue(ctx, db.DB, outbox.Message{Topic: "orders", Value: []byte("1")}, outbox.Message{Topic: "orders", Value: []byte("2")}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := newAdmin(t, db, admin.Config{}).Stats(ctx)
+		if err != nil || !s.TopicsComplete || s.Estimated || s.DeadLettersCapped || s.DeadLetters != 3 || len(s.Failed) != 0 {
+			t.Fatalf("Stats = %+v, %v; want complete, exact, 3 dead letters", s, err)
+		}
+		s, err = newAdmin(t, db, admin.Config{ExactUpTo: 1}).Stats(ctx)
+		if err != nil || s.TopicsComplete || !s.Estimated {
+			t.Fatalf("Stats(ExactUpTo 1) = %+v, %v; want estimated, topics incomplete", s, err)
+		}
+		s, err = newAdmin(t, db, admin.Config{Cap: 2}).Stats(ctx)
+		if err != nil || s.TopicsComplete || !s.DeadLettersCapped || s.DeadLetters != 2 {
+			t.Fatalf("Stats(Cap 2) = %+v, %v; want at least 2 dead letters, capped, topics incomplete", s, err)
+		}
+	})
+}
+
 func TestReplayAndPurge(t *testing.T) {
 	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
 		ctx := ctxT(t)
 		ids := deadLetters(t, db, "orders", "m", 7)
 		a := newAdmin(t, db, admin.Config{ChunkSize: 2})
 
-		// Unknown ids: named, nothing changed.
-		_, err := a.Replay(ctx, admin.Selection{IDs: []int64{ids[0], 1 << 40, 1<<40 + 1}})
+		// Unknown ids, none existing: named, nothing changed.
+		_, err := a.Replay(ctx, admin.Selection{IDs: []int64{1 << 40, 1<<40 + 1}})
 		var unknown *admin.UnknownIDsError
 		if !errors.As(err, &unknown) || !errors.Is(err, admin.ErrUnknownIDs) || !slices.Equal(unknown.IDs, []int64{1 << 40, 1<<40 + 1}) {
 			t.Fatalf("Replay of unknown ids: %v", err)
@@ -112,14 +141,14 @@ func TestReplayAndPurge(t *testing.T) {
 		if left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{}); len(left) != 7 {
 			t.Fatalf("a refused replay changed the dead letters: %d left", len(left))
 		}
-		for _, sel := range []admin.Selection{{}, {IDs: ids[:1], All: true}} {
+		for _, sel := range []admin.Selection{{}, {IDs: ids[:1], All: true}, {Filter: admin.Filter{Limit: 3}}, {IDs: ids[:1], Filter: admin.Filter{Limit: 3}}} {
 			if _, err := a.Purge(ctx, sel); !errors.Is(err, admin.ErrEmptySelection) && !errors.Is(err, admin.ErrInvalidArgument) {
 				t.Errorf("Purge(%+v): %v, want a selection error", sel, err)
 			}
 		}
 
 		res, err := a.Replay(ctx, admin.Selection{IDs: ids[:3]})
-		if err != nil || res != (admin.Result{Selected: 3, Done: 3}) {
+		if err != nil || res.Selected != 3 || res.Done != 3 || res.Gone != 0 || len(res.Missing)+len(res.Refused) != 0 {
 			t.Fatalf("Replay = %+v, %v", res, err)
 		}
 		res, err = a.Replay(ctx, admin.Selection{Filter: admin.Filter{ErrorContains: "rejected m3"}})
@@ -144,18 +173,161 @@ func TestReplayAndPurge(t *testing.T) {
 	})
 }
 
-func TestReplayPendingAgain(t *testing.T) {
+// TestReplayRefusedDoesNotStall: a dead letter whose message id is pending
+// again, in the first chunk of a filter replay, is refused by name; the
+// rest of its chunk and the later chunks are replayed.
+func TestReplayRefusedDoesNotStall(t *testing.T) {
 	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
 		ctx := ctxT(t)
-		ids := deadLetters(t, db, "orders", "m", 2)
+		ids := deadLetters(t, db, "orders", "m", 7)
 		ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: 4})
 		if err := ob.Enqueue(ctx, db.DB, outbox.Message{ID: "m1", Topic: "orders", Value: []byte("again")}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := newAdmin(t, db, admin.Config{}).Replay(ctx, admin.Selection{IDs: ids})
-		var pe *admin.PendingAgainError
-		if !errors.Is(err, admin.ErrPendingAgain) || !errors.As(err, &pe) || !slices.Equal(pe.IDs, ids[1:]) || res.Done != 0 {
-			t.Fatalf("Replay = %+v, %v; want a PendingAgainError naming %d", res, err, ids[1])
+		res, err := newAdmin(t, db, admin.Config{ChunkSize: 3}).Replay(ctx, admin.Selection{Filter: admin.Filter{Topic: "orders"}})
+		var re *admin.RefusedError
+		want := []admin.Refusal{{ID: ids[1], MessageID: "m1"}}
+		if !errors.Is(err, admin.ErrPendingAgain) || !errors.As(err, &re) || !slices.Equal(re.Refused, want) ||
+			res.Done != 6 || res.Selected != 7 || !slices.Equal(res.Refused, want) || !strings.Contains(err.Error(), "message id m1") {
+			t.Fatalf("Replay = %+v, %v; want 6 replayed and %d (m1) refused", res, err, ids[1])
+		}
+		left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
+		if !slices.Equal(left, ids[1:2]) {
+			t.Fatalf("dead letters left %v, want [%d]", left, ids[1])
+		}
+	})
+}
+
+// TestPurgeWalksByID: a filter or All is walked a chunk at a time; a limit
+// takes the newest; dead letters that die during the run are not taken.
+func TestPurgeWalksByID(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		ids := deadLetters(t, db, "orders", "m", 7)
+		a := newAdmin(t, db, admin.Config{ChunkSize: 2})
+		p, err := a.Plan(ctx, admin.Selection{All: true, Filter: admin.Filter{Limit: 3}})
+		if err != nil || p.Count != 3 || p.Low != ids[4] || p.High != ids[6] {
+			t.Fatalf("Plan(All, newest 3) = %+v, %v; want 3, ids %d..%d", p, err, ids[4], ids[6])
+		}
+		res, err := a.Purge(ctx, admin.Selection{All: true, Filter: admin.Filter{Limit: 3}})
+		if err != nil || res.Done != 3 || res.Selected != 3 {
+			t.Fatalf("Purge(All, newest 3) = %+v, %v; want 3", res, err)
+		}
+		res, err = a.Purge(ctx, admin.Selection{Filter: admin.Filter{Topic: "orders"}})
+		left, _ := db.Dialect.(dialect.Operator).DeadLetterIDs(ctx, db.DB, dialect.DeadLetterFilter{})
+		if err != nil || res.Done != 4 || len(left) != 0 {
+			t.Fatalf("Purge(orders) = %+v, %v, left %v; want the other 4", res, err, left)
+		}
+	})
+}
+
+// TestReplayDuplicateMessageIDs: two dead letters of one message id, in one
+// chunk and in two: Replay(All) replays the newest, names the older, and
+// replays everything else.
+func TestReplayDuplicateMessageIDs(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		first := deadLetters(t, db, "orders", "m", 3)     // m0 m1 m2
+		again := deadLetters(t, db, "orders", "m", 2)[3:] // m0 m1 again: newer dead letters
+		res, err := newAdmin(t, db, admin.Config{ChunkSize: 2}).Replay(ctx, admin.Selection{All: true})
+		want := []admin.Refusal{{ID: first[0], MessageID: "m0", NewerID: again[0]}, {ID: first[1], MessageID: "m1", NewerID: again[1]}}
+		var re *admin.RefusedError
+		if !errors.As(err, &re) || errors.Is(err, admin.ErrPendingAgain) || !slices.Equal(res.Refused, want) || res.Done != 3 {
+			t.Fatalf("Replay(All) = %+v, %v; want m2 and the newer m0, m1 replayed, the older refused: %+v", res, err, want)
+		}
+		rows, _ := db.Dialect.ReadBatch(ctx, db.DB, dialect.ReadRequest{Shards: []int{0, 1, 2, 3}, Limit: 100})
+		if len(rows) != 3 {
+			t.Fatalf("outbox holds %d messages, want 3 (m0, m1, m2 once each)", len(rows))
+		}
+	})
+}
+
+// TestReplayAgainByIDs: ids replayed already (a replay killed and run
+// again) are reported missing; the rest is replayed. Only ids of which
+// none exists are an error.
+func TestReplayAgainByIDs(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		ids := deadLetters(t, db, "orders", "m", 5)
+		a := newAdmin(t, db, admin.Config{ChunkSize: 2})
+		if _, err := a.Replay(ctx, admin.Selection{IDs: ids[:2]}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Replay(ctx, admin.Selection{IDs: ids})
+		if err != nil || res.Done != 3 || res.Selected != 3 || !slices.Equal(res.Missing, ids[:2]) {
+			t.Fatalf("Replay again = %+v, %v; want 3 replayed, %v missing", res, err, ids[:2])
+		}
+		var unknown *admin.UnknownIDsError
+		if _, err := a.Replay(ctx, admin.Selection{IDs: ids}); !errors.As(err, &unknown) || !slices.Equal(unknown.IDs, ids) {
+			t.Fatalf("Replay of ids all gone: %v, want an UnknownIDsError naming them", err)
+		}
+	})
+}
+
+// flakyOperator is the real dialect whose first ReplayDeadLetters and
+// DeleteDeadLetters fail as a deadlock victim would (after rolling back).
+type flakyOperator struct {
+	dialect.Dialect
+	fails int
+}
+
+// deadlockError reads as MariaDB's deadlock error.
+type deadlockError struct{}
+
+func (deadlockError) Error() string {
+	return "Error 1213 (40001): Deadlock found when trying to get lock; try restarting transaction"
+}
+
+var errDeadlock error = deadlockError{}
+
+func (f *flakyOperator) op() dialect.Operator { return f.Dialect.(dialect.Operator) }
+
+func (f *flakyOperator) Overview(ctx context.Context, db *sql.DB, r dialect.OverviewRequest) (dialect.Overview, error) {
+	return f.op().Overview(ctx, db, r)
+}
+func (f *flakyOperator) ListDeadLetters(ctx context.Context, db *sql.DB, x dialect.DeadLetterFilter) ([]dialect.DeadLetter, error) {
+	return f.op().ListDeadLetters(ctx, db, x)
+}
+func (f *flakyOperator) DeadLetterIDs(ctx context.Context, db *sql.DB, x dialect.DeadLetterFilter) ([]int64, error) {
+	return f.op().DeadLetterIDs(ctx, db, x)
+}
+func (f *flakyOperator) DeadLetterSpan(ctx context.Context, db *sql.DB, x dialect.DeadLetterFilter) (dialect.DeadLetterSpan, error) {
+	return f.op().DeadLetterSpan(ctx, db, x)
+}
+func (f *flakyOperator) ReplayDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (dialect.ReplayOutcome, error) {
+	if f.fails++; f.fails == 1 {
+		return dialect.ReplayOutcome{}, errDeadlock
+	}
+	return f.op().ReplayDeadLetters(ctx, db, ids)
+}
+func (f *flakyOperator) DeleteDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (int64, error) {
+	if f.fails++; f.fails == 1 {
+		return 0, errDeadlock
+	}
+	return f.op().DeleteDeadLetters(ctx, db, ids)
+}
+func (f *flakyOperator) PruneDeadLetters(ctx context.Context, db *sql.DB, age time.Duration, limit int) (int64, error) {
+	return f.op().PruneDeadLetters(ctx, db, age, limit)
+}
+
+// TestChunkRetriedOnContention: a chunk that fails with a deadlock is run
+// again; the replay and the purge complete.
+func TestChunkRetriedOnContention(t *testing.T) {
+	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
+		ctx := ctxT(t)
+		ids := deadLetters(t, db, "orders", "m", 4)
+		for _, op := range []string{"replay", "purge"} {
+			a, err := admin.New(db.DB, &flakyOperator{Dialect: db.Dialect}, admin.Config{ChunkSize: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			do, sel := a.Replay, admin.Selection{IDs: ids[:2]}
+			if op == "purge" {
+				do, sel = a.Purge, admin.Selection{IDs: ids[2:]}
+			}
+			if res, err := do(ctx, sel); err != nil || res.Done != 2 {
+				t.Fatalf("%s with one deadlock = %+v, %v; want 2 done", op, res, err)
+			}
 		}
 	})
 }

@@ -21,15 +21,46 @@ var (
 	// ErrInvalidArgument: an argument out of range (a negative age, ids
 	// together with a filter).
 	ErrInvalidArgument = errors.New("outbox admin: invalid argument")
-	// ErrPendingAgain: a dead letter cannot be replayed because its message
-	// id is in the outbox again. errors.As to *PendingAgainError names the
-	// dead letters.
+	// ErrRefused: Replay left some dead letters in place (and replayed
+	// the others). errors.As to *RefusedError names them and says why.
+	ErrRefused = errors.New("outbox admin: dead letters not replayed")
+	// ErrPendingAgain: a dead letter was not replayed because its message
+	// id is in the outbox again. A *RefusedError wraps it when that is
+	// among its reasons.
 	ErrPendingAgain = dialect.ErrPendingAgain
 )
 
-// PendingAgainError names the dead letters whose message ids are in the
-// outbox again; the chunk that held them was not replayed.
-type PendingAgainError = dialect.PendingAgainError
+// RefusedError names the dead letters that Replay left in place, and why.
+type RefusedError struct {
+	Refused []Refusal
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("outbox admin: %d dead letters not replayed:", len(e.Refused))
+	for i, r := range e.Refused {
+		if i == 20 {
+			s += fmt.Sprintf(" and %d more", len(e.Refused)-i)
+			break
+		}
+		if i > 0 {
+			s += ";"
+		}
+		s += fmt.Sprintf(" %d (message id %s): %s", r.ID, r.MessageID, r.Reason())
+	}
+	return s
+}
+
+// Unwrap returns ErrRefused, and ErrPendingAgain if a message id pending
+// again is among the reasons.
+func (e *RefusedError) Unwrap() []error {
+	errs := []error{ErrRefused}
+	for _, r := range e.Refused {
+		if r.NewerID == 0 {
+			return append(errs, ErrPendingAgain)
+		}
+	}
+	return errs
+}
 
 // UnknownIDsError names dead-letter ids that do not exist.
 type UnknownIDsError struct {

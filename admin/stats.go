@@ -14,18 +14,39 @@ type Stats struct {
 	At time.Time `json:"at"` // the database clock when read
 	// Estimated: Pending and the per-topic and per-shard pending counts
 	// are estimated from a sample (the outbox is large).
-	Estimated   bool          `json:"estimated"`
-	Pending     int64         `json:"pending"`
-	OldestAge   time.Duration `json:"oldest_age_ns"` // of the first message in line; 0 when empty
-	Retrying    int64         `json:"retrying"`
-	DeadLetters int64         `json:"dead_letters"`
-	RelaysAlive int           `json:"relays_alive"`
+	Estimated bool          `json:"estimated"`
+	Pending   int64         `json:"pending"`
+	OldestAge time.Duration `json:"oldest_age_ns"` // of the first message in line; 0 when empty
+	Retrying  int64         `json:"retrying"`
+	// RetryingCapped: more messages wait for a retry than Config.Cap;
+	// Retrying is Cap (at least that many), Waiting and Errors are of Cap
+	// of them.
+	RetryingCapped bool  `json:"retrying_capped"`
+	DeadLetters    int64 `json:"dead_letters"`
+	// DeadLettersCapped: more dead letters than Config.Cap; DeadLetters is
+	// Cap (at least that many), and Topics counts the newest Cap of them.
+	DeadLettersCapped bool `json:"dead_letters_capped"`
+	RelaysAlive       int  `json:"relays_alive"`
+	// TopicsComplete is false when Topics may miss a topic: the pending
+	// counts are estimated from a sample (a small topic may be outside
+	// it), the dead letters are capped, or either could not be read. A
+	// topic's OldestAge is, when estimated, the oldest of the sample.
+	TopicsComplete bool `json:"topics_complete"`
+	// Failed are the parts that could not be read (an error or a
+	// timeout); their numbers above are zero.
+	Failed []StepFailure `json:"failed"`
 
 	Topics  []TopicStats `json:"topics"`
 	Waiting []Waiting    `json:"waiting"`
 	Errors  []ErrorCount `json:"errors"`
 	Shards  []ShardStats `json:"shards"`
 	Relays  []RelayStats `json:"relays"`
+}
+
+// StepFailure is a part of Stats that could not be read, and why.
+type StepFailure struct {
+	Step string `json:"step"` // pending, retries, dead letters, shards or relays
+	Err  string `json:"error"`
 }
 
 // TopicStats is one topic's pending messages and dead letters.
@@ -77,9 +98,12 @@ type RelayStats struct {
 
 // Stats reads the state of the outbox. It only reads, takes no lock a
 // relay waits for, and costs the same on a large outbox as on a small one
-// (see dialect.Dialect.Overview).
+// (see dialect.Operator.Overview). A part that fails or times out is named
+// in Stats.Failed and the others are still read; an error means nothing
+// could be read.
 func (a *Admin) Stats(ctx context.Context) (Stats, error) {
-	o, err := a.d.Overview(ctx, a.db, dialect.OverviewRequest{Waiting: a.cfg.Sample})
+	o, err := a.d.Overview(ctx, a.db, dialect.OverviewRequest{Waiting: a.cfg.Sample, ExactUpTo: a.cfg.ExactUpTo,
+		Cap: a.cfg.Cap, StepTimeout: a.cfg.StepTimeout})
 	if err != nil {
 		return Stats{}, wrap("reading stats", err)
 	}
@@ -91,14 +115,19 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 	}
 	// Empty lists, not nil: JSON [] rather than null for scripts.
 	s := Stats{At: o.Now, Estimated: o.Estimated, Pending: o.Pending, OldestAge: age(o.Oldest),
-		Retrying: o.Retrying, Waiting: []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}}
+		Retrying: o.Retrying, RetryingCapped: o.RetryingCapped, DeadLetters: o.DeadLetters, DeadLettersCapped: o.DeadCapped,
+		TopicsComplete: !o.Estimated && !o.DeadCapped,
+		Waiting:        []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}, Failed: []StepFailure{}}
+	for _, f := range o.Failed {
+		s.Failed = append(s.Failed, StepFailure{Step: f.Step, Err: f.Err.Error()})
+		if f.Step == "pending" || f.Step == "dead letters" {
+			s.TopicsComplete = false
+		}
+	}
 	for _, e := range o.Errors {
 		s.Errors = append(s.Errors, ErrorCount{Err: e.Err, Count: e.Count})
 	}
 	s.Topics = mergeTopics(o, age)
-	for _, t := range s.Topics {
-		s.DeadLetters += t.DeadLetters
-	}
 	for _, w := range o.Waiting {
 		s.Waiting = append(s.Waiting, Waiting{RowID: w.RowID, MessageID: w.MessageID, Topic: w.Topic, Shard: w.Shard,
 			Attempts: w.Attempts, NextAttemptIn: w.NextAttempt.Sub(o.Now), LastError: w.LastError})

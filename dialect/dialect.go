@@ -196,16 +196,23 @@ type Operator interface {
 	// ListDeadLetters returns the dead letters f selects, newest first.
 	ListDeadLetters(ctx context.Context, db *sql.DB, f DeadLetterFilter) ([]DeadLetter, error)
 	// DeadLetterIDs returns the ids of the dead letters f selects, newest
-	// first.
+	// first (oldest first with f.OldestFirst).
 	DeadLetterIDs(ctx context.Context, db *sql.DB, f DeadLetterFilter) ([]int64, error)
+	// DeadLetterSpan counts the dead letters f selects and returns their
+	// lowest and highest ids, without reading them into memory.
+	DeadLetterSpan(ctx context.Context, db *sql.DB, f DeadLetterFilter) (DeadLetterSpan, error)
 	// ReplayDeadLetters moves the dead letters of ids (at most MaxReplayIDs)
 	// back into the outbox in one transaction, in id order, as new messages
 	// with the same message id (attempts 0, available at once), and returns
 	// how many it moved. Ids already gone (replayed or purged meanwhile) are
 	// skipped; a concurrent replay of the same ids waits and then skips
-	// them. If the message id of one of them is in the outbox again it
-	// returns a *PendingAgainError and changes nothing.
-	ReplayDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
+	// them. It refuses, and leaves in place, a dead letter whose message id
+	// is in the outbox again, and one that has a newer dead letter of the
+	// same message id (the newest is replayed), and replays the others:
+	// ReplayOutcome.Refused names them. A unique violation (the message id
+	// enqueued again during the call) fails the call and changes nothing;
+	// calling it again refuses that one.
+	ReplayDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (ReplayOutcome, error)
 	// DeleteDeadLetters deletes the dead letters of ids (at most
 	// MaxReplayIDs) and returns how many it deleted.
 	DeleteDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (int64, error)

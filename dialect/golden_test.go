@@ -148,21 +148,27 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("overview_span", "Overview of a large outbox: the span of ids to sample", d.idSpanSQL()))
 	add(fromSq("overview_sample", "Overview of a large outbox: pending per topic and shard in 3 ranges of ids (100 in real life)",
 		d.cellsSQL([]int64{1, 3_000_001, 6_000_001})))
-	add(fromSq("overview_waiting_count", "Overview: messages waiting for a retry", d.waitingCountSQL()))
-	add(fromSq("overview_waiting", "Overview: a sample of them, next attempt first", d.waitingSampleSQL(10)))
-	add(fromSq("overview_errors", "Overview: their most frequent errors", d.waitingErrorsSQL(5)))
-	add(fromSq("overview_dead", "Overview: dead letters per topic", d.deadPerTopicSQL()))
+	add(fromSq("overview_waiting_count", "Overview: messages waiting for a retry", d.waitingCountSQL(10_001)))
+	add(fromSq("overview_waiting", "Overview: a sample of them, next attempt first", d.waitingSampleSQL(10, 10_000)))
+	add(fromSq("overview_errors", "Overview: their most frequent errors", d.waitingErrorsSQL(5, 10_000)))
+	add(fromSq("overview_dead_count", "Overview: dead letters, reading at most 10,001", d.deadCountSQL(10_001)))
+	add(fromSq("overview_dead", "Overview: the newest 10,000 dead letters per topic", d.deadPerTopicSQL(10_000)))
 	add(fromSq("overview_shards", "Overview: each shard's lease and first message in line", d.shardsSQL()))
 	add(fromSq("overview_relays", "Overview: the relays' heartbeats", d.relaysSQL()))
 	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	add(fromSq("dlq_list", "ListDeadLetters: every filter, newest first", d.listDeadLettersSQL(DeadLetterFilter{
 		Topic: "orders", Since: since, Before: since.Add(24 * time.Hour), ErrorContains: "too large", BelowID: 500, Limit: 50},
 		deadLetterListColumns)))
+	add(fromSq("dlq_page", "Replay, Purge: the next chunk of a selection, oldest first", d.listDeadLettersSQL(DeadLetterFilter{
+		Topic: "orders", AfterID: 1000, UpToID: 5000, OldestFirst: true, Limit: 500}, "id")))
+	add(fromSq("dlq_span", "Replay, Purge: how many a filter selects, and their lowest and highest ids (the newest 50)",
+		d.deadLetterSpanSQL(DeadLetterFilter{Topic: "orders", Limit: 50})))
 	add(fromSq("dlq_ids", "DeadLetterIDs: the ids of some dead letters that still exist", d.listDeadLettersSQL(DeadLetterFilter{IDs: ids}, "id")))
 	if d.f.lockRows {
 		add(fromSq("dlq_replay_lock", "ReplayDeadLetters (transaction): lock the dead letters that still exist", d.lockDeadLettersSQL(ids)))
 	}
 	add(fromSq("dlq_replay_pending", "ReplayDeadLetters (transaction): is a message id pending again?", d.pendingAgainSQL(ids)))
+	add(fromSq("dlq_replay_duplicates", "ReplayDeadLetters (transaction): which have a newer dead letter of their message id?", d.olderDuplicatesSQL(ids)))
 	add(fromSq("dlq_replay_copy", "ReplayDeadLetters (transaction): copy them into the outbox", d.replaySQL(ids)))
 	add(fromSq("dlq_delete", "ReplayDeadLetters (transaction), DeleteDeadLetters: delete them", d.deleteDeadLettersSQL(ids)))
 	add(fromSq("dlq_prune_find", "PruneDeadLetters: up to 1000 of the oldest dead for longer than 30 days", d.pruneCandidatesSQL(30*24*time.Hour, 1000)))

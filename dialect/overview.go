@@ -17,7 +17,10 @@ import (
 // (more than OverviewRequest.ExactUpTo rows) the counts per topic and per
 // shard are estimated from a sample of primary-key ranges, so the cost does
 // not grow with the table; the oldest message of each shard is exact (one
-// probe of the (shard, id) index per shard).
+// probe of the (shard, id) index per shard). The messages waiting for a
+// retry and the dead letters are read up to OverviewRequest.Cap rows. Each
+// step has its own timeout; a step that fails is named in Overview.Failed
+// and the others still answer.
 
 // Overview is the state of the outbox for an operator.
 type Overview struct {
@@ -29,9 +32,18 @@ type Overview struct {
 	Retrying  int64        // messages that failed at least once and wait for another attempt
 	Waiting   []WaitingRow // a sample of them, next attempt first
 	Errors    []ErrorCount // their most frequent last errors
-	Dead      []TopicDead
-	Shards    []ShardState
-	Relays    []RelayState
+	// RetryingCapped: more than Cap messages wait for a retry; Retrying
+	// is Cap, and Waiting and Errors are of Cap of them.
+	RetryingCapped bool
+	DeadLetters    int64 // the dead letters, at most Cap (DeadCapped)
+	// DeadCapped: more than Cap dead letters; Dead counts the newest Cap.
+	DeadCapped bool
+	Dead       []TopicDead
+	Shards     []ShardState
+	Relays     []RelayState
+	// Failed are the steps that failed (or timed out), in order; what they
+	// read is missing (zero) above.
+	Failed []StepError
 
 	shardPending map[int]int64 // pending per shard, while Overview runs
 }
@@ -85,6 +97,12 @@ type RelayState struct {
 	HeartbeatAt time.Time
 }
 
+// StepError is a step of Overview that failed, and why.
+type StepError struct {
+	Step string // "pending", "retries", "dead letters", "shards" or "relays"
+	Err  error
+}
+
 // OverviewRequest says how much Overview reads.
 type OverviewRequest struct {
 	// Waiting is how many waiting messages to list. Default 10.
@@ -92,12 +110,19 @@ type OverviewRequest struct {
 	// ExactUpTo is the largest outbox counted exactly; above it the counts
 	// are estimated from a sample. Default 100,000.
 	ExactUpTo int
+	// Cap is the most rows read to count the messages waiting for a retry
+	// and the dead letters, to sample and group them. Default 10,000.
+	Cap int
+	// StepTimeout bounds each step. Default 5s.
+	StepTimeout time.Duration
 }
 
 // Defaults of OverviewRequest.
 const (
-	DefaultOverviewWaiting   = 10
-	DefaultOverviewExactUpTo = 100_000
+	DefaultOverviewWaiting     = 10
+	DefaultOverviewExactUpTo   = 100_000
+	DefaultOverviewCap         = 10_000
+	DefaultOverviewStepTimeout = 5 * time.Second
 )
 
 // Sampling of a large outbox: sampleRanges ranges of sampleWidth ids,
@@ -108,22 +133,47 @@ const (
 )
 
 func (d *sqlDialect) Overview(ctx context.Context, db *sql.DB, req OverviewRequest) (Overview, error) {
+	req = req.withDefaults()
+	var o Overview
+	if err := d.overviewClock(ctx, db, &o, req); err != nil {
+		return Overview{}, err
+	}
+	steps := []struct {
+		name string
+		run  func(context.Context, *sql.DB, *Overview, OverviewRequest) error
+	}{
+		{"pending", d.overviewPending}, {"retries", d.overviewWaiting}, {"dead letters", d.overviewDead},
+		{"shards", d.overviewShards}, {"relays", d.overviewRelays},
+	}
+	for _, step := range steps {
+		sctx, cancel := context.WithTimeout(ctx, req.StepTimeout)
+		err := step.run(sctx, db, &o, req)
+		cancel()
+		if ctx.Err() != nil {
+			return Overview{}, ctx.Err()
+		}
+		if err != nil {
+			o.Failed = append(o.Failed, StepError{Step: step.name, Err: err})
+		}
+	}
+	o.shardPending = nil
+	return o, nil
+}
+
+func (req OverviewRequest) withDefaults() OverviewRequest {
 	if req.Waiting <= 0 {
 		req.Waiting = DefaultOverviewWaiting
 	}
 	if req.ExactUpTo <= 0 {
 		req.ExactUpTo = DefaultOverviewExactUpTo
 	}
-	var o Overview
-	steps := []func(context.Context, *sql.DB, *Overview, OverviewRequest) error{
-		d.overviewClock, d.overviewPending, d.overviewWaiting, d.overviewDead, d.overviewShards, d.overviewRelays,
+	if req.Cap <= 0 {
+		req.Cap = DefaultOverviewCap
 	}
-	for _, step := range steps {
-		if err := step(ctx, db, &o, req); err != nil {
-			return Overview{}, err
-		}
+	if req.StepTimeout <= 0 {
+		req.StepTimeout = DefaultOverviewStepTimeout
 	}
-	return o, nil
+	return req
 }
 
 // one runs a query of one row.
@@ -265,16 +315,19 @@ func (d *sqlDialect) cellsSQL(starts []int64) sq.Sqlizer {
 // overviewWaiting counts, samples and groups by error the messages waiting
 // for a retry: rows with attempts > 0, reached through the partial index
 // outbox_messages_waiting (PostgreSQL, SQLite) or outbox_messages_retrying
-// (MySQL), never by a scan of the outbox.
+// (MySQL), never by a scan of the outbox, and at most req.Cap of them.
 func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overview, req OverviewRequest) error {
-	if err := d.one(ctx, db, d.waitingCountSQL(), &o.Retrying); err != nil {
+	if err := d.one(ctx, db, d.waitingCountSQL(req.Cap+1), &o.Retrying); err != nil {
 		return err
+	}
+	if o.Retrying > int64(req.Cap) {
+		o.Retrying, o.RetryingCapped = int64(req.Cap), true
 	}
 	if o.Retrying == 0 {
 		return nil
 	}
 	var err error
-	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting), func(rows *sql.Rows, w *WaitingRow) error {
+	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting, req.Cap), func(rows *sql.Rows, w *WaitingRow) error {
 		var next dbTime
 		var lastErr sql.NullString
 		err := rows.Scan(&w.RowID, &w.MessageID, &w.Topic, &w.Shard, &w.Attempts, &next, &lastErr)
@@ -284,7 +337,7 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	if err != nil {
 		return err
 	}
-	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5), func(rows *sql.Rows, e *ErrorCount) error {
+	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5, req.Cap), func(rows *sql.Rows, e *ErrorCount) error {
 		var s sql.NullString
 		err := rows.Scan(&s, &e.Count)
 		e.Err = s.String
@@ -293,23 +346,38 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	return err
 }
 
-func (d *sqlDialect) waitingCountSQL() sq.Sqlizer {
-	return d.sb.Select("COUNT(*)").From(TableMessages).Where("attempts > 0")
+// waiting is at most limit of the messages waiting for a retry, with
+// columns.
+func (d *sqlDialect) waiting(limit int, columns ...string) sq.SelectBuilder {
+	return sq.Select(columns...).From(TableMessages).Where("attempts > 0").Limit(uint64(limit))
 }
 
-func (d *sqlDialect) waitingSampleSQL(limit int) sq.Sqlizer {
-	return d.sb.Select("id", "message_id", "topic", "shard", "attempts", "available_at", "last_error").
-		From(TableMessages).Where("attempts > 0").OrderBy("available_at", "id").Limit(uint64(limit))
+func (d *sqlDialect) waitingCountSQL(limit int) sq.Sqlizer {
+	return d.sb.Select("COUNT(*)").FromSelect(d.waiting(limit, "1"), "w")
 }
 
-func (d *sqlDialect) waitingErrorsSQL(limit int) sq.Sqlizer {
-	return d.sb.Select("last_error", "COUNT(*)").From(TableMessages).Where("attempts > 0").
+func (d *sqlDialect) waitingSampleSQL(limit, most int) sq.Sqlizer {
+	cols := []string{"id", "message_id", "topic", "shard", "attempts", "available_at", "last_error"}
+	return d.sb.Select(cols...).FromSelect(d.waiting(most, cols...), "w").OrderBy("available_at", "id").Limit(uint64(limit))
+}
+
+func (d *sqlDialect) waitingErrorsSQL(limit, most int) sq.Sqlizer {
+	return d.sb.Select("last_error", "COUNT(*)").FromSelect(d.waiting(most, "last_error"), "w").
 		GroupBy("last_error").OrderBy("COUNT(*) DESC", "last_error").Limit(uint64(limit))
 }
 
-func (d *sqlDialect) overviewDead(ctx context.Context, db *sql.DB, o *Overview, _ OverviewRequest) error {
+// overviewDead counts the dead letters, reading at most req.Cap + 1, and
+// groups the newest req.Cap of them by topic (a walk of the primary key
+// from the end): the table has no index on topic, and need not be small.
+func (d *sqlDialect) overviewDead(ctx context.Context, db *sql.DB, o *Overview, req OverviewRequest) error {
+	if err := d.one(ctx, db, d.deadCountSQL(req.Cap+1), &o.DeadLetters); err != nil {
+		return err
+	}
+	if o.DeadLetters > int64(req.Cap) {
+		o.DeadLetters, o.DeadCapped = int64(req.Cap), true
+	}
 	var err error
-	o.Dead, err = querySq(ctx, d, db, d.deadPerTopicSQL(), func(rows *sql.Rows, t *TopicDead) error {
+	o.Dead, err = querySq(ctx, d, db, d.deadPerTopicSQL(req.Cap), func(rows *sql.Rows, t *TopicDead) error {
 		var newest dbTime
 		err := rows.Scan(&t.Topic, &t.Count, &newest)
 		t.Newest = newest.t
@@ -319,8 +387,13 @@ func (d *sqlDialect) overviewDead(ctx context.Context, db *sql.DB, o *Overview, 
 	return err
 }
 
-func (d *sqlDialect) deadPerTopicSQL() sq.Sqlizer {
-	return d.sb.Select("topic", "COUNT(*)", "MAX(dead_at)").From(TableDeadLetters).GroupBy("topic").OrderBy("topic")
+func (d *sqlDialect) deadCountSQL(limit int) sq.Sqlizer {
+	return d.sb.Select("COUNT(*)").FromSelect(sq.Select("1").From(TableDeadLetters).Limit(uint64(limit)), "b")
+}
+
+func (d *sqlDialect) deadPerTopicSQL(most int) sq.Sqlizer {
+	newest := sq.Select("topic", "dead_at").From(TableDeadLetters).OrderBy("id DESC").Limit(uint64(most))
+	return d.sb.Select("topic", "COUNT(*)", "MAX(dead_at)").FromSelect(newest, "dl").GroupBy("topic").OrderBy("topic")
 }
 
 // overviewShards reads the shards' leases and, per shard, the created_at
@@ -335,7 +408,6 @@ func (d *sqlDialect) overviewShards(ctx context.Context, db *sql.DB, o *Overview
 		s.Pending = o.shardPending[s.Shard]
 		return err
 	})
-	o.shardPending = nil
 	return err
 }
 

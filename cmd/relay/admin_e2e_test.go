@@ -208,6 +208,31 @@ func TestE2EStats(t *testing.T) {
 	})
 }
 
+// TestE2EStatsStepFails: with the dead-letter table gone, relay stats
+// prints everything else, names the part it could not read, and exits 1.
+func TestE2EStatsStepFails(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		a.enqueue(t, "orders", "o", 3)
+		if _, err := a.DB.DB.Exec("DROP TABLE " + dialect.TableDeadLetters); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := a.run(t, "stats")
+		if code != 1 || !strings.Contains(out, "pending 3  oldest ") || !strings.Contains(out, "\norders ") ||
+			!strings.Contains(out, "could not read dead letters: ") || !strings.Contains(errOut, "stats incomplete: could not read dead letters") {
+			t.Errorf("relay stats without the dead-letter table: exit %d, want 1 with the rest printed\n%s%s", code, out, errOut)
+		}
+		code, out, _ = a.run(t, "stats", "--json")
+		var s admin.Stats
+		if err := json.Unmarshal([]byte(out), &s); err != nil || code != 1 || s.Pending != 3 || len(s.Failed) != 1 || s.Failed[0].Step != "dead letters" ||
+			!strings.Contains(out, `"topics_complete": false`) {
+			t.Errorf("relay stats --json without the dead-letter table: exit %d, %v\n%s", code, err, out)
+		}
+	})
+}
+
 func TestE2EDLQReplayPublishesOnce(t *testing.T) {
 	relayBinary(t)
 	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
@@ -236,18 +261,20 @@ func TestE2EDLQReplayPublishesOnce(t *testing.T) {
 		// Bad input changes nothing.
 		idArgs := []string{strconv.FormatInt(ids[0], 10), strconv.FormatInt(ids[1], 10), strconv.FormatInt(ids[2], 10)}
 		for _, args := range [][]string{
-			append([]string{"dlq", "replay"}, idArgs...),               // no --yes
-			{"dlq", "replay", "--yes", idArgs[0], "999999"},            // unknown id
-			{"dlq", "replay", "--yes", "--since", "yesterday"},         // bad time
-			{"dlq", "replay", "--yes"},                                 // nothing selected
-			{"dlq", "replay", "--yes", "--all", "--topic", e2eTopic},   // two selections
-			{"dlq", "purge", "--yes", "--limit", "-1", "--topic", "x"}, // bad limit
+			append([]string{"dlq", "replay"}, idArgs...),                 // no --yes
+			{"dlq", "replay", "--yes", "999998", "999999"},               // unknown ids, none existing
+			{"dlq", "replay", "--yes", "--limit", "2"},                   // a limit is not a filter
+			{"dlq", "purge", "--yes", "--since", "1h", "--before", "2h"}, // empty time range
+			{"dlq", "replay", "--yes", "--since", "yesterday"},           // bad time
+			{"dlq", "replay", "--yes"},                                   // nothing selected
+			{"dlq", "replay", "--yes", "--all", "--topic", e2eTopic},     // two selections
+			{"dlq", "purge", "--yes", "--limit", "-1", "--topic", "x"},   // bad limit
 		} {
 			code, out, errOut := a.run(t, args...)
 			if code != 2 {
 				t.Errorf("relay %s: exit status %d, want 2\n%s%s", strings.Join(args, " "), code, out, errOut)
 			}
-			if slices.Contains(args, "999999") && !strings.Contains(errOut, "no dead letter with id 999999") {
+			if slices.Contains(args, "999999") && !strings.Contains(errOut, "no dead letter with id 999998, 999999") {
 				t.Errorf("relay %s does not name the unknown id:\n%s", strings.Join(args, " "), errOut)
 			}
 			if slices.Contains(args, "yesterday") && !strings.Contains(errOut, "examples: 2026-12-01") {
@@ -318,31 +345,74 @@ func TestE2EDLQReplayKilled(t *testing.T) {
 		a := openAdminDB(t, name)
 		const n = 3000
 		a.deadLetter(t, "orders", "m", n, "too large")
-		want := a.messageIDs(t, dialect.TableDeadLetters)
-
-		p := startRelay(t, string(name)+"-replay", a.env, "dlq", "replay", "--all", "--yes", "--chunk-size", "1")
-		if !waitFor(60*time.Second, func() bool { return p.Exited() || a.count(t, dialect.TableMessages, "") >= n/10 }) {
-			t.Fatalf("replay did not start within 60s\n%s", p.stderr.String())
-		}
-		if !p.Kill(10 * time.Second) {
-			t.Fatalf("the replay finished before it could be killed (exit %d): the test proves nothing", p.ExitCode())
-		}
-		moved := a.count(t, dialect.TableMessages, "")
-		t.Logf("%s: killed after %d of %d dead letters", name, moved, n)
-		both := a.count(t, dialect.TableDeadLetters+" AS dl JOIN "+dialect.TableMessages+" AS m ON m.message_id = dl.message_id", "")
-		if moved == 0 || moved == n || moved+a.count(t, dialect.TableDeadLetters, "") != n || both != 0 {
-			t.Fatalf("after SIGKILL: %d in the outbox, %d dead letters, %d in both; want all %d exactly once", moved,
-				a.count(t, dialect.TableDeadLetters, ""), both, n)
-		}
+		moved := a.replayKilled(t, n, "dlq", "replay", "--all", "--yes", "--chunk-size", "1")
 		out := a.mustRun(t, "dlq", "replay", "--all", "--yes")
 		if !strings.Contains(out, fmt.Sprintf("replay: %d of %d dead letters", n-moved, n-moved)) {
 			t.Errorf("second replay says %q", out)
 		}
-		if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
-			t.Fatalf("after the second replay the outbox holds %d messages (want the %d dead letters once each), %d dead letters left",
-				len(got), n, a.count(t, dialect.TableDeadLetters, ""))
-		}
+		a.checkReplayedOnce(t, n)
 	})
+}
+
+// TestE2EDLQReplayKilledByIDs: a replay by ids killed half-way and run
+// again with the same ids lists those replayed as gone and replays the
+// rest: nothing lost, nothing twice.
+func TestE2EDLQReplayKilledByIDs(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		const n = 2000
+		var ids []string
+		for _, id := range a.deadLetter(t, "orders", "m", n, "too large") {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+		arg := strings.Join(ids, ",")
+		moved := a.replayKilled(t, n, "dlq", "replay", arg, "--yes", "--chunk-size", "1")
+		out := a.mustRun(t, "dlq", "replay", arg, "--yes")
+		if !strings.Contains(out, fmt.Sprintf("already gone (replayed or purged), skipped: %d ids: ", moved)) ||
+			!strings.Contains(out, fmt.Sprintf("replay: %d of %d dead letters", n-moved, n-moved)) {
+			t.Errorf("replay by ids run again says %q", out)
+		}
+		a.checkReplayedOnce(t, n)
+	})
+}
+
+// replayKilled starts the binary with args (a replay of all n dead
+// letters), kills it with SIGKILL half-way, checks that each dead letter is
+// either still one or in the outbox, and returns how many were replayed.
+func (a *adminDB) replayKilled(t *testing.T, n int, args ...string) int {
+	t.Helper()
+	p := startRelay(t, string(a.name)+"-replay", a.env, args...)
+	if !waitFor(60*time.Second, func() bool { return p.Exited() || a.count(t, dialect.TableMessages, "") >= n/10 }) {
+		t.Fatalf("replay did not start within 60s\n%s", p.stderr.String())
+	}
+	if !p.Kill(10 * time.Second) {
+		t.Fatalf("the replay finished before it could be killed (exit %d): the test proves nothing", p.ExitCode())
+	}
+	moved := a.count(t, dialect.TableMessages, "")
+	t.Logf("%s: killed after %d of %d dead letters", a.name, moved, n)
+	both := a.count(t, dialect.TableDeadLetters+" AS dl JOIN "+dialect.TableMessages+" AS m ON m.message_id = dl.message_id", "")
+	if moved == 0 || moved == n || moved+a.count(t, dialect.TableDeadLetters, "") != n || both != 0 {
+		t.Fatalf("after SIGKILL: %d in the outbox, %d dead letters, %d in both; want all %d exactly once", moved,
+			a.count(t, dialect.TableDeadLetters, ""), both, n)
+	}
+	return moved
+}
+
+// checkReplayedOnce checks that the outbox holds m0..m<n-1> once each and
+// no dead letter is left.
+func (a *adminDB) checkReplayedOnce(t *testing.T, n int) {
+	t.Helper()
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprint("m", i))
+	}
+	slices.Sort(want)
+	if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
+		t.Fatalf("after the second replay the outbox holds %d messages (want the %d dead letters once each), %d dead letters left",
+			len(got), n, a.count(t, dialect.TableDeadLetters, ""))
+	}
 }
 
 // ageDeadLetters makes the dead letters of ids look dead for 40 days.
@@ -394,6 +464,15 @@ func TestE2EPurgeAndPrune(t *testing.T) {
 			t.Fatalf("after prune and purge the dead letters are %v; want young0..2", got)
 		}
 
+		// relay run --prune-interval below 1m is a usage error, before the
+		// database is opened.
+		for _, iv := range []string{"100ms", "-1h"} {
+			p := runRelay(t, string(name)+"-prune-interval", []string{"OUTBOX_DATABASE_URL=postgres://u:p@127.0.0.1:1/x", "OUTBOX_KAFKA_BROKERS=127.0.0.1:1"},
+				30*time.Second, "run", "--prune-interval", iv)
+			if p.ExitCode() != 2 || !strings.Contains(p.stderr.String(), "at least 1m0s") {
+				t.Errorf("relay run --prune-interval %s: exit %d, want 2 saying at least 1m\n%s", iv, p.ExitCode(), p.stderr.String())
+			}
+		}
 		// relay run --prune-interval prunes in the background.
 		more := a.deadLetter(t, "orders", "older", 3, "huge")
 		a.ageDeadLetters(t, more)
@@ -403,7 +482,7 @@ func TestE2EPurgeAndPrune(t *testing.T) {
 		}
 		t.Cleanup(broker.Close)
 		relay := startRelay(t, string(name)+"-relay", append(a.env, "OUTBOX_KAFKA_BROKERS="+strings.Join(broker.Addrs, ",")),
-			"run", "--prune-interval", "100ms", "--prune-older-than", "30d")
+			"run", "--prune-interval", "1m", "--prune-older-than", "30d") // the first prune within 10s
 		pruned := waitFor(30*time.Second, func() bool { return a.count(t, dialect.TableDeadLetters, "") == 3 })
 		relay.signal(t, syscall.SIGTERM)
 		if code := relay.wait(t, 20*time.Second); code != 0 || !pruned {
@@ -462,6 +541,64 @@ func TestE2EDLQConcurrentReplays(t *testing.T) {
 		}
 		if got := a.messageIDs(t, dialect.TableMessages); done != n || !slices.Equal(got, want) || a.count(t, dialect.TableDeadLetters, "") != 0 {
 			t.Fatalf("the two replays replayed %d, the outbox holds %d; want %d once each and no dead letter left", done, len(got), n)
+		}
+	})
+}
+
+// TestE2EDLQReplayRefusesByName: a dead letter whose message id is pending
+// again, and an older dead letter of a message id dead-lettered twice, are
+// refused by name (dead-letter id and message id) in the first chunk of a
+// filter replay; everything else is replayed, each message id once, and
+// the command exits 1. Run again by ids (as after a replay killed
+// half-way), the ids replayed already are listed as gone and the rest is
+// replayed.
+func TestE2EDLQReplayRefusesByName(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		ids := a.deadLetter(t, "orders", "m", 6, "too large")
+		dup := a.deadLetter(t, "orders", "m", 1, "again")[0] // m0 dead-lettered a second time
+		a.enqueue(t, "orders", "m", 2)                       // m0, m1 pending again...
+		if _, err := a.DB.DB.Exec("DELETE FROM " + dialect.TableMessages + " WHERE message_id = 'm0'"); err != nil {
+			t.Fatal(err) // ...m1 only
+		}
+
+		code, out, errOut := a.run(t, "dlq", "replay", "--topic", "orders", "--yes", "--chunk-size", "2")
+		for _, want := range []string{
+			"replay: 5 of 7 dead letters\n",
+			fmt.Sprintf("not replayed: dead letter %d (message id m0): dead letter %d is a newer one of the same message id", ids[0], dup),
+			fmt.Sprintf("not replayed: dead letter %d (message id m1): its message id is pending in the outbox again", ids[1]),
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("replay output lacks %q:\n%s", want, out)
+			}
+		}
+		if code != 1 || !strings.Contains(errOut, "2 dead letters not replayed") {
+			t.Errorf("replay with refusals: exit %d, want 1 saying so\n%s", code, errOut)
+		}
+		if got := a.messageIDs(t, dialect.TableMessages); !slices.Equal(got, []string{"m0", "m1", "m2", "m3", "m4", "m5"}) {
+			t.Errorf("outbox holds %v, want m0..m5 once each", got)
+		}
+		if got := a.messageIDs(t, dialect.TableDeadLetters); !slices.Equal(got, []string{"m0", "m1"}) {
+			t.Errorf("dead letters left %v, want the older m0 and m1", got)
+		}
+
+		// Run again by ids: those gone are listed, the rest replayed.
+		more := a.deadLetter(t, "invoices", "i", 4, "timeout")
+		var idArgs []string
+		for _, id := range more {
+			idArgs = append(idArgs, strconv.FormatInt(id, 10))
+		}
+		a.mustRun(t, "dlq", "replay", "--yes", idArgs[0], idArgs[1])
+		out = a.mustRun(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...)
+		if !strings.Contains(out, "already gone (replayed or purged), skipped: 2 ids: "+idArgs[0]+", "+idArgs[1]+"\n") ||
+			!strings.Contains(out, "replay: 2 of 2 dead letters") {
+			t.Errorf("replay run again by ids says %q", out)
+		}
+		if code, _, errOut := a.run(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...); code != 2 ||
+			!strings.Contains(errOut, "no dead letter with id "+strings.Join(idArgs, ", ")) {
+			t.Errorf("replay of ids all gone: exit %d, want 2 naming them\n%s", code, errOut)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -42,10 +43,12 @@ func parseAge(flagName, s string) (time.Duration, error) {
 		}
 		var n float64
 		n, err = strconv.ParseFloat(s[:len(s)-1], 64)
-		if n > 100_000 || n != n {
+		// Checked before the conversion, which is undefined out of range.
+		if ns := n * float64(unit); err == nil && (n != n || ns >= float64(math.MaxInt64)) {
 			err = fmt.Errorf("too long")
+		} else {
+			d = time.Duration(ns)
 		}
-		d = time.Duration(n * float64(unit))
 	default:
 		d, err = time.ParseDuration(s)
 	}

@@ -16,7 +16,7 @@ func TestParseAge(t *testing.T) {
 		want time.Duration
 	}{
 		{"30d", 30 * 24 * time.Hour}, {"2w", 14 * 24 * time.Hour}, {"1.5d", 36 * time.Hour}, {"90m", 90 * time.Minute},
-		{"30", 0}, {"30x", 0}, {"-3d", 0}, {"0d", 0}, {"0s", 0}, {"d", 0}, {"NaNd", 0}, {"1e9w", 0}, {"", 0},
+		{"30", 0}, {"30x", 0}, {"-3d", 0}, {"0d", 0}, {"0s", 0}, {"d", 0}, {"NaNd", 0}, {"1e9w", 0}, {"20000w", 0}, {"110000d", 0}, {"+Infd", 0}, {"15000w", 15000 * 7 * 24 * time.Hour}, {"", 0},
 	} {
 		got, err := parseAge("older-than", tc.in)
 		if tc.want == 0 {

@@ -7,11 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outboxrelay/outbox/admin"
-	"github.com/outboxrelay/outbox/dialect"
 )
 
 const dlqUsage = `Usage: relay dlq <list|show|replay|purge> [flags]
@@ -72,16 +72,13 @@ func (f filterFlags) filter(now time.Time) (admin.Filter, error) {
 	if err != nil {
 		return admin.Filter{}, err
 	}
+	if !since.IsZero() && !before.IsZero() && !since.Before(before) {
+		return admin.Filter{}, fmt.Errorf("%w: --since %s is not before --before %s: the selection would be empty (example: --since 7d --before 24h)", ErrUsage, *f.since, *f.before)
+	}
 	if *f.limit < 0 {
 		return admin.Filter{}, fmt.Errorf("%w: --limit cannot be negative (example: --limit 50)", ErrUsage)
 	}
 	return admin.Filter{Topic: *f.topic, Since: since, Before: before, ErrorContains: *f.errContains, Limit: *f.limit}, nil
-}
-
-// adminContext is the context of an admin command: cancelled by SIGTERM or
-// SIGINT.
-func adminContext() (context.Context, func()) {
-	return signalContext(func(os.Signal) {})
 }
 
 // listItem is a dead letter as list shows it: no key, value or headers.
@@ -114,23 +111,23 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if f.Limit == 0 {
 		f.Limit = 100
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	dls, err := a.ListDeadLetters(ctx, f)
-	if err != nil {
-		return dbError(d.display, err)
-	}
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		dls, err := a.ListDeadLetters(ctx, f)
+		if err != nil {
+			return dbError(where, err)
+		}
+		return printList(stdout, dls, f.Limit, *asJSON)
+	})
+}
+
+// printList prints dead letters as dlq list does.
+func printList(stdout io.Writer, dls []admin.DeadLetter, limit int, asJSON bool) error {
 	items := make([]listItem, len(dls))
 	for i, x := range dls {
 		items[i] = listItem{ID: x.ID, MessageID: x.MessageID, Topic: x.Topic, Shard: x.Shard, Attempts: x.Attempts,
 			KeyBytes: len(x.Key), ValueBytes: len(x.Value), LastError: x.LastError, CreatedAt: x.CreatedAt, DeadAt: x.DeadAt}
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(stdout).Encode(items)
 	}
 	if len(items) == 0 {
@@ -139,19 +136,23 @@ func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	table(stdout, "ID\tDEAD AT\tTOPIC\tMESSAGE ID\tATTEMPTS\tBYTES\tLAST ERROR", len(items), func(tw io.Writer, i int) {
 		x := items[i]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", x.ID, x.DeadAt.UTC().Format(time.RFC3339), x.Topic, x.MessageID,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\n", x.ID, x.DeadAt.UTC().Format(time.RFC3339), x.Topic, clean(x.MessageID),
 			x.Attempts, x.KeyBytes+x.ValueBytes, oneLine(x.LastError))
 	})
-	if len(items) == f.Limit {
-		fmt.Fprintf(stdout, "(the newest %d; --limit for more, --before to page)\n", f.Limit)
+	if len(items) == limit {
+		fmt.Fprintf(stdout, "(the newest %d; --limit for more, --before to page)\n", limit)
 	}
 	return nil
 }
 
 const changeAbout = `%s dead letters: by ids (arguments, or comma-separated), by a filter, or
---all. It prints what it would do and changes nothing without --yes;
+--all (--limit narrows a filter or --all to the newest; alone it selects
+nothing). It prints what it would do and changes nothing without --yes;
 --dry-run prints the count only. It works in chunks of --chunk-size, each
-one transaction: after a crash, run it again; nothing is lost or done twice.%s`
+one transaction, walking the selection by id. After a crash, run the same
+command again: nothing is lost or done twice; ids given that are gone
+already (replayed or purged) are listed as such, and only ids of which none
+exists are an error.%s`
 
 const replayNote = `
 
@@ -159,7 +160,9 @@ A replayed message goes back into the outbox with the same message id
 (outbox-id header: consumers de-duplicate by it), its attempts reset, and is
 published after the messages of its key that were published meanwhile:
 replaying changes the order of its key. A dead letter whose message id is
-pending again is refused (nothing of its chunk is replayed).`
+pending in the outbox again, or one that has a newer dead letter of the same
+message id (only the newest is replayed), is left in place and listed; the
+others are replayed, and the command exits with status 1.`
 
 func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	verb, note := "Replays", replayNote
@@ -186,31 +189,31 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 		return err
 	}
 	sel := admin.Selection{IDs: ids, Filter: f, All: *all}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	if *dry || !*yes {
-		return previewChange(ctx, stdout, a, sel, op, *dry, d.display)
-	}
-	return applyChange(ctx, stdout, a, sel, op, d.display)
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		if *dry || !*yes {
+			return previewChange(ctx, stdout, a, sel, op, *dry, where)
+		}
+		return applyChange(ctx, stdout, a, sel, op, where)
+	})
 }
 
 // previewChange prints what op would change, and changes nothing: a usage
 // error unless dry (--dry-run), which asked for just that.
 func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, dry bool, where string) error {
-	selected, err := a.Select(ctx, sel)
+	p, err := a.Plan(ctx, sel)
 	if err != nil {
 		return selectionError(where, err)
 	}
-	if len(selected) == 0 {
+	printMissing(stdout, p.Missing)
+	if p.Count == 0 {
 		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
 		return nil
 	}
-	fmt.Fprintf(stdout, "would %s %d dead letters (ids %s)\n", op, len(selected), idRange(selected))
+	ids := fmt.Sprintf("ids %d … %d", p.Low, p.High)
+	if p.Count == 1 {
+		ids = fmt.Sprintf("id %d", p.Low)
+	}
+	fmt.Fprintf(stdout, "would %s %d dead letters (%s)\n", op, p.Count, ids)
 	if dry {
 		return nil
 	}
@@ -218,13 +221,15 @@ func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel ad
 }
 
 // applyChange replays or purges sel and prints what it did. Dead letters
-// replayed or purged by someone else meanwhile are counted as gone.
+// replayed or purged by someone else meanwhile are counted as gone; those
+// a replay refused are listed, and make an error.
 func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, where string) error {
 	do := a.Replay
 	if op == "purge" {
 		do = a.Purge
 	}
 	res, err := do(ctx, sel)
+	printMissing(stdout, res.Missing)
 	switch {
 	case err == nil && res.Selected == 0:
 		fmt.Fprintln(stdout, "no dead letters match: nothing to do")
@@ -236,33 +241,26 @@ func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admi
 		}
 		fmt.Fprintln(stdout)
 	}
+	for _, r := range res.Refused {
+		fmt.Fprintf(stdout, "not replayed: dead letter %d (message id %s): %s\n", r.ID, clean(r.MessageID), r.Reason())
+	}
+	if errors.Is(err, admin.ErrRefused) {
+		return fmt.Errorf("%d dead letters not replayed (listed above): %w", len(res.Refused), admin.ErrRefused)
+	}
 	if err != nil {
 		return selectionError(where, err)
 	}
 	return nil
 }
 
-// selectionError makes the admin API's input errors usage errors.
-func selectionError(where string, err error) error {
-	if errors.Is(err, admin.ErrUnknownIDs) || errors.Is(err, admin.ErrEmptySelection) || errors.Is(err, admin.ErrInvalidArgument) {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+// printMissing lists the ids given that do not exist (any more).
+func printMissing(w io.Writer, ids []int64) {
+	if len(ids) == 0 {
+		return
 	}
-	return dbError(where, err)
-}
-
-// dbError names the database (never its URL) in err, with a hint when the
-// outbox tables are missing.
-func dbError(where string, err error) error {
-	if dialect.IsMissingTable(err) {
-		return fmt.Errorf("%s: %w (the outbox tables are missing: run relay migrate)", where, err)
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
 	}
-	return fmt.Errorf("%s: %w", where, err)
-}
-
-// idRange prints sorted ids briefly: all of a few, else the first and last.
-func idRange(ids []int64) string {
-	if len(ids) <= 10 {
-		return fmt.Sprint(ids)
-	}
-	return fmt.Sprintf("%d … %d", ids[0], ids[len(ids)-1])
+	fmt.Fprintf(w, "already gone (replayed or purged), skipped: %d ids: %s\n", len(ids), strings.Join(s, ", "))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/admin"
 )
 
 const showAbout = `Prints one dead letter whole: its message id, topic, shard, attempts, times,
@@ -35,22 +37,24 @@ func dlqShow(args []string, stdout, stderr io.Writer, getenv func(string) string
 	if len(ids) != 1 {
 		return fmt.Errorf("%w: dlq show takes one id (example: relay dlq show 42)", ErrUsage)
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	x, err := a.GetDeadLetter(ctx, ids[0])
-	if err != nil {
-		return selectionError(d.display, err)
-	}
-	show := func(b []byte, null bool) string { return printable(b, null, *binary) }
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		x, err := a.GetDeadLetter(ctx, ids[0])
+		if err != nil {
+			return selectionError(where, err)
+		}
+		printDeadLetter(stdout, x, *binary)
+		return nil
+	})
+}
+
+// printDeadLetter prints x whole, as dlq show does; bytes that are not
+// printable text in the binary form ("hex" or "base64").
+func printDeadLetter(stdout io.Writer, x admin.DeadLetter, binary string) {
+	show := func(b []byte, null bool) string { return printable(b, null, binary) }
 	fmt.Fprintf(stdout, "id:          %d\nmessage id:  %s\ntopic:       %s\nshard:       %d\nattempts:    %d\n",
-		x.ID, x.MessageID, x.Topic, x.Shard, x.Attempts)
+		x.ID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts)
 	fmt.Fprintf(stdout, "created at:  %s\ndead at:     %s\nlast error:  %s\n",
-		x.CreatedAt.UTC().Format(time.RFC3339Nano), x.DeadAt.UTC().Format(time.RFC3339Nano), x.LastError)
+		x.CreatedAt.UTC().Format(time.RFC3339Nano), x.DeadAt.UTC().Format(time.RFC3339Nano), cleanKeeping(x.LastError, "\n\t"))
 	hs, err := outbox.DecodeHeaders(x.Headers)
 	if err != nil {
 		fmt.Fprintf(stdout, "headers:     (undecodable: %v) %s\n", err, show(x.Headers, false))
@@ -62,7 +66,6 @@ func dlqShow(args []string, stdout, stderr io.Writer, getenv func(string) string
 	}
 	fmt.Fprintf(stdout, "key:         %s\n", show(x.Key, x.Key == nil))
 	fmt.Fprintf(stdout, "payload:     %s\n", show(x.Value, x.Value == nil))
-	return nil
 }
 
 // printable returns b as text when it is printable UTF-8 (with line breaks

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/outboxrelay/outbox/admin"
@@ -36,32 +37,52 @@ func cmdPrune(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, stop := adminContext()
-	defer stop()
-	n, err := a.PruneDeadLetters(ctx, age)
-	fmt.Fprintf(stdout, "prune: deleted %d dead letters older than %s\n", n, *olderThan)
-	if err != nil {
-		return dbError(d.display, err)
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		n, err := a.PruneDeadLetters(ctx, age)
+		fmt.Fprintf(stdout, "prune: deleted %d dead letters older than %s\n", n, *olderThan)
+		if err != nil {
+			return dbError(where, err)
+		}
+		return nil
+	})
+}
+
+// Background pruning (relay run --prune-interval).
+const (
+	minPruneInterval = time.Minute
+	// pruneTimeout bounds one background prune, whatever the interval: a
+	// prune of a large backlog goes on at the next interval.
+	pruneTimeout = 5 * time.Minute
+	// firstPruneWithin is the longest wait for the first prune after the
+	// start (a random part of it, so that relays started together do not
+	// prune together).
+	firstPruneWithin = 10 * time.Second
+)
+
+// checkPruneInterval validates --prune-interval: 0 (never) or at least
+// minPruneInterval.
+func checkPruneInterval(d time.Duration) error {
+	if d != 0 && d < minPruneInterval {
+		return fmt.Errorf("%w: --prune-interval %s: give 0 (never) or at least %s (example: --prune-interval 1h)", ErrUsage, d, minPruneInterval)
 	}
 	return nil
 }
 
-// pruneLoop prunes the dead letters older than olderThan every interval
-// until ctx ends (relay run --prune-interval). Failures are logged and
-// retried at the next interval.
+// pruneLoop prunes the dead letters older than olderThan soon after the
+// start, then every interval (plus or minus a tenth, at random, so that
+// relays that all have it spread out) until ctx ends. Each prune has its
+// own timeout, pruneTimeout; failures are logged and retried at the next
+// interval. Several relays pruning at once is safe (each chunk deletes by
+// id, re-checking the age), only wasted work.
 func pruneLoop(ctx context.Context, db *sql.DB, d dialect.Dialect, interval, olderThan time.Duration, log *slog.Logger) {
 	a, err := admin.New(db, d, admin.Config{})
 	if err != nil {
 		log.Error("dead-letter pruning disabled", "err", err)
 		return
 	}
-	for ctxtime.Sleep(ctx, interval) {
-		pctx, cancel := context.WithTimeout(ctx, interval)
+	wait := rand.N(min(interval, firstPruneWithin))
+	for ctxtime.Sleep(ctx, wait) {
+		pctx, cancel := context.WithTimeout(ctx, pruneTimeout)
 		n, err := a.PruneDeadLetters(pctx, olderThan)
 		cancel()
 		switch {
@@ -70,5 +91,6 @@ func pruneLoop(ctx context.Context, db *sql.DB, d dialect.Dialect, interval, old
 		case n > 0:
 			log.Info("pruned dead letters", "deleted", n, "older_than", olderThan)
 		}
+		wait = interval - interval/10 + rand.N(interval/5+1)
 	}
 }

@@ -182,7 +182,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (default 0: never; see relay prune)")
+	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (0: never; else at least 1m, the first within 10s of the start; see relay prune); one relay with it is enough")
 	o.pruneOlderThan = ageFlag{name: "prune-older-than", text: "30d", d: 30 * 24 * time.Hour}
 	fs.Var(&o.pruneOlderThan, "prune-older-than", "age of the dead letters --prune-interval deletes (e.g. 36h, 30d, 2w)")
 	return o
@@ -235,6 +235,9 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	if err := checkPruneInterval(o.pruneInterval); err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
@@ -261,9 +264,6 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
-	if o.pruneInterval < 0 {
-		return fmt.Errorf("%w: --prune-interval cannot be negative (example: --prune-interval 1h)", ErrUsage)
-	}
 	if o.pruneInterval > 0 {
 		pctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup

@@ -2,20 +2,14 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/admin"
-	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 const statsAbout = `Shows the state of the outbox: the totals an operator checks first (pending
@@ -23,84 +17,16 @@ messages, the oldest one's age, messages waiting for a retry, dead letters,
 relays alive), then per topic, the messages waiting for a retry with their
 last errors, the shards and the relays. It only reads, takes no lock a relay
 waits for, and answers quickly on any size of outbox: above 100,000 pending
-messages the per-topic and per-shard counts are estimated from a sample
-(marked "~"). The database URL comes from OUTBOX_DATABASE_URL or
+messages the per-topic and per-shard counts, and each topic's oldest age,
+are estimated from a sample (marked "~"; a small topic may then be missing);
+messages waiting for a retry and dead letters are read up to 10,000 (more
+shows as ">=10000"). A part that fails or takes more than 5s is named and
+the rest printed; the command then exits 1. The database URL comes from OUTBOX_DATABASE_URL or
 --database-url-file.`
 
 const statsExamples = `  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay stats
   relay stats --json | jq '.pending, .oldest_age_ns / 1e9'
   relay stats --all-shards --lease-duration 30s`
-
-// adminFlags are the flags of the commands that work on the tables
-// through package admin.
-type adminFlags struct {
-	db    dbFlags
-	lease *time.Duration
-	chunk *int
-}
-
-func addAdminFlags(fs *flag.FlagSet) adminFlags {
-	return adminFlags{
-		db:    addDBFlags(fs),
-		lease: fs.Duration("lease-duration", outbox.DefaultLeaseDuration, "the relays' --lease-duration: a relay is alive if it sent a heartbeat within it"),
-		chunk: fs.Int("chunk-size", admin.DefaultChunkSize, "dead letters changed per transaction"),
-	}
-}
-
-// adminEnv is getenv for the flags of the admin commands: only the
-// database's and the relays' lease (OUTBOX_DATABASE_URL_FILE,
-// OUTBOX_DB_MAX_CONNS, OUTBOX_LEASE_DURATION) come from the environment.
-// What to change, and --yes, come from the command line only, so that an
-// exported variable can neither widen a change nor confirm it.
-func adminEnv(getenv func(string) string) func(string) string {
-	return func(k string) string {
-		switch k {
-		case envName("database-url-file"), envName("db-max-conns"), envName("lease-duration"):
-			return getenv(k)
-		}
-		return ""
-	}
-}
-
-// newAdminFlagSet is newFlagSet for the admin commands, whose --help says
-// which flags have an environment variable (adminEnv).
-func newAdminFlagSet(name, about, examples string, out io.Writer) *flag.FlagSet {
-	return cli.FlagSet(cli.Usage{Program: "relay", Command: name, About: about, Examples: examples,
-		FlagsHeading: "Flags (only --database-url-file, --db-max-conns and --lease-duration are also read from\n" +
-			"OUTBOX_DATABASE_URL_FILE, OUTBOX_DB_MAX_CONNS and OUTBOX_LEASE_DURATION):"}, out)
-}
-
-// open opens the database and an Admin of it; close the database after.
-func (f adminFlags) open(getenv func(string) string) (*sql.DB, database, *admin.Admin, error) {
-	db, d, err := f.db.open(getenv, database.adminSession)
-	if err != nil {
-		return nil, database{}, nil, err
-	}
-	a, err := admin.New(db, d.dialect, admin.Config{ChunkSize: *f.chunk, LiveWithin: *f.lease})
-	if err != nil {
-		db.Close()
-		return nil, database{}, nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	return db, d, a, nil
-}
-
-// adminSession returns d with jit=off on PostgreSQL, unless the URL sets
-// it: the admin statements are small, but a stale row estimate (a backlog
-// just drained, not yet analyzed) can put a plan's cost above
-// jit_above_cost, and compiling it would take longer than running it.
-func (d database) adminSession() database {
-	if d.driver != "postgres" {
-		return d
-	}
-	base, query, _ := strings.Cut(d.dsn, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil || q.Has("jit") {
-		return d
-	}
-	q.Set("jit", "off")
-	d.dsn = base + "?" + q.Encode()
-	return d
-}
 
 func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newAdminFlagSet("stats", statsAbout, statsExamples, stderr)
@@ -110,26 +36,45 @@ func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	if err := parseFlags(fs, args, adminEnv(getenv)); err != nil {
 		return err
 	}
-	db, d, a, err := af.open(getenv)
-	if err != nil {
-		return err
+	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := a.Stats(ctx)
+		if err != nil {
+			return dbError(where, err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+		} else {
+			printStats(stdout, where, s, *allShards)
+		}
+		return incomplete(where, s.Failed)
+	})
+}
+
+// incomplete is the error of stats that could not read every part (they
+// printed what they could), nil when they read everything.
+func incomplete(where string, failed []admin.StepFailure) error {
+	if len(failed) == 0 {
+		return nil
 	}
-	defer db.Close()
-	ctx, stop := signalContext(func(os.Signal) {})
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	s, err := a.Stats(ctx)
-	if err != nil {
-		return dbError(d.display, err)
+	steps := make([]string, len(failed))
+	for i, f := range failed {
+		steps[i] = f.Step
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+	return dbError(where, fmt.Errorf("stats incomplete: could not read %s (the rest is printed above)", strings.Join(steps, ", ")))
+}
+
+// atLeast prints n, as ">=n" when it is a lower bound.
+func atLeast(n int64, capped bool) string {
+	if capped {
+		return fmt.Sprintf(">=%d", n)
 	}
-	printStats(stdout, d.display, s, *allShards)
-	return nil
+	return strconv.FormatInt(n, 10)
 }
 
 // printStats writes s as tables.
@@ -139,19 +84,29 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 		est = "~"
 	}
 	fmt.Fprintf(w, "%s at %s\n", where, s.At.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "pending %s%d  oldest %s  retrying %d  dead letters %d  relays alive %d\n",
-		est, s.Pending, age(s.OldestAge), s.Retrying, s.DeadLetters, s.RelaysAlive)
+	fmt.Fprintf(w, "pending %s%d  oldest %s  retrying %s  dead letters %s  relays alive %d\n",
+		est, s.Pending, age(s.OldestAge), atLeast(s.Retrying, s.RetryingCapped), atLeast(s.DeadLetters, s.DeadLettersCapped), s.RelaysAlive)
 	if s.Estimated {
-		fmt.Fprintln(w, "(~: estimated from a sample of the outbox)")
+		fmt.Fprintln(w, "(~: estimated from a sample of the outbox; the topics come from the sample too: a small topic may be missing)")
+	}
+	if s.DeadLettersCapped {
+		fmt.Fprintf(w, "(dead letters per topic: of the newest %d)\n", s.DeadLetters)
+	}
+	for _, f := range s.Failed {
+		fmt.Fprintf(w, "could not read %s: %s\n", f.Step, oneLine(f.Err))
 	}
 	table(w, "\nTOPIC\tPENDING\tOLDEST\tDEAD LETTERS\tNEWEST DEAD", len(s.Topics), func(tw io.Writer, i int) {
 		t := s.Topics[i]
-		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%s\n", t.Topic, est, t.Pending, age(t.OldestAge), t.DeadLetters, age(t.LastDeadAge))
+		oldest := age(t.OldestAge)
+		if t.OldestAge > 0 {
+			oldest = est + oldest
+		}
+		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%s\n", clean(t.Topic), est, t.Pending, oldest, t.DeadLetters, age(t.LastDeadAge))
 	})
-	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %d, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), s.Retrying),
+	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %s, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), atLeast(s.Retrying, s.RetryingCapped)),
 		len(s.Waiting), func(tw io.Writer, i int) {
 			x := s.Waiting[i]
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, x.MessageID, x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
 		})
 	table(w, "\nCOUNT\tLAST ERROR OF MESSAGES WAITING", len(s.Errors), func(tw io.Writer, i int) {
 		fmt.Fprintf(tw, "%d\t%s\n", s.Errors[i].Count, oneLine(s.Errors[i].Err))
@@ -173,48 +128,6 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 	})
 	table(w, "\nRELAY\tHEARTBEAT AGE\tALIVE", len(s.Relays), func(tw io.Writer, i int) {
 		r := s.Relays[i]
-		fmt.Fprintf(tw, "%s\t%s\t%v\n", r.ID, r.HeartbeatAge.Round(time.Millisecond), r.Alive)
+		fmt.Fprintf(tw, "%s\t%s\t%v\n", clean(r.ID), r.HeartbeatAge.Round(time.Millisecond), r.Alive)
 	})
-}
-
-// table writes a heading and n rows, aligned; nothing when n is 0.
-func table(w io.Writer, heading string, n int, row func(io.Writer, int)) {
-	if n == 0 {
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, heading)
-	for i := range n {
-		row(tw, i)
-	}
-	tw.Flush()
-}
-
-// age prints a duration for humans, "-" for none.
-func age(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "-"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < 48*time.Hour:
-		return d.Round(time.Second).String()
-	}
-	return fmt.Sprintf("%.1fd", d.Hours()/24)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// oneLine keeps a text on one line of at most 120 characters.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 120 {
-		s = string(r[:119]) + "…"
-	}
-	return s
 }

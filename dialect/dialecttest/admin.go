@@ -135,6 +135,57 @@ func (s suite) overviewSampled(t *testing.T, db *sql.DB) {
 	}
 }
 
+// overviewCapped: with Cap 2, three messages waiting for a retry and three
+// dead letters are counted as at least 2, marked capped; the dead letters
+// per topic are of the newest 2.
+func (s suite) overviewCapped(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	s.deadLetters(t, db, onShard("d1", "k", 1))
+	s.deadLetters(t, db, onShard("d2", "k", 1), onShard("d3", "k", 1))
+	s.insert(t, db, onShard("r1", "a", 1), onShard("r2", "b", 2), onShard("r3", "c", 3))
+	var retries []dialect.Retry
+	for _, r := range s.read(t, db, allShards(), 10) {
+		retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: time.Hour, Err: "broker said no"})
+	}
+	if err := s.Dialect.Retry(ctx, db, retries); err != nil || len(retries) != 3 {
+		t.Fatalf("Retry of %d: %v", len(retries), err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{Cap: 2})
+	if err != nil || len(o.Failed) != 0 {
+		t.Fatalf("Overview: %v, failed steps %v", err, o.Failed)
+	}
+	if !o.RetryingCapped || o.Retrying != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+		t.Errorf("capped retries: capped %v, %d, waiting %+v, errors %+v; want at least 2, from 2 rows", o.RetryingCapped, o.Retrying, o.Waiting, o.Errors)
+	}
+	if !o.DeadCapped || o.DeadLetters != 2 || len(o.Dead) != 1 || o.Dead[0].Count != 2 {
+		t.Errorf("capped dead letters: capped %v, %d, per topic %+v; want at least 2, the newest 2", o.DeadCapped, o.DeadLetters, o.Dead)
+	}
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.DeadCapped || o.DeadLetters != 3 {
+		t.Errorf("uncapped Overview: %v, retrying %d (capped %v), dead %d (capped %v); want 3 and 3", err, o.Retrying, o.RetryingCapped, o.DeadLetters, o.DeadCapped)
+	}
+}
+
+// overviewStepFails: a step that fails (here the dead-letter table is
+// gone) is named in Overview.Failed; the other steps still answer.
+func (s suite) overviewStepFails(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	if err := s.Dialect.EnsureShards(ctx, db, numShards); err != nil {
+		t.Fatal(err)
+	}
+	s.insert(t, db, onShard("p1", "k", 1))
+	if _, err := db.ExecContext(ctx, "DROP TABLE "+dialect.TableDeadLetters); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || len(o.Failed) != 1 || o.Failed[0].Step != "dead letters" || !dialect.IsMissingTable(o.Failed[0].Err) {
+		t.Fatalf("Overview without the dead-letter table: %v, failed %+v; want the dead letters step named, the rest read", err, o.Failed)
+	}
+	if o.Pending != 1 || len(o.Shards) != numShards {
+		t.Errorf("Overview with a failed step: pending %d, %d shards; want 1 and %d", o.Pending, len(o.Shards), numShards)
+	}
+}
+
 func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	m := onShard("a", "k", 1)
@@ -174,9 +225,9 @@ func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	dl := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
-	n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
-	if err != nil || n != 2 {
-		t.Fatalf("ReplayDeadLetters = %d, %v; want 2", n, err)
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
+	if err != nil || out.Replayed != 2 || len(out.Refused) != 0 {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want 2", out, err)
 	}
 	recs := s.read(t, db, allShards(), 10)
 	if got := ids(recs); !slices.Equal(got, []string{"a", "b"}) || recs[0].Attempts != 0 || string(recs[0].Value) != "a" || recs[0].Shard != 1 {
@@ -187,27 +238,52 @@ func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
 		t.Fatalf("dead letters left %v, want [%d]", left, dl[2])
 	}
 	// Replayed already: skipped, nothing duplicated.
-	if n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || n != 0 {
-		t.Fatalf("second ReplayDeadLetters = %d, %v; want 0", n, err)
+	if out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || out.Replayed != 0 || len(out.Refused) != 0 {
+		t.Fatalf("second ReplayDeadLetters = %+v, %v; want 0", out, err)
 	}
 	if got := len(s.read(t, db, allShards(), 10)); got != 2 {
 		t.Fatalf("outbox holds %d after a second replay, want 2", got)
 	}
 }
 
+// replayPendingAgain: a dead letter whose message id is in the outbox
+// again is refused by name and stays; the others of the call are replayed.
 func (s suite) replayPendingAgain(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
-	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1))
+	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
 	s.insert(t, db, onShard("b", "k", 1)) // the application enqueued b again
-	n, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
-	var pe *dialect.PendingAgainError
-	if n != 0 || !errors.Is(err, dialect.ErrPendingAgain) || !errors.As(err, &pe) || !slices.Equal(pe.IDs, ids[1:]) ||
-		!slices.Equal(pe.MessageIDs, []string{"b"}) {
-		t.Fatalf("ReplayDeadLetters = %d, %v; want a PendingAgainError naming %d (b)", n, err, ids[1])
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
+	want := []dialect.Refusal{{ID: ids[1], MessageID: "b"}}
+	if err != nil || out.Replayed != 2 || !slices.Equal(out.Refused, want) {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want a and c replayed, b refused: %+v", out, err, want)
 	}
 	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
-	if len(left) != 2 || len(s.read(t, db, allShards(), 10)) != 1 {
-		t.Fatalf("a refused replay changed something: dead letters %v", left)
+	if !slices.Equal(left, ids[1:2]) || len(s.read(t, db, allShards(), 10)) != 3 {
+		t.Fatalf("after a partly refused replay: dead letters %v, want [%d]; outbox a, b, c", left, ids[1])
+	}
+}
+
+// replayDuplicates: two dead letters of one message id (enqueued again
+// after it was dead-lettered, and dead-lettered again), in one call and in
+// two: the newest is replayed, the older refused by name, nothing fails.
+func (s suite) replayDuplicates(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	first := s.deadLetters(t, db, onShard("a", "k", 1), onShard("d", "k", 1))
+	second := s.deadLetters(t, db, onShard("a", "k", 1), onShard("e", "k", 1))
+	third := s.deadLetters(t, db, onShard("d", "k", 1))
+	// a twice in one call; d's newer dead letter is not in the call.
+	out, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{first[0], first[1], second[0], second[1]})
+	want := []dialect.Refusal{{ID: first[0], MessageID: "a", NewerID: second[0]}, {ID: first[1], MessageID: "d", NewerID: third[0]}}
+	if err != nil || out.Replayed != 2 || !slices.Equal(out.Refused, want) {
+		t.Fatalf("ReplayDeadLetters = %+v, %v; want the newer a and e replayed, refused %+v", out, err, want)
+	}
+	got := ids(s.read(t, db, allShards(), 10))
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a", "e"}) {
+		t.Fatalf("outbox holds %v, want a and e once each", got)
+	}
+	if out, err := s.op(t).ReplayDeadLetters(ctx, db, third); err != nil || out.Replayed != 1 {
+		t.Fatalf("replaying the newest d = %+v, %v; want 1", out, err)
 	}
 }
 
@@ -232,7 +308,8 @@ func (s suite) replayRace(t *testing.T, db *sql.DB) {
 			}
 			for len(order) > 0 {
 				chunk := order[:min(len(order), 50)]
-				n, err := op.ReplayDeadLetters(ctx, db, chunk)
+				out, err := op.ReplayDeadLetters(ctx, db, chunk)
+				n := out.Replayed
 				if err != nil && isRetriableContention(err) {
 					continue
 				}

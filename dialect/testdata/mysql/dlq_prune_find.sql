@@ -3,6 +3,6 @@
 SELECT /*+ MAX_EXECUTION_TIME(30000) */ id
 FROM outbox_dead_letters
 WHERE dead_at < (UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)
-ORDER BY id
+ORDER BY dead_at
 LIMIT 1000;
 -- args: -2592000000000

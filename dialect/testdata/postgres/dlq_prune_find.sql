@@ -2,6 +2,6 @@
 SELECT id
 FROM outbox_dead_letters
 WHERE dead_at < (now() + CAST($1 AS DOUBLE PRECISION) * INTERVAL '1 microsecond')
-ORDER BY id
+ORDER BY dead_at
 LIMIT 1000;
 -- args: -2592000000000

@@ -1,5 +1,5 @@
 -- ReplayDeadLetters (transaction): is a message id pending again?
-SELECT dl.id, dl.message_id
+SELECT dl.id, dl.message_id, 0
 FROM outbox_dead_letters AS dl JOIN outbox_messages AS m ON m.message_id = dl.message_id
 WHERE dl.id IN ($1,$2)
 ORDER BY dl.id;

@@ -1,7 +1,6 @@
 -- Overview: their most frequent errors
 SELECT last_error, COUNT(*)
-FROM outbox_messages
-WHERE attempts > 0
+FROM (SELECT last_error FROM outbox_messages WHERE attempts > 0 LIMIT 10000) AS w
 GROUP BY last_error
 ORDER BY COUNT(*) DESC, last_error
 LIMIT 5;

@@ -1,4 +1,3 @@
 -- Overview: messages waiting for a retry
 SELECT COUNT(*)
-FROM outbox_messages
-WHERE attempts > 0;
+FROM (SELECT 1 FROM outbox_messages WHERE attempts > 0 LIMIT 10001) AS w;

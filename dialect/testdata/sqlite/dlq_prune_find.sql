@@ -2,6 +2,6 @@
 SELECT id
 FROM outbox_dead_letters
 WHERE dead_at < (CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) + ?)
-ORDER BY id
+ORDER BY dead_at
 LIMIT 1000;
 -- args: -2592000000000

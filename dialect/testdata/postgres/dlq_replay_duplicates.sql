@@ -1,0 +1,7 @@
+-- ReplayDeadLetters (transaction): which have a newer dead letter of their message id?
+SELECT dl.id, dl.message_id, MAX(n.id)
+FROM outbox_dead_letters AS dl JOIN outbox_dead_letters AS n ON n.message_id = dl.message_id AND n.id > dl.id
+WHERE dl.id IN ($1,$2)
+GROUP BY dl.id, dl.message_id
+ORDER BY dl.id;
+-- args: 101 102
