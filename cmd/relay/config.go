@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 // ErrUsage is wrapped by every configuration error: bad flags, bad
@@ -31,13 +32,16 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its environment variable. A flag beats its variable.
+// line from its environment variable. A flag beats its variable. A bad
+// value says what was expected in the same words for the flag and its
+// variable; an unknown flag gets a suggestion and the way to the help.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+	limitFlags(fs)
+	if err := cli.Parse(fs, args, helpOf(fs)); err != nil {
+		return usageErr(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+		return usageErr(fmt.Errorf("unexpected argument %q; see %s", fs.Arg(0), helpOf(fs)))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -47,12 +51,30 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%w: %s: %w", ErrUsage, envName(f.Name), e)
+			if e := cli.SetFromEnv(fs, f.Name, envName(f.Name), v); e != nil {
+				err = usageErr(e)
 			}
 		}
 	})
 	return err
+}
+
+// helpOf is the command that shows the help of fs's command.
+func helpOf(fs *flag.FlagSet) string { return "relay " + fs.Name() + " --help" }
+
+// usageError is a command-line error that reads as itself but wraps
+// ErrUsage, so it exits with status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string   { return e.err.Error() }
+func (e *usageError) Unwrap() []error { return []error{ErrUsage, e.err} }
+
+// usageErr wraps err as a usage error, except --help (flag.ErrHelp).
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &usageError{err}
 }
 
 // secret reads a secret from the file named by the --*-file flag (file),

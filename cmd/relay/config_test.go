@@ -132,8 +132,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		if code := realMain([]string{cmd, "--help"}, &out, &errOut, noenv); code != 0 {
 			t.Errorf("relay %s --help exited %d", cmd, code)
 		}
-		if !strings.Contains(errOut.String(), "Examples:") || !strings.Contains(errOut.String(), "env OUTBOX_") {
-			t.Errorf("relay %s --help lacks examples or env vars:\n%s", cmd, errOut.String())
+		if !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "env OUTBOX_") || errOut.Len() != 0 {
+			t.Errorf("relay %s --help: stdout lacks examples or env vars, or stderr is not empty:\n%s\nstderr: %s", cmd, out.String(), errOut.String())
 		}
 	}
 	var out, errOut bytes.Buffer

@@ -63,7 +63,7 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(args[1:], stderr, getenv)
+		err = cmdRun(args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(args[1:], stdout, stderr, getenv)
 	case "demo":

@@ -229,8 +229,8 @@ func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, erro
 	return rcfg, nil
 }
 
-func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("run", runAbout, runExamples, stderr)
+func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("run", runAbout, runExamples, stdout)
 	o := addRunFlags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -412,7 +412,7 @@ once, and again when nothing is pending. The database URL comes from
 OUTBOX_DATABASE_URL or --database-url-file.`
 
 func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stderr)
+	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stdout)
 	dbf := addDBFlags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err

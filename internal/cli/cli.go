@@ -1,6 +1,14 @@
 // Package cli holds what the two commands of this module (relay and
 // outbox-bench) share about their command lines: the --help text of a
-// subcommand's flags, and the exit status of its error.
+// subcommand's flags, errors a user can act on (Parse, SetFromEnv, Range),
+// and the exit status of its error.
+//
+// It stays on the standard flag package: the commands are flat (one level
+// of subcommands, dispatched by a switch), every flag is also an
+// environment variable, and what flag lacked (error wording, suggestions,
+// help on stdout, ranges) is a 200-line wrapper; kong, ff or cobra would
+// add a dependency and a second way to declare flags for no feature the
+// commands need.
 package cli
 
 import (
