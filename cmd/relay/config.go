@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/cli"
@@ -155,80 +152,6 @@ func (d database) relaySession(lease time.Duration) database {
 // sqliteDefaults are the pragmas the relay needs on SQLite when the URL
 // gives none: WAL, a busy timeout, immediate transactions.
 const sqliteDefaults = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-
-// parseDatabaseURL turns postgres://, mysql:// and sqlite: URLs into a
-// driver, a DSN and a dialect:
-//
-//	postgres://user:pass@host:5432/db?sslmode=disable   (also postgresql://)
-//	mysql://user:pass@host:3306/db?tls=true             (MySQL 8, MariaDB)
-//	sqlite:/var/lib/app/outbox.db   sqlite:outbox.db   sqlite:///abs/path.db
-func parseDatabaseURL(raw string) (database, error) {
-	if raw == "" {
-		return database{}, &URLError{"is empty: set OUTBOX_DATABASE_URL (or --database-url-file)"}
-	}
-	scheme, rest, ok := strings.Cut(raw, ":")
-	if !ok {
-		return database{}, &URLError{"has no scheme: use postgres://, mysql:// or sqlite:"}
-	}
-	switch strings.ToLower(scheme) {
-	case "postgres", "postgresql":
-		u, err := url.Parse(raw)
-		if err != nil {
-			return database{}, &URLError{"is not a valid postgres:// URL"}
-		}
-		if u.Host == "" && u.Query().Get("host") == "" {
-			return database{}, &URLError{"postgres:// URL has no host"}
-		}
-		return database{driver: "postgres", dsn: raw, dialect: dialect.Postgres(),
-			display: "postgres://" + u.Host + u.Path}, nil
-	case "mysql":
-		u, err := url.Parse(raw)
-		if err != nil || u.Opaque != "" {
-			return database{}, &URLError{"is not a valid mysql://user:pass@host:port/db URL"}
-		}
-		if u.Host == "" {
-			return database{}, &URLError{"mysql:// URL has no host"}
-		}
-		cfg := mysql.NewConfig()
-		if u.User != nil {
-			cfg.User = u.User.Username()
-			cfg.Passwd, _ = u.User.Password()
-		}
-		cfg.Net = "tcp"
-		cfg.Addr = u.Host
-		if _, _, err := net.SplitHostPort(u.Host); err != nil {
-			cfg.Addr = net.JoinHostPort(strings.Trim(u.Host, "[]"), "3306")
-		}
-		cfg.DBName = strings.TrimPrefix(u.Path, "/")
-		if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
-			return database{}, &URLError{"mysql:// URL needs one database name in its path"}
-		}
-		dsn := cfg.FormatDSN()
-		if q := u.RawQuery; q != "" {
-			dsn += "?" + q
-		}
-		if _, err := mysql.ParseDSN(dsn); err != nil {
-			return database{}, &URLError{"mysql:// URL has invalid parameters"}
-		}
-		return database{driver: "mysql", dsn: dsn, dialect: dialect.MySQL(),
-			display: "mysql://" + cfg.Addr + "/" + cfg.DBName}, nil
-	case "sqlite", "sqlite3":
-		path, query, _ := strings.Cut(rest, "?")
-		path = strings.TrimPrefix(path, "//")
-		if path == "" {
-			return database{}, &URLError{"sqlite: URL has no file path"}
-		}
-		if path == ":memory:" {
-			return database{}, &URLError{"sqlite: an in-memory database is private to one process; use a file"}
-		}
-		if query == "" {
-			query = sqliteDefaults
-		}
-		return database{driver: "sqlite", dsn: "file:" + path + "?" + query, dialect: dialect.SQLite(),
-			display: "sqlite:" + path}, nil
-	}
-	return database{}, &URLError{fmt.Sprintf("scheme %q is not supported: use postgres://, mysql:// or sqlite:", scheme)}
-}
 
 // newLogger returns a slog logger writing text or JSON to w.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -414,6 +414,7 @@ OUTBOX_DATABASE_URL or --database-url-file.`
 func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stdout)
 	dbf := addDBFlags(fs)
+	wait := fs.Duration("wait-for-database", defaultMigrateWait, "how long to wait for a database that does not answer yet")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -424,6 +425,10 @@ func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) str
 	defer db.Close()
 	ctx, stop := signalContext(func(os.Signal) {})
 	defer stop()
+	log, _ := newLogger(stderr, "text", "info")
+	if err := waitForDatabaseFor(ctx, db, d, *wait, log); err != nil {
+		return err
+	}
 	p, err := migrations.NewProvider(db, d.dialect)
 	if err != nil {
 		return err
