@@ -18,7 +18,6 @@ import (
 	_ "modernc.org/sqlite"           // sqlite: URLs
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/dialect/pqnotify"
 	"github.com/outboxrelay/outbox/internal/ctxtime"
 	"github.com/outboxrelay/outbox/migrations"
 	"github.com/outboxrelay/outbox/publisher/kafka"
@@ -298,16 +297,16 @@ func serve(ctx context.Context, db *sql.DB, d database, kcfg kafka.Config, rcfg 
 		return err // not worth retrying: bad credentials, refused configuration
 	}
 	defer closePublisher(pub, log)
+	// Collapse the failure lines of a database outage (dbwatch.go).
+	watchLog, stopWatch := watchDatabase(ctx, d, rcfg.Logger)
+	defer stopWatch()
+	rcfg.Logger = watchLog
 	if d.dialect.SupportsNotify() {
 		// Wake at commit instead of waiting for the next poll; polling
 		// stays as the fallback if the listener's connection drops.
-		l, err := pqnotify.New(ctx, d.dsn, log)
-		if err != nil {
-			log.Warn("LISTEN/NOTIFY unavailable; polling only", "err", err)
-		} else {
-			defer l.Close()
-			rcfg.Wake = l.Wake()
-		}
+		wake, stopListen := listenForCommits(ctx, d.dsn, rcfg.Logger)
+		defer stopListen()
+		rcfg.Wake = wake
 	}
 	relay, err := outbox.NewRelay(db, pub, rcfg)
 	if err != nil {
