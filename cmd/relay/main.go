@@ -7,6 +7,7 @@
 //	relay stats     the state of the outbox: pending, retries, dead letters, shards, relays
 //	relay dlq       list, show, replay and purge dead letters
 //	relay prune     delete old dead letters
+//	relay version   the version, commit and Go version of the binary
 //
 // Configuration comes from flags and OUTBOX_* environment variables (a flag
 // beats its variable); secrets (the database URL, the SASL password) only
@@ -42,6 +43,7 @@ Commands:
   stats     show pending messages, retries, dead letters, shards and relays
   dlq       list, show, replay or purge dead letters (relay dlq --help)
   prune     delete dead letters older than an age
+  version   print the version, commit and Go version
 
 Examples:
   go run ./cmd/relay demo -n 20000
@@ -74,6 +76,8 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		err = cmdDLQ(args[1:], stdout, stderr, getenv)
 	case "prune":
 		err = cmdPrune(args[1:], stdout, stderr, getenv)
+	case "version", "--version", "-version":
+		err = cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
