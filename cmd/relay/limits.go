@@ -9,6 +9,7 @@ import (
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/internal/cli"
+	"github.com/outboxrelay/outbox/publisher/kafka"
 )
 
 // intLimits are the ranges of the numeric flags, checked when a flag or
@@ -46,11 +47,30 @@ var durationLimits = []struct {
 	{"wait-for-database", 0, "0 does not wait"},
 }
 
-// limitFlags applies intLimits and durationLimits to the flags fs has.
+// choiceLimits are the values of the flags that take a name.
+var choiceLimits = []struct {
+	name    string
+	choices []string
+	note    string
+}{
+	{"kafka-compression", []string{"none", "gzip", "snappy", "lz4", "zstd"}, ""},
+	{"kafka-partitioner", []string{"hash", "murmur2"}, ""},
+	{"kafka-sasl-mechanism", []string{"", kafka.MechanismPlain, kafka.MechanismSCRAMSHA256, kafka.MechanismSCRAMSHA512}, "empty: no SASL"},
+	{"log-format", []string{"text", "json"}, ""},
+	{"log-level", []string{"debug", "info", "warn", "error"}, ""},
+}
+
+// limitFlags applies intLimits, durationLimits and choiceLimits to the
+// flags fs has.
 func limitFlags(fs *flag.FlagSet) {
 	for _, l := range intLimits {
 		if fs.Lookup(l.name) != nil {
 			cli.Range(fs, l.name, l.lo, l.hi, l.note)
+		}
+	}
+	for _, l := range choiceLimits {
+		if fs.Lookup(l.name) != nil {
+			cli.OneOf(fs, l.name, l.choices, l.note)
 		}
 	}
 	for _, l := range durationLimits {

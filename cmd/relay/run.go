@@ -206,7 +206,7 @@ func (o *runOptions) kafkaConfig(getenv func(string) string) (kafka.Config, erro
 		TLS: tlsConf, SASL: kafka.SASL{Mechanism: o.saslMech, User: o.saslUser, Password: password},
 	}
 	if err := kcfg.Validate(); err != nil {
-		return kafka.Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+		return kafka.Config{}, fmt.Errorf("%w: %w", ErrUsage, inFlagTerms(err))
 	}
 	return kcfg, nil
 }
@@ -223,7 +223,7 @@ func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, erro
 		PublishTimeout: o.publishTimeout, ShutdownTimeout: o.shutdownTimeout,
 	}
 	if err := rcfg.Validate(); err != nil {
-		return rcfg, fmt.Errorf("%w: %w", ErrUsage, err)
+		return rcfg, fmt.Errorf("%w: %w", ErrUsage, inFlagTerms(err))
 	}
 	return rcfg, nil
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -176,6 +177,33 @@ func DurationAtLeast(fs *flag.FlagSet, name string, lo time.Duration, note strin
 	f.Value = &checked{Value: unwrap(f.Value), expected: exp, check: func(v flag.Value) bool {
 		d, ok := v.(flag.Getter).Get().(time.Duration)
 		return ok && d >= lo
+	}}
+}
+
+// OneOf limits the string flag name of fs to choices; what it says when a
+// value is not one of them lists them, and ends with note, if any.
+func OneOf(fs *flag.FlagSet, name string, choices []string, note string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("cli.OneOf: no flag " + name) // a programming error, not user input
+	}
+	var quoted []string
+	for _, c := range choices {
+		if c != "" {
+			quoted = append(quoted, c)
+		}
+	}
+	exp := "one of " + strings.Join(quoted, ", ")
+	if len(quoted) == 2 {
+		exp = quoted[0] + " or " + quoted[1]
+	} else if len(quoted) > 2 {
+		exp = "one of " + strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+	}
+	if note != "" {
+		exp += " (" + note + ")"
+	}
+	f.Value = &checked{Value: unwrap(f.Value), expected: exp, check: func(v flag.Value) bool {
+		return slices.Contains(choices, v.String())
 	}}
 }
 

@@ -17,6 +17,8 @@ func TestParseErrors(t *testing.T) {
 		fs.Int("shards", 64, "")
 		fs.Int("zero", 0, "")
 		Range(fs, "shards", 1, 10, "")
+		fs.String("mode", "a", "")
+		OneOf(fs, "mode", []string{"a", "b", "c"}, "")
 		return fs
 	}
 	for _, tc := range []struct {
@@ -31,6 +33,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--shard", "3"}, "--shard is not a flag (did you mean --shards?); see p c --help"},
 		{[]string{"-tsl"}, "--tsl is not a flag (did you mean --tls?); see p c --help"},
 		{[]string{"--shards"}, "--shards needs a value; see p c --help"},
+		{[]string{"--mode", "d"}, "--mode=d: one of a, b or c"},
 	} {
 		err := Parse(newFS(), tc.args, "p c --help")
 		if err == nil || err.Error() != tc.want {
