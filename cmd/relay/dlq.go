@@ -43,8 +43,7 @@ func cmdDLQ(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		fmt.Fprint(stdout, dlqUsage)
 		return nil
 	}
-	fmt.Fprint(stderr, dlqUsage)
-	return fmt.Errorf("%w: unknown dlq command %q", ErrUsage, args[0])
+	return fmt.Errorf("%w: unknown dlq command %q%s; see relay dlq --help", ErrUsage, args[0], didYouMean(args[0], []string{"list", "show", "replay", "purge"}))
 }
 
 // filterFlags are the flags that select dead letters.

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/outboxrelay/outbox/internal/cli"
@@ -82,10 +83,21 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "relay: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "relay: unknown command %q%s; see relay --help\n", args[0], didYouMean(args[0], commands))
 		return 2
 	}
 	return cli.Exit(stderr, "relay", args[0], err, ErrUsage)
+}
+
+// commands are relay's commands, for "did you mean".
+var commands = []string{"run", "migrate", "demo", "stats", "dlq", "prune", "version"}
+
+// didYouMean is ` (did you mean "x"?)` for the candidate closest to s, or "".
+func didYouMean(s string, candidates []string) string {
+	if c := cli.Closest(strings.TrimLeft(s, "-"), candidates); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
 }
 
 // newFlagSet returns a flag set whose --help prints about, examples, and

@@ -3,19 +3,27 @@ package cli
 import "flag"
 
 // suggest returns the flag of fs closest to name ("--shards" for
-// "shard"), or "" when none is close: within a third of the name's length
-// in edit distance, and at most 3.
+// "shard"), or "" when none is close (see Closest).
 func suggest(fs *flag.FlagSet, name string) string {
-	best, bestD := "", min(3, max(1, len(name)/3))+1
-	fs.VisitAll(func(f *flag.Flag) {
-		if d := editDistance(name, f.Name); d < bestD {
-			best, bestD = f.Name, d
-		}
-	})
-	if best == "" {
-		return ""
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if best := Closest(name, names); best != "" {
+		return "--" + best
 	}
-	return "--" + best
+	return ""
+}
+
+// Closest returns the candidate closest to name, for a "did you mean":
+// within a third of name's length in edit distance (at least 1, at most
+// 3), else "".
+func Closest(name string, candidates []string) string {
+	best, bestD := "", min(3, max(1, len(name)/3))+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
 }
 
 // editDistance is the optimal-string-alignment distance between a and b
