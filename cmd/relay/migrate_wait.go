@@ -20,7 +20,10 @@ func waitForDatabaseFor(ctx context.Context, db *sql.DB, d database, limit time.
 	wctx, cancel := context.WithTimeout(ctx, max(limit, time.Nanosecond))
 	defer cancel()
 	err := waitForDatabase(wctx, db, d, log)
-	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped by a signal while waiting for database %s", d.display)
+	}
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	// The bound passed: one last ping says why.

@@ -31,7 +31,9 @@ like against one database: they split the shards between them.
 The database URL comes from OUTBOX_DATABASE_URL (or the file named by
 --database-url-file), never from a flag:
   postgres://user:pass@host:5432/db?sslmode=disable
-  mysql://user:pass@host:3306/db
+  postgres://user@/db?host=/var/run/postgresql      (Unix socket)
+  mysql://user:pass@host:3306/db                     (or mariadb://)
+  mysql://user:pass@/db?socket=/run/mysqld/mysqld.sock
   sqlite:/path/to/app.db
 The SASL password comes from OUTBOX_KAFKA_SASL_PASSWORD or
 --kafka-sasl-password-file.`
