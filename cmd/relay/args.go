@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 // parseFlagsArgs is parseFlags for commands that take arguments (dead-letter
@@ -14,9 +17,10 @@ import (
 // "dlq show --base64 42". It returns the arguments.
 func parseFlagsArgs(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
 	var pos []string
+	limitFlags(fs)
 	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		if err := cli.Parse(fs, args, helpOf(fs)); err != nil {
+			return nil, usageErr(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -107,7 +111,7 @@ func (f *ageFlag) String() string { return f.text }
 func (f *ageFlag) Set(s string) error {
 	d, err := parseAge(f.name, s)
 	if err != nil {
-		return err
+		return errors.New("a positive age " + ageExamples)
 	}
 	f.text, f.d = s, d
 	return nil

@@ -8,16 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/cli"
 )
 
 // ErrUsage is wrapped by every configuration error: bad flags, bad
@@ -31,13 +29,16 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args, then fills every flag not given on the command
-// line from its environment variable. A flag beats its variable.
+// line from its environment variable. A flag beats its variable. A bad
+// value says what was expected in the same words for the flag and its
+// variable; an unknown flag gets a suggestion and the way to the help.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+	limitFlags(fs)
+	if err := cli.Parse(fs, args, helpOf(fs)); err != nil {
+		return usageErr(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", ErrUsage, fs.Arg(0))
+		return usageErr(fmt.Errorf("unexpected argument %q; see %s", fs.Arg(0), helpOf(fs)))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -47,12 +48,30 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%w: %s: %w", ErrUsage, envName(f.Name), e)
+			if e := cli.SetFromEnv(fs, f.Name, envName(f.Name), v); e != nil {
+				err = usageErr(e)
 			}
 		}
 	})
 	return err
+}
+
+// helpOf is the command that shows the help of fs's command.
+func helpOf(fs *flag.FlagSet) string { return "relay " + fs.Name() + " --help" }
+
+// usageError is a command-line error that reads as itself but wraps
+// ErrUsage, so it exits with status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string   { return e.err.Error() }
+func (e *usageError) Unwrap() []error { return []error{ErrUsage, e.err} }
+
+// usageErr wraps err as a usage error, except --help (flag.ErrHelp).
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &usageError{err}
 }
 
 // secret reads a secret from the file named by the --*-file flag (file),
@@ -133,80 +152,6 @@ func (d database) relaySession(lease time.Duration) database {
 // sqliteDefaults are the pragmas the relay needs on SQLite when the URL
 // gives none: WAL, a busy timeout, immediate transactions.
 const sqliteDefaults = "_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-
-// parseDatabaseURL turns postgres://, mysql:// and sqlite: URLs into a
-// driver, a DSN and a dialect:
-//
-//	postgres://user:pass@host:5432/db?sslmode=disable   (also postgresql://)
-//	mysql://user:pass@host:3306/db?tls=true             (MySQL 8, MariaDB)
-//	sqlite:/var/lib/app/outbox.db   sqlite:outbox.db   sqlite:///abs/path.db
-func parseDatabaseURL(raw string) (database, error) {
-	if raw == "" {
-		return database{}, &URLError{"is empty: set OUTBOX_DATABASE_URL (or --database-url-file)"}
-	}
-	scheme, rest, ok := strings.Cut(raw, ":")
-	if !ok {
-		return database{}, &URLError{"has no scheme: use postgres://, mysql:// or sqlite:"}
-	}
-	switch strings.ToLower(scheme) {
-	case "postgres", "postgresql":
-		u, err := url.Parse(raw)
-		if err != nil {
-			return database{}, &URLError{"is not a valid postgres:// URL"}
-		}
-		if u.Host == "" && u.Query().Get("host") == "" {
-			return database{}, &URLError{"postgres:// URL has no host"}
-		}
-		return database{driver: "postgres", dsn: raw, dialect: dialect.Postgres(),
-			display: "postgres://" + u.Host + u.Path}, nil
-	case "mysql":
-		u, err := url.Parse(raw)
-		if err != nil || u.Opaque != "" {
-			return database{}, &URLError{"is not a valid mysql://user:pass@host:port/db URL"}
-		}
-		if u.Host == "" {
-			return database{}, &URLError{"mysql:// URL has no host"}
-		}
-		cfg := mysql.NewConfig()
-		if u.User != nil {
-			cfg.User = u.User.Username()
-			cfg.Passwd, _ = u.User.Password()
-		}
-		cfg.Net = "tcp"
-		cfg.Addr = u.Host
-		if _, _, err := net.SplitHostPort(u.Host); err != nil {
-			cfg.Addr = net.JoinHostPort(strings.Trim(u.Host, "[]"), "3306")
-		}
-		cfg.DBName = strings.TrimPrefix(u.Path, "/")
-		if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
-			return database{}, &URLError{"mysql:// URL needs one database name in its path"}
-		}
-		dsn := cfg.FormatDSN()
-		if q := u.RawQuery; q != "" {
-			dsn += "?" + q
-		}
-		if _, err := mysql.ParseDSN(dsn); err != nil {
-			return database{}, &URLError{"mysql:// URL has invalid parameters"}
-		}
-		return database{driver: "mysql", dsn: dsn, dialect: dialect.MySQL(),
-			display: "mysql://" + cfg.Addr + "/" + cfg.DBName}, nil
-	case "sqlite", "sqlite3":
-		path, query, _ := strings.Cut(rest, "?")
-		path = strings.TrimPrefix(path, "//")
-		if path == "" {
-			return database{}, &URLError{"sqlite: URL has no file path"}
-		}
-		if path == ":memory:" {
-			return database{}, &URLError{"sqlite: an in-memory database is private to one process; use a file"}
-		}
-		if query == "" {
-			query = sqliteDefaults
-		}
-		return database{driver: "sqlite", dsn: "file:" + path + "?" + query, dialect: dialect.SQLite(),
-			display: "sqlite:" + path}, nil
-	}
-	return database{}, &URLError{fmt.Sprintf("scheme %q is not supported: use postgres://, mysql:// or sqlite:", scheme)}
-}
 
 // newLogger returns a slog logger writing text or JSON to w.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

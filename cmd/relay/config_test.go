@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/publisher/kafka"
 )
 
 func TestParseDatabaseURL(t *testing.T) {
@@ -132,8 +136,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		if code := realMain([]string{cmd, "--help"}, &out, &errOut, noenv); code != 0 {
 			t.Errorf("relay %s --help exited %d", cmd, code)
 		}
-		if !strings.Contains(errOut.String(), "Examples:") || !strings.Contains(errOut.String(), "env OUTBOX_") {
-			t.Errorf("relay %s --help lacks examples or env vars:\n%s", cmd, errOut.String())
+		if !strings.Contains(out.String(), "Examples:") || !strings.Contains(out.String(), "env OUTBOX_") || errOut.Len() != 0 {
+			t.Errorf("relay %s --help: stdout lacks examples or env vars, or stderr is not empty:\n%s\nstderr: %s", cmd, out.String(), errOut.String())
 		}
 	}
 	var out, errOut bytes.Buffer
@@ -172,5 +176,20 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		if strings.Contains(errOut.String(), "topsecret") {
 			t.Errorf("%s: stderr shows the database password: %s", name, errOut.String())
 		}
+	}
+}
+
+// TestInFlagTerms: the publisher's and the relay's configuration errors
+// name flags, and still match their sentinels.
+func TestInFlagTerms(t *testing.T) {
+	_, err := (&runOptions{brokers: "k:9092", saslMech: "PLAIN"}).kafkaConfig(func(string) string { return "" })
+	if err == nil || err.Error() != "usage: --kafka-sasl-user is required with --kafka-sasl-mechanism PLAIN" ||
+		!errors.Is(err, ErrUsage) || !errors.Is(err, kafka.ErrInvalidConfig) {
+		t.Errorf("kafka: %v", err)
+	}
+	_, err = (&runOptions{retryBackoff: 10 * time.Second, retryBackoffMax: time.Second}).relayConfig(outbox.RelayConfig{Dialect: dialect.SQLite()})
+	if err == nil || err.Error() != "usage: --retry-backoff-max (1s) cannot be shorter than --retry-backoff (10s)" ||
+		!errors.Is(err, outbox.ErrInvalidConfig) {
+		t.Errorf("relay: %v", err)
 	}
 }

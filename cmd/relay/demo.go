@@ -43,8 +43,8 @@ type demoOptions struct {
 	logLevel                                          string
 }
 
-func parseDemoFlags(args []string, stderr io.Writer, getenv func(string) string) (*demoOptions, error) {
-	fs := newFlagSet("demo", demoAbout, "  go run ./cmd/relay demo\n  go run ./cmd/relay demo -n 100000 -relays 3 -writers 16", stderr)
+func parseDemoFlags(args []string, help io.Writer, getenv func(string) string) (*demoOptions, error) {
+	fs := newFlagSet("demo", demoAbout, "  go run ./cmd/relay demo\n  go run ./cmd/relay demo -n 100000 -relays 3 -writers 16", help)
 	o := &demoOptions{}
 	fs.IntVar(&o.n, "n", 20000, "messages to enqueue (committed and rolled back)")
 	fs.IntVar(&o.writers, "writers", 8, "writer goroutines")
@@ -65,7 +65,7 @@ func parseDemoFlags(args []string, stderr io.Writer, getenv func(string) string)
 }
 
 func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	o, err := parseDemoFlags(args, stderr, getenv)
+	o, err := parseDemoFlags(args, stdout, getenv)
 	if err != nil {
 		return err
 	}

@@ -43,8 +43,7 @@ func cmdDLQ(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		fmt.Fprint(stdout, dlqUsage)
 		return nil
 	}
-	fmt.Fprint(stderr, dlqUsage)
-	return fmt.Errorf("%w: unknown dlq command %q", ErrUsage, args[0])
+	return fmt.Errorf("%w: unknown dlq command %q%s; see relay dlq --help", ErrUsage, args[0], didYouMean(args[0], []string{"list", "show", "replay", "purge"}))
 }
 
 // filterFlags are the flags that select dead letters.
@@ -97,7 +96,7 @@ type listItem struct {
 
 func dlqList(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := newAdminFlagSet("dlq list", "Lists dead letters, newest first, without their keys and payloads (relay dlq show ID prints one whole).",
-		"  relay dlq list --topic orders --since 24h\n  relay dlq list --error-contains 'too large' --json | jq '.[].id'", stderr)
+		"  relay dlq list --topic orders --since 24h\n  relay dlq list --error-contains 'too large' --json | jq '.[].id'", stdout)
 	af := addAdminFlags(fs)
 	ff := addFilterFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -170,7 +169,7 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 		verb, note = "Deletes", ""
 	}
 	fs := newAdminFlagSet("dlq "+op, fmt.Sprintf(changeAbout, verb, note),
-		fmt.Sprintf("  relay dlq %s 41 42 43 --yes\n  relay dlq %s --topic orders --error-contains timeout --dry-run\n  relay dlq %s --all --yes", op, op, op), stderr)
+		fmt.Sprintf("  relay dlq %s 41 42 43 --yes\n  relay dlq %s --topic orders --error-contains timeout --dry-run\n  relay dlq %s --all --yes", op, op, op), stdout)
 	af := addAdminFlags(fs)
 	ff := addFilterFlags(fs)
 	all := fs.Bool("all", false, "every dead letter")

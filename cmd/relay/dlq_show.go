@@ -20,7 +20,7 @@ printed as text when they are printable UTF-8, else in hexadecimal (--binary
 hex, the default) or base64 (--binary base64).`
 
 func dlqShow(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newAdminFlagSet("dlq show", showAbout, "  relay dlq show 42\n  relay dlq show 42 --binary base64", stderr)
+	fs := newAdminFlagSet("dlq show", showAbout, "  relay dlq show 42\n  relay dlq show 42 --binary base64", stdout)
 	af := addAdminFlags(fs)
 	binary := fs.String("binary", "hex", "how to print bytes that are not printable text: hex or base64")
 	rest, err := parseFlagsArgs(fs, args, adminEnv(getenv))

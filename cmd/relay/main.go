@@ -7,6 +7,7 @@
 //	relay stats     the state of the outbox: pending, retries, dead letters, shards, relays
 //	relay dlq       list, show, replay and purge dead letters
 //	relay prune     delete old dead letters
+//	relay version   the version, commit and Go version of the binary
 //
 // Configuration comes from flags and OUTBOX_* environment variables (a flag
 // beats its variable); secrets (the database URL, the SASL password) only
@@ -21,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/outboxrelay/outbox/internal/cli"
@@ -42,6 +44,7 @@ Commands:
   stats     show pending messages, retries, dead letters, shards and relays
   dlq       list, show, replay or purge dead letters (relay dlq --help)
   prune     delete dead letters older than an age
+  version   print the version, commit and Go version
 
 Examples:
   go run ./cmd/relay demo -n 20000
@@ -63,7 +66,7 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(args[1:], stderr, getenv)
+		err = cmdRun(args[1:], stdout, stderr, getenv)
 	case "migrate":
 		err = cmdMigrate(args[1:], stdout, stderr, getenv)
 	case "demo":
@@ -74,14 +77,27 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		err = cmdDLQ(args[1:], stdout, stderr, getenv)
 	case "prune":
 		err = cmdPrune(args[1:], stdout, stderr, getenv)
+	case "version", "--version", "-version":
+		err = cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "relay: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "relay: unknown command %q%s; see relay --help\n", args[0], didYouMean(args[0], commands))
 		return 2
 	}
 	return cli.Exit(stderr, "relay", args[0], err, ErrUsage)
+}
+
+// commands are relay's commands, for "did you mean".
+var commands = []string{"run", "migrate", "demo", "stats", "dlq", "prune", "version"}
+
+// didYouMean is ` (did you mean "x"?)` for the candidate closest to s, or "".
+func didYouMean(s string, candidates []string) string {
+	if c := cli.Closest(strings.TrimLeft(s, "-"), candidates); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
 }
 
 // newFlagSet returns a flag set whose --help prints about, examples, and

@@ -20,7 +20,7 @@ never holds long locks. --dead-letters is required: it names what is pruned.
 "relay run --prune-interval" does the same in the background.`
 
 func cmdPrune(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newAdminFlagSet("prune", pruneAbout, "  relay prune --dead-letters --older-than 30d", stderr)
+	fs := newAdminFlagSet("prune", pruneAbout, "  relay prune --dead-letters --older-than 30d", stdout)
 	af := addAdminFlags(fs)
 	deadLetters := fs.Bool("dead-letters", false, "prune the dead-letter table (required)")
 	olderThan := fs.String("older-than", "", "age of the dead letters to delete (examples: 36h, 30d, 2w; required)")

@@ -19,9 +19,9 @@ func TestREADMEListsEveryRunFlag(t *testing.T) {
 	if code := realMain([]string{"run", "--help"}, &out, &errOut, func(string) string { return "" }); code != 0 {
 		t.Fatalf("run --help exited %d", code)
 	}
-	flags := regexp.MustCompile(`(?m)^  --([a-z0-9-]+)$`).FindAllStringSubmatch(errOut.String(), -1)
+	flags := regexp.MustCompile(`(?m)^  --([a-z0-9-]+)$`).FindAllStringSubmatch(out.String(), -1)
 	if len(flags) < 20 {
-		t.Fatalf("found only %d flags in run --help:\n%s", len(flags), errOut.String())
+		t.Fatalf("found only %d flags in run --help:\n%s", len(flags), out.String())
 	}
 	for _, f := range flags {
 		name := f[1]

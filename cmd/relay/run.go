@@ -18,7 +18,6 @@ import (
 	_ "modernc.org/sqlite"           // sqlite: URLs
 
 	"github.com/outboxrelay/outbox"
-	"github.com/outboxrelay/outbox/dialect/pqnotify"
 	"github.com/outboxrelay/outbox/internal/ctxtime"
 	"github.com/outboxrelay/outbox/migrations"
 	"github.com/outboxrelay/outbox/publisher/kafka"
@@ -32,7 +31,9 @@ like against one database: they split the shards between them.
 The database URL comes from OUTBOX_DATABASE_URL (or the file named by
 --database-url-file), never from a flag:
   postgres://user:pass@host:5432/db?sslmode=disable
-  mysql://user:pass@host:3306/db
+  postgres://user@/db?host=/var/run/postgresql      (Unix socket)
+  mysql://user:pass@host:3306/db                     (or mariadb://)
+  mysql://user:pass@/db?socket=/run/mysqld/mysqld.sock
   sqlite:/path/to/app.db
 The SASL password comes from OUTBOX_KAFKA_SASL_PASSWORD or
 --kafka-sasl-password-file.`
@@ -207,7 +208,7 @@ func (o *runOptions) kafkaConfig(getenv func(string) string) (kafka.Config, erro
 		TLS: tlsConf, SASL: kafka.SASL{Mechanism: o.saslMech, User: o.saslUser, Password: password},
 	}
 	if err := kcfg.Validate(); err != nil {
-		return kafka.Config{}, fmt.Errorf("%w: %w", ErrUsage, err)
+		return kafka.Config{}, fmt.Errorf("%w: %w", ErrUsage, inFlagTerms(err))
 	}
 	return kcfg, nil
 }
@@ -224,13 +225,13 @@ func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, erro
 		PublishTimeout: o.publishTimeout, ShutdownTimeout: o.shutdownTimeout,
 	}
 	if err := rcfg.Validate(); err != nil {
-		return rcfg, fmt.Errorf("%w: %w", ErrUsage, err)
+		return rcfg, fmt.Errorf("%w: %w", ErrUsage, inFlagTerms(err))
 	}
 	return rcfg, nil
 }
 
-func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("run", runAbout, runExamples, stderr)
+func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := newFlagSet("run", runAbout, runExamples, stdout)
 	o := addRunFlags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
@@ -298,16 +299,16 @@ func serve(ctx context.Context, db *sql.DB, d database, kcfg kafka.Config, rcfg 
 		return err // not worth retrying: bad credentials, refused configuration
 	}
 	defer closePublisher(pub, log)
+	// Collapse the failure lines of a database outage (dbwatch.go).
+	watchLog, stopWatch := watchDatabase(ctx, d, rcfg.Logger)
+	defer stopWatch()
+	rcfg.Logger = watchLog
 	if d.dialect.SupportsNotify() {
 		// Wake at commit instead of waiting for the next poll; polling
 		// stays as the fallback if the listener's connection drops.
-		l, err := pqnotify.New(ctx, d.dsn, log)
-		if err != nil {
-			log.Warn("LISTEN/NOTIFY unavailable; polling only", "err", err)
-		} else {
-			defer l.Close()
-			rcfg.Wake = l.Wake()
-		}
+		wake, stopListen := listenForCommits(ctx, d.dsn, rcfg.Logger)
+		defer stopListen()
+		rcfg.Wake = wake
 	}
 	relay, err := outbox.NewRelay(db, pub, rcfg)
 	if err != nil {
@@ -412,8 +413,9 @@ once, and again when nothing is pending. The database URL comes from
 OUTBOX_DATABASE_URL or --database-url-file.`
 
 func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stderr)
+	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stdout)
 	dbf := addDBFlags(fs)
+	wait := fs.Duration("wait-for-database", defaultMigrateWait, "how long to wait for a database that does not answer yet")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -424,6 +426,10 @@ func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) str
 	defer db.Close()
 	ctx, stop := signalContext(func(os.Signal) {})
 	defer stop()
+	log, _ := newLogger(stderr, "text", "info")
+	if err := waitForDatabaseFor(ctx, db, d, *wait, log); err != nil {
+		return err
+	}
 	p, err := migrations.NewProvider(db, d.dialect)
 	if err != nil {
 		return err

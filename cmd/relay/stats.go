@@ -29,7 +29,7 @@ const statsExamples = `  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay st
   relay stats --all-shards --lease-duration 30s`
 
 func cmdStats(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := newAdminFlagSet("stats", statsAbout, statsExamples, stderr)
+	fs := newAdminFlagSet("stats", statsAbout, statsExamples, stdout)
 	af := addAdminFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON (durations in nanoseconds) instead of tables")
 	allShards := fs.Bool("all-shards", false, "list every shard, not only those with pending messages or an expired lease")

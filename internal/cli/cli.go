@@ -1,6 +1,14 @@
 // Package cli holds what the two commands of this module (relay and
 // outbox-bench) share about their command lines: the --help text of a
-// subcommand's flags, and the exit status of its error.
+// subcommand's flags, errors a user can act on (Parse, SetFromEnv, Range),
+// and the exit status of its error.
+//
+// It stays on the standard flag package: the commands are flat (one level
+// of subcommands, dispatched by a switch), every flag is also an
+// environment variable, and what flag lacked (error wording, suggestions,
+// help on stdout, ranges) is a 200-line wrapper; kong, ff or cobra would
+// add a dependency and a second way to declare flags for no feature the
+// commands need.
 package cli
 
 import (
@@ -58,13 +66,15 @@ func FlagSet(u Usage, out io.Writer) *flag.FlagSet {
 
 // Exit prints err of program's command to stderr and returns the exit
 // status: 0 for no error or --help, 2 for an error wrapping usage (a bad
-// command line), 1 for any other.
+// command line; a leading "usage: " is left out), 1 for any other.
 func Exit(stderr io.Writer, program, command string, err, usage error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, usage):
-		fmt.Fprintf(stderr, "%s %s: %v\n", program, command, err)
+		// "usage: --x must be ..." reads better without its label: the
+		// exit status says it is a usage error.
+		fmt.Fprintf(stderr, "%s %s: %s\n", program, command, strings.TrimPrefix(err.Error(), usage.Error()+": "))
 		return 2
 	default:
 		fmt.Fprintf(stderr, "%s %s: %v\n", program, command, err)

@@ -21,7 +21,7 @@ func TestExit(t *testing.T) {
 	}{
 		{nil, 0, ""},
 		{flag.ErrHelp, 0, ""},
-		{fmt.Errorf("%w: --n must be positive", errUsage), 2, "prog cmd: usage: --n must be positive\n"},
+		{fmt.Errorf("%w: --n must be positive", errUsage), 2, "prog cmd: --n must be positive\n"},
 		{errors.New("database down"), 1, "prog cmd: database down\n"},
 	} {
 		var b strings.Builder
