@@ -141,6 +141,8 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("dead_letter_copy", "DeadLetter (transaction): copy them with their error", d.deadLetterSQL(ids, fails)))
 	add(golden{name: "dead_letter_delete", about: "DeadLetter (transaction): delete them", sql: d.deleteRowsSQL(ids)})
 	add(fromSq("stats", "Stats", d.statsSQL()))
+	add(golden{name: "backlog", about: "ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 by id", sql: d.backlogSQL(DefaultBacklogLimit)})
+	add(golden{name: "now", about: "Now: the database clock (the relay's clock offset, for the commit-to-publish delay)", sql: "SELECT " + d.f.now})
 	add(golden{name: "max_pending_shard", about: "MaxPendingShard: the relay's check of the application's shard count", sql: maxPendingShardSQL})
 	return out
 }
