@@ -90,6 +90,10 @@ type RelayConfig struct {
 	// Logger receives the relay's logs. Payloads are never logged.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, sees every batch, publish call, record outcome,
+	// lease change, backoff and probe (see RelayObserver; prommetrics
+	// implements it). Default: none, at no cost.
+	Observer RelayObserver
 }
 
 // Validate reports the first invalid field as a *ConfigError (errors.Is

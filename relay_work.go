@@ -27,6 +27,7 @@ func (r *Relay) work(ctx, work context.Context) {
 	var p pipeline
 	defer p.drain(r)
 	for ctx.Err() == nil {
+		r.cycleEvent()
 		// Rows published but not deleted come first: reading again would
 		// publish them again.
 		if len(r.unacked) > 0 {
@@ -109,6 +110,7 @@ func (r *Relay) nextBatch(ctx, work context.Context, p *pipeline) (recs []dialec
 		r.leases.use(nil)
 		if ctx.Err() == nil {
 			r.log.Error("reading the outbox failed", "err", err)
+			r.backoffEvent(BackoffReadFailed, "", time.Second)
 			ctxtime.Sleep(ctx, time.Second)
 		}
 		return nil, nil, false, false
@@ -166,12 +168,15 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 			outage = min(outage*2, r.cfg.OutageBackoffMax)
 		}
 		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
+		r.backoffEvent(BackoffUnavailable, "", outage)
 		if r.outageWait(ctx, outage) {
 			r.log.Info("broker answers again: resuming")
 		}
 	case out.published == 0 && out.skipped > 0:
 		// Only records of paused topics: wait for the first to resume.
-		ctxtime.Sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
+		wait := min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax)
+		r.backoffEvent(BackoffPausedOnly, "", wait)
+		ctxtime.Sleep(ctx, wait)
 	default:
 		if outage != 0 {
 			r.log.Info("broker available again")
@@ -200,6 +205,7 @@ func (r *Relay) outageWait(ctx context.Context, d time.Duration) (back bool) {
 		pctx, cancel := context.WithTimeout(ctx, step)
 		err := prober.Probe(pctx)
 		cancel()
+		r.probeEvent(time.Since(start), err)
 		if err == nil && ctx.Err() == nil {
 			return true
 		}
@@ -282,6 +288,9 @@ func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]d
 	return func(work context.Context) ([]dialect.Row, error) {
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
-		return r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+		start := time.Now()
+		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+		r.readEvent(len(req.Shards), len(recs), time.Since(start), err)
+		return recs, err
 	}
 }
