@@ -179,4 +179,3 @@ func count(t *testing.T, reg prometheus.Gatherer, name string) uint64 {
 	t.Fatalf("no histogram %s", name)
 	return 0
 }
-
