@@ -140,6 +140,7 @@ type runOptions struct {
 	relayID                                 string
 	migrate                                 bool
 	logFormat, logLevel                     string
+	observe                                 *observeOptions // observe.go
 }
 
 // addRunFlags declares the flags of relay run on fs. (One line per flag:
@@ -177,6 +178,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.observe = addObserveFlags(fs)
 	return o
 }
 
@@ -253,6 +255,11 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
+	obs, err := o.observe.start(ctx, db, d, &rcfg, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
 	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", kcfg.TLS != nil, "sasl", o.saslMech)
 	return serve(ctx, db, d, kcfg, rcfg, o.migrate, log)
 }
