@@ -94,6 +94,10 @@ type RelayConfig struct {
 	// lease change, backoff and probe (see RelayObserver; prommetrics
 	// implements it). Default: none, at no cost.
 	Observer RelayObserver
+	// Tracer, when set, traces the publication of each record (see
+	// RecordTracer; outboxotel implements it with OpenTelemetry).
+	// Default: none, at no cost.
+	Tracer RecordTracer
 }
 
 // Validate reports the first invalid field as a *ConfigError (errors.Is

@@ -162,6 +162,7 @@ func (b *batchRun) pick(idx []int) (batch []Record, which []int) {
 // counted as unavailable: nothing is lost, nothing counted as an attempt.
 func (r *Relay) publishRound(ctx context.Context, batch []Record) (errs []error, timedOut bool) {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	ends := r.startTraces(pctx, batch) // RelayConfig.Tracer, relay_tracer.go
 	start := time.Now()
 	errs = r.pub.Publish(pctx, batch)
 	timedOut = pctx.Err() != nil && ctx.Err() == nil
@@ -174,6 +175,7 @@ func (r *Relay) publishRound(ctx context.Context, batch []Record) (errs []error,
 			errs[j] = fmt.Errorf("%w: publisher returned %d results for %d records", ErrUnavailable, got, len(batch))
 		}
 	}
+	endTraces(ends, errs)
 	return errs, timedOut
 }
 
