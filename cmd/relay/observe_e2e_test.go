@@ -5,12 +5,15 @@ package main
 // scraped with the Prometheus text parser.
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -409,4 +412,76 @@ func (p *tcpProxy) up() {
 		p.t.Fatalf("proxy: listen again on %s: %v", p.addr, err)
 	}
 	p.serve(ln)
+}
+
+// TestE2ETraceExport: with OTEL_EXPORTER_OTLP_ENDPOINT set, the relay
+// exports a producer span per record to the collector (OTLP over HTTP), in
+// the trace of the traceparent header the message was enqueued with; an
+// unsupported OTEL_* value fails relay run at start.
+func TestE2ETraceExport(t *testing.T) {
+	t.Parallel()
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	var mu sync.Mutex
+	var bodies [][]byte
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		if r.URL.Path == "/v1/traces" {
+			bodies = append(bodies, body)
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+
+	db := dbtest.Open(t, "sqlite")
+	dbURL, _ := databaseURL(t, "sqlite", db)
+	broker, err := localkafka.Start(1, []string{e2eTopic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	env := []string{"OUTBOX_DATABASE_URL=" + dbURL, "OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","),
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector.URL, "OTEL_BSP_SCHEDULE_DELAY=100"}
+
+	bad := runRelay(t, "relay-bad-otel", append(env, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), 20*time.Second, "run")
+	if bad.ExitCode() != 2 || !strings.Contains(bad.stderr.String(), "OTEL_EXPORTER_OTLP_PROTOCOL") {
+		t.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: exit %d, want 2 naming the variable:\n%s", bad.ExitCode(), bad.stderr.String())
+	}
+
+	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Enqueue(context.Background(), db.DB, outbox.Message{Topic: e2eTopic, Value: []byte("v"),
+		Headers: []outbox.Header{{Key: "traceparent", Value: []byte("00-" + traceID + "-00f067aa0ba902b7-01")}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := startRelay(t, "relay-otel", env, "run", "--poll-interval", "50ms")
+	want := mustHex(t, traceID)
+	if !waitFor(30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bodies {
+			if bytes.Contains(b, want) && bytes.Contains(b, []byte("send "+e2eTopic)) {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no span \"send %s\" of trace %s reached the collector within 30s\n%s", e2eTopic, traceID, p.stderr.String())
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr.String())
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

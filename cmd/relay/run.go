@@ -260,6 +260,11 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer obs.close()
+	traces, err := startTracing(ctx, getenv, &rcfg, log) // tracing.go
+	if err != nil {
+		return err
+	}
+	defer traces.close(log)
 	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", kcfg.TLS != nil, "sasl", o.saslMech)
 	return serve(ctx, db, d, kcfg, rcfg, o.migrate, log)
 }
