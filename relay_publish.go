@@ -126,6 +126,8 @@ func (b *batchRun) decode() {
 			b.out.failures = append(b.out.failures, dialect.Failure{RowID: row.RowID, Err: err.Error()})
 			b.blocked[b.plan.group[i]] = true
 			b.recordEvent(i, OutcomeDeadLettered, FailureCorrupt, ReasonCorruptHeaders)
+			b.r.log.Error("message dead-lettered: its stored headers do not decode", "message_id", row.MessageID,
+				"topic", row.Topic, "shard", row.Shard, "err", err)
 			continue
 		}
 		b.msgs[i] = Record{MessageID: row.MessageID, Topic: row.Topic, Key: row.Key, Value: row.Value,
@@ -216,14 +218,14 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 		b.untouchedEvent(ctx, i, err, timedOut)
 	case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:
 		b.out.failures = append(b.out.failures, dialect.Failure{RowID: rec.RowID, Err: errText(err)})
-		r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic,
+		r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic, "shard", rec.Shard,
 			"attempts", rec.Attempts+1, "permanent", IsPermanent(err), "err", err)
 		// A dead letter does not hold back its key: the next messages flow.
 		b.failedEvent(i, err, deadLetterReason(err))
 	default:
 		delay := r.backoff(rec.Attempts + 1)
 		b.out.retries = append(b.out.retries, dialect.Retry{RowID: rec.RowID, Delay: delay, Err: errText(err)})
-		r.log.Warn("publishing failed; retrying later", "message_id", rec.MessageID, "topic", rec.Topic,
+		r.log.Warn("publishing failed; retrying later", "message_id", rec.MessageID, "topic", rec.Topic, "shard", rec.Shard,
 			"attempts", rec.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
 		b.blocked[g] = true
 		b.failedEvent(i, err, "")
