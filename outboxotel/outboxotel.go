@@ -55,6 +55,7 @@ func ContextHeaders(p propagation.TextMapPropagator) func(context.Context) []out
 type Tracer struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	fields map[string]bool // the headers prop writes, replaced in each record
 }
 
 // NewTracer returns a RecordTracer whose spans come from tp (nil: the
@@ -67,7 +68,11 @@ func NewTracer(tp trace.TracerProvider, p propagation.TextMapPropagator) *Tracer
 	if p == nil {
 		p = otel.GetTextMapPropagator()
 	}
-	return &Tracer{tracer: tp.Tracer(ScopeName), prop: p}
+	fields := map[string]bool{}
+	for _, f := range p.Fields() {
+		fields[f] = true
+	}
+	return &Tracer{tracer: tp.Tracer(ScopeName), prop: p, fields: fields}
 }
 
 // StartPublish implements outbox.RecordTracer: a span "send <topic>" of
@@ -85,9 +90,12 @@ func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(erro
 			semconv.MessagingDestinationName(rec.Topic),
 			semconv.MessagingMessageID(rec.MessageID),
 		))
+	if !span.IsRecording() && !span.SpanContext().IsValid() {
+		return func(error) {} // nothing to trace or to pass on
+	}
 	hs := make(HeaderCarrier, 0, len(rec.Headers)+2)
 	for _, h := range rec.Headers {
-		if !isField(t.prop, h.Key) {
+		if !t.fields[h.Key] {
 			hs = append(hs, h)
 		}
 	}
@@ -100,15 +108,6 @@ func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(erro
 		}
 		span.End()
 	}
-}
-
-func isField(p propagation.TextMapPropagator, name string) bool {
-	for _, f := range p.Fields() {
-		if f == name {
-			return true
-		}
-	}
-	return false
 }
 
 var _ outbox.RecordTracer = (*Tracer)(nil)
