@@ -77,22 +77,24 @@ func NewTracer(tp trace.TracerProvider, p propagation.TextMapPropagator) *Tracer
 
 // StartPublish implements outbox.RecordTracer: a span "send <topic>" of
 // kind producer, child of the context in rec's headers (the enqueuing
-// span), whose own context replaces it in rec's headers.
+// span), whose own context replaces it in rec's headers. A span that is not
+// recorded (its trace not sampled) leaves the headers as they are, so the
+// trace id and the sampling decision travel on at little cost.
 func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(error) {
 	in := HeaderCarrier(rec.Headers)
 	parent := t.prop.Extract(ctx, &in)
-	ctx, span := t.tracer.Start(parent, "send "+rec.Topic,
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			semconv.MessagingSystemKafka,
-			semconv.MessagingOperationTypeSend,
-			semconv.MessagingOperationName("send"),
-			semconv.MessagingDestinationName(rec.Topic),
-			semconv.MessagingMessageID(rec.MessageID),
-		))
-	if !span.IsRecording() && !span.SpanContext().IsValid() {
-		return func(error) {} // nothing to trace or to pass on
+	ctx, span := t.tracer.Start(parent, "send "+rec.Topic, producer)
+	if !span.IsRecording() {
+		span.End()
+		return endNothing
 	}
+	span.SetAttributes(
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationTypeSend,
+		semconv.MessagingOperationName("send"),
+		semconv.MessagingDestinationName(rec.Topic),
+		semconv.MessagingMessageID(rec.MessageID),
+	)
 	hs := make(HeaderCarrier, 0, len(rec.Headers)+2)
 	for _, h := range rec.Headers {
 		if !t.fields[h.Key] {
@@ -109,5 +111,11 @@ func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(erro
 		span.End()
 	}
 }
+
+// producer is the start option of every span.
+var producer = trace.WithSpanKind(trace.SpanKindProducer)
+
+// endNothing ends a span that was not recorded.
+func endNothing(error) {}
 
 var _ outbox.RecordTracer = (*Tracer)(nil)
