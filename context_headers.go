@@ -15,7 +15,11 @@ func (o *Outbox) withContextHeaders(ctx context.Context, msgs []Message) []Messa
 	}
 	out := make([]Message, len(msgs))
 	for i, m := range msgs {
-		m.Headers = mergeHeaders(m.Headers, extra, o.cfg.OverrideHeaders)
+		if len(m.Headers) == 0 {
+			m.Headers = extra // shared: Enqueue only reads headers
+		} else {
+			m.Headers = mergeHeaders(m.Headers, extra, o.cfg.OverrideHeaders)
+		}
 		out[i] = m
 	}
 	return out
