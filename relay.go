@@ -40,8 +40,9 @@ type Relay struct {
 	leases  *leaseBook // shared by the worker and the lease keeper
 
 	// Worker-only state.
-	paused  map[string]topicPause // topics unavailable while others are not
-	unacked []int64               // published but not yet deleted
+	paused     map[string]topicPause // topics unavailable while others are not
+	probedBack bool                  // the last outage pause ended at a probe's answer
+	unacked    []int64               // published but not yet deleted
 	// recordBytes is the mean size of a record of the last batch: reads ask
 	// for no more rows than BatchBytes holds, so that the rows a read stops
 	// short of (at BatchBytes) are not sent by the database for nothing.

@@ -78,8 +78,9 @@ type batchRun struct {
 	blocked []bool // by group: a record of the key did not get through; its later ones wait
 	now     time.Time
 	out     batchOutcome
-	ok      map[string]bool  // topics that took a record
-	unavail map[string]error // topics that were unavailable
+	ok      map[string]bool       // topics that took a record
+	unavail map[string]error      // topics that were unavailable
+	retried map[string]*retryNote // topics with messages to retry, for the log
 }
 
 // publishBatch publishes recs in rounds (planRounds), leaving a key out of
@@ -111,6 +112,7 @@ func (r *Relay) publishBatch(ctx context.Context, recs []dialect.Row) batchOutco
 		}
 	}
 	b.out.published = len(b.out.acks)
+	b.logRetries()
 	r.pauseTopics(b.ok, b.unavail, b.out.published > 0)
 	return b.out
 }
@@ -204,7 +206,7 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 		// partition failed: untouched, no attempt counted.
 		b.blocked[g] = true
 		b.recordEvent(i, OutcomeUntouched, FailureNotSent, "")
-	case errors.Is(err, ErrUnavailable) || ctx.Err() != nil || timedOut:
+	case errors.Is(err, ErrUnavailable) || ((ctx.Err() != nil || timedOut) && isContextErr(err)):
 		// Not the message's fault (the broker is unreachable or too slow,
 		// or we are shutting down): no attempt counted.
 		if errors.Is(err, ErrUnavailable) || timedOut {
@@ -225,10 +227,43 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 	default:
 		delay := r.backoff(rec.Attempts + 1)
 		b.out.retries = append(b.out.retries, dialect.Retry{RowID: rec.RowID, Delay: delay, Err: errText(err)})
-		r.log.Warn("publishing failed; retrying later", "message_id", rec.MessageID, "topic", rec.Topic, "shard", rec.Shard,
-			"attempts", rec.Attempts+1, "retry_in", delay.Round(time.Millisecond), "err", err)
+		b.noteRetry(rec, err)
 		b.blocked[g] = true
 		b.failedEvent(i, err, "")
+	}
+}
+
+// isContextErr reports whether err is a context's: the record had no
+// outcome when the call's deadline ended, or the relay stopped.
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// retryNote sums up a batch's retries of one topic for the log.
+type retryNote struct {
+	n     int
+	first string // message id
+	err   error
+}
+
+// noteRetry counts rec's retry for the batch's log line of its topic.
+func (b *batchRun) noteRetry(rec *dialect.Row, err error) {
+	if b.retried == nil {
+		b.retried = map[string]*retryNote{}
+	}
+	n := b.retried[rec.Topic]
+	if n == nil {
+		n = &retryNote{first: rec.MessageID, err: err}
+		b.retried[rec.Topic] = n
+	}
+	n.n++
+}
+
+// logRetries writes one line per topic whose messages will be retried.
+func (b *batchRun) logRetries() {
+	for topic, n := range b.retried {
+		b.r.log.Warn("publishing failed; retrying later with backoff", "topic", topic, "messages", n.n,
+			"first_message_id", n.first, "err", n.err)
 	}
 }
 

@@ -153,6 +153,18 @@ func TestRelayBatchBytes(t *testing.T) {
 // Random retriable failures: everything arrives, first deliveries in key
 // order, and later messages of a failing key are never sent before it.
 func TestRelayRetriesKeepKeyOrder(t *testing.T) {
+	for _, mode := range []struct {
+		name    string
+		ordered bool
+	}{{"rounds", false}, {"one call", true}} {
+		t.Run(mode.name, func(t *testing.T) { relayRetriesKeepKeyOrder(t, mode.ordered) })
+	}
+}
+
+// relayRetriesKeepKeyOrder runs TestRelayRetriesKeepKeyOrder with a
+// publisher that orders keys within a call, or one the relay must give
+// one record per key per call (rounds).
+func relayRetriesKeepKeyOrder(t *testing.T, ordered bool) {
 	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
 		l := newLedger(t, db)
 		rng := rand.New(rand.NewPCG(3, 4))
@@ -160,6 +172,7 @@ func TestRelayRetriesKeepKeyOrder(t *testing.T) {
 			l.tx(t, db.DB, rng, 6, 1+rng.IntN(5), false, "orders")
 		}
 		pub := outboxtest.NewFakePublisher()
+		pub.SetOrdersKeys(ordered)
 		var mu sync.Mutex
 		frng := rand.New(rand.NewPCG(5, 6))
 		pub.SetHook(func(outbox.Record) error {
@@ -558,5 +571,46 @@ func TestRelayTopicOutageDoesNotStallOthers(t *testing.T) {
 			seq, err := strconv.Atoi(string(r.Value))
 			return seq, r.Topic == "broken" && err == nil
 		})
+	})
+}
+
+// probingPublisher is a FakePublisher that is also an outbox.Prober whose
+// probe always says the broker answers.
+type probingPublisher struct {
+	*outboxtest.FakePublisher
+	probes atomic.Int64
+}
+
+func (p *probingPublisher) Probe(context.Context) error { p.probes.Add(1); return nil }
+
+// A broker that answers the relay's probes but still refuses to publish
+// (a cluster that lets clients connect but has no leaders, or refuses the
+// producer) does not make the relay publish in a loop: after a pause that a
+// probe cut short, the next pause is slept out, and pauses still double.
+func TestRelayProbeDoesNotDefeatBackoff(t *testing.T) {
+	relayEachDialect(t, func(t *testing.T, db *dbtest.DB) {
+		l := newLedger(t, db)
+		rng := rand.New(rand.NewPCG(9, 10))
+		for range 5 {
+			l.tx(t, db.DB, rng, 3, 2, false, "orders")
+		}
+		pub := &probingPublisher{FakePublisher: outboxtest.NewFakePublisher()}
+		pub.FailTopic("orders", outboxtest.ErrUnavailable)
+		cfg := fastConfig(db)
+		cfg.OutageBackoff, cfg.OutageBackoffMax, cfg.ProbeInterval = 200*time.Millisecond, 5*time.Second, 50*time.Millisecond
+		run := start(t, db.DB, pub, cfg)
+		time.Sleep(3 * time.Second)
+		calls, probes := pub.Calls(), pub.probes.Load()
+		// Pauses of 0.2 s cut to 0.05 s by a probe, then 0.4 s slept out,
+		// 0.8 s cut, 1.6 s slept out...: about six calls in 3 s; a relay
+		// that trusted every probe would make one every 50 ms or faster.
+		if calls > 15 || calls < 2 {
+			t.Errorf("%d Publish calls and %d probes in 3s of an outage the probe does not see; want a handful", calls, probes)
+		}
+		pub.FailTopic("orders", nil)
+		waitFor(t, 20*time.Second, "the outbox to drain", func() bool { return pending(t, db) == 0 })
+		run.stop(t)
+		requireClean(t, l.check(pub.Published()), l.total())
+		t.Logf("%d Publish calls, %d probes during the outage", calls, probes)
 	})
 }

@@ -169,7 +169,13 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 		}
 		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
 		r.backoffEvent(BackoffUnavailable, "", outage)
-		if r.outageWait(ctx, outage) {
+		if r.probedBack {
+			// The last pause ended because the broker answered a probe,
+			// and publishing still failed: the probe's answer is not
+			// enough, sleep this pause out.
+			r.probedBack = false
+			ctxtime.Sleep(ctx, outage)
+		} else if r.probedBack = r.outageWait(ctx, outage); r.probedBack {
 			r.log.Info("broker answers again: resuming")
 		}
 	case out.published == 0 && out.skipped > 0:
@@ -178,6 +184,7 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 		r.backoffEvent(BackoffPausedOnly, "", wait)
 		ctxtime.Sleep(ctx, wait)
 	default:
+		r.probedBack = false
 		if outage != 0 {
 			r.log.Info("broker available again")
 			outage = 0
@@ -196,22 +203,25 @@ func (r *Relay) outageWait(ctx context.Context, d time.Duration) (back bool) {
 		return false
 	}
 	end := time.Now().Add(d)
-	for ctx.Err() == nil {
+	for {
+		// Wait first: a broker that failed a moment ago is asked again
+		// after ProbeInterval at the earliest.
 		step := min(r.cfg.ProbeInterval, time.Until(end))
-		if step <= 0 {
+		if step <= 0 || !ctxtime.Sleep(ctx, step) {
 			return false
 		}
+		if time.Until(end) <= 0 {
+			return false // the pause is over: the next batch finds out
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeInterval)
 		start := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, step)
 		err := prober.Probe(pctx)
 		cancel()
 		r.probeEvent(time.Since(start), err)
 		if err == nil && ctx.Err() == nil {
 			return true
 		}
-		ctxtime.Sleep(ctx, step-time.Since(start))
 	}
-	return false
 }
 
 // validShards returns the shards the worker may publish: more than one

@@ -181,3 +181,38 @@ type Dialect interface {
 	// (PostgreSQL LISTEN/NOTIFY), so a relay can wait instead of polling.
 	SupportsNotify() bool
 }
+
+// Operator is the operators' side of a dialect: the state of the outbox
+// and the dead-letter tools, behind package admin and the relay's stats,
+// dlq and prune commands. Every dialect of this package implements it. It
+// is apart from Dialect so that a Dialect of your own (or a test double)
+// needs none of it; admin.New asks for it.
+type Operator interface {
+	// Overview reads the state of the outbox for an operator, with plain
+	// reads only (no locks a relay could wait for), in time that does not
+	// grow with the outbox: above req.ExactUpTo rows the counts are
+	// estimated from a sample.
+	Overview(ctx context.Context, db *sql.DB, req OverviewRequest) (Overview, error)
+	// ListDeadLetters returns the dead letters f selects, newest first.
+	ListDeadLetters(ctx context.Context, db *sql.DB, f DeadLetterFilter) ([]DeadLetter, error)
+	// DeadLetterIDs returns the ids of the dead letters f selects, newest
+	// first.
+	DeadLetterIDs(ctx context.Context, db *sql.DB, f DeadLetterFilter) ([]int64, error)
+	// ReplayDeadLetters moves the dead letters of ids (at most MaxReplayIDs)
+	// back into the outbox in one transaction, in id order, as new messages
+	// with the same message id (attempts 0, available at once), and returns
+	// how many it moved. Ids already gone (replayed or purged meanwhile) are
+	// skipped; a concurrent replay of the same ids waits and then skips
+	// them. If the message id of one of them is in the outbox again it
+	// returns a *PendingAgainError and changes nothing.
+	ReplayDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
+	// DeleteDeadLetters deletes the dead letters of ids (at most
+	// MaxReplayIDs) and returns how many it deleted.
+	DeleteDeadLetters(ctx context.Context, db *sql.DB, ids []int64) (int64, error)
+	// PruneDeadLetters deletes up to limit (at most MaxReplayIDs) of the
+	// oldest dead letters dead for longer than olderThan by the database
+	// clock, and returns how many it deleted: call it until it returns 0.
+	PruneDeadLetters(ctx context.Context, db *sql.DB, olderThan time.Duration, limit int) (int64, error)
+}
+
+var _ Operator = (*sqlDialect)(nil)

@@ -83,6 +83,17 @@ type flavor struct {
 	// notify: committed inserts notify NotifyChannel (the migrations'
 	// trigger).
 	notify bool
+
+	// forceShardIndex makes the per-shard probes of the operators'
+	// overview use the (shard, id) index: InnoDB's planner preferred the
+	// retry index, whose prefix is shard too, and sorted every row of the
+	// shard (10 s on a 10M-row outbox instead of 1 ms).
+	forceShardIndex bool
+	// contains is the condition "last_error contains the bound value", with
+	// one "?" (no LIKE: the operator's text may hold % and _).
+	contains string
+	// timeArg is a time as a bound value compared with a time column.
+	timeArg func(t time.Time) any
 }
 
 type sqlDialect struct {

@@ -143,6 +143,32 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("stats", "Stats", d.statsSQL()))
 	add(golden{name: "backlog", about: "ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 by id", sql: d.backlogSQL(DefaultBacklogLimit)})
 	add(golden{name: "now", about: "Now: the database clock (the relay's clock offset, for the commit-to-publish delay)", sql: "SELECT " + d.f.now})
+	add(fromSq("overview_clock", "Overview: the database clock", d.clockSQL()))
+	add(fromSq("overview_first", "Overview: the first message in line", d.firstInLineSQL()))
+	add(fromSq("overview_count", "Overview: count the outbox, reading at most 100,001 rows", d.boundedCountSQL(100_001)))
+	add(fromSq("overview_cells", "Overview of a small outbox: pending per topic and shard", d.cellsSQL(nil)))
+	add(fromSq("overview_span", "Overview of a large outbox: the span of ids to sample", d.idSpanSQL()))
+	add(fromSq("overview_sample", "Overview of a large outbox: pending per topic and shard in 3 ranges of ids (100 in real life)",
+		d.cellsSQL([]int64{1, 3_000_001, 6_000_001})))
+	add(fromSq("overview_waiting_count", "Overview: messages waiting for a retry", d.waitingCountSQL()))
+	add(fromSq("overview_waiting", "Overview: a sample of them, next attempt first", d.waitingSampleSQL(10)))
+	add(fromSq("overview_errors", "Overview: their most frequent errors", d.waitingErrorsSQL(5)))
+	add(fromSq("overview_dead", "Overview: dead letters per topic", d.deadPerTopicSQL()))
+	add(fromSq("overview_shards", "Overview: each shard's lease and first message in line", d.shardsSQL()))
+	add(fromSq("overview_relays", "Overview: the relays' heartbeats", d.relaysSQL()))
+	since := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	add(fromSq("dlq_list", "ListDeadLetters: every filter, newest first", d.listDeadLettersSQL(DeadLetterFilter{
+		Topic: "orders", Since: since, Before: since.Add(24 * time.Hour), ErrorContains: "too large", BelowID: 500, Limit: 50},
+		deadLetterListColumns)))
+	add(fromSq("dlq_ids", "DeadLetterIDs: the ids of some dead letters that still exist", d.listDeadLettersSQL(DeadLetterFilter{IDs: ids}, "id")))
+	if d.f.lockRows {
+		add(fromSq("dlq_replay_lock", "ReplayDeadLetters (transaction): lock the dead letters that still exist", d.lockDeadLettersSQL(ids)))
+	}
+	add(fromSq("dlq_replay_pending", "ReplayDeadLetters (transaction): is a message id pending again?", d.pendingAgainSQL(ids)))
+	add(fromSq("dlq_replay_copy", "ReplayDeadLetters (transaction): copy them into the outbox", d.replaySQL(ids)))
+	add(fromSq("dlq_delete", "ReplayDeadLetters (transaction), DeleteDeadLetters: delete them", d.deleteDeadLettersSQL(ids)))
+	add(fromSq("dlq_prune_find", "PruneDeadLetters: up to 1000 of the oldest dead for longer than 30 days", d.pruneCandidatesSQL(30*24*time.Hour, 1000)))
+	add(fromSq("dlq_prune_delete", "PruneDeadLetters: delete them, checking their age again", d.pruneDeadLettersSQL(ids, 30*24*time.Hour)))
 	add(golden{name: "max_pending_shard", about: "MaxPendingShard: the relay's check of the application's shard count", sql: maxPendingShardSQL})
 	return out
 }

@@ -1,6 +1,9 @@
 package dialect
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // MySQL returns the dialect for MySQL 8.0 and MariaDB 10.6 and later. It
 // uses only SQL that both accept (no RETURNING) and keeps time in UTC
@@ -28,8 +31,13 @@ func MySQL() Dialect {
 		upsertHeartbeat: "ON DUPLICATE KEY UPDATE heartbeat_at = UTC_TIMESTAMP(6)",
 		// X'..' is a binary string whatever sql_mode and the connection's
 		// character set say; topics are ASCII, ids UTF-8 bytes.
-		bytesLiteral: mysqlHex,
-		textLiteral:  func(b *strings.Builder, s string) { mysqlHex(b, []byte(s)) },
+		bytesLiteral:    mysqlHex,
+		textLiteral:     func(b *strings.Builder, s string) { mysqlHex(b, []byte(s)) },
+		contains:        "LOCATE(?, last_error) > 0",
+		forceShardIndex: true,
+		// DATETIME(6) columns hold UTC; the driver writes a time in its
+		// location, UTC unless the DSN says loc=.
+		timeArg: func(t time.Time) any { return t.UTC().Format(mysqlLayout) },
 	})
 }
 

@@ -1,6 +1,9 @@
 package dialect
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Postgres returns the dialect for PostgreSQL 12 and later. Use it with any
 // database/sql driver for PostgreSQL (lib/pq, pgx's stdlib).
@@ -45,6 +48,8 @@ func Postgres() Dialect {
 			}
 			b.WriteByte('\'')
 		},
-		notify: true,
+		notify:   true,
+		contains: "strpos(last_error, ?) > 0",
+		timeArg:  func(t time.Time) any { return t.UTC() },
 	})
 }

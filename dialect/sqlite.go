@@ -1,5 +1,7 @@
 package dialect
 
+import "time"
+
 // sqliteNow is the current time in integer microseconds since the Unix
 // epoch, the form the SQLite dialect stores times in. SQLite has no server:
 // its clock is the clock of the machine that holds the file, which every
@@ -28,5 +30,7 @@ func SQLite() Dialect {
 		upsertHeartbeat: "ON CONFLICT (relay_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
 		nullFlags:       true,
 		shardNoIndex:    true,
+		contains:        "instr(last_error, ?) > 0",
+		timeArg:         func(t time.Time) any { return t.UnixMicro() },
 	})
 }

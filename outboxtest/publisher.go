@@ -115,8 +115,9 @@ func (p *FakePublisher) Unblock() {
 }
 
 // SetOrdersKeys sets what OrdersKeys reports (true by default): false makes
-// the relay publish a key's records one call after another, and the fake
-// report two records of one key in a call as a violation.
+// a relay publish a key's records one call after another, and the fake
+// report two records of one key in a call as a violation. The relay asks
+// once, in NewRelay: call it before.
 func (p *FakePublisher) SetOrdersKeys(ordered bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

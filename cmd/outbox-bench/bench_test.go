@@ -275,8 +275,8 @@ func TestScenarios(t *testing.T) {
 
 			t.Run("drain_rtt_zipf", func(t *testing.T) {
 				// A distant broker and a hot key: the relay pays a round trip
-				// per round of the hot key's messages; the read-back must still
-				// find every message once, in its key's order.
+				// per batch; the read-back must still find every message once,
+				// in its key's order.
 				res := scenario(t, "drain", "-n", "1000", "--keys", "100", "--broker-rtt", "2ms", "--key-skew", "zipf")
 				want(t, res, "broker_rtt_ms", equal(2), "2")
 				if res["key_skew"] != "zipf" {
@@ -293,6 +293,23 @@ func TestScenarios(t *testing.T) {
 					t.Errorf("relay_publish_seconds / relay_publish_calls = %.4fs, want at least the 2ms round trip", perCall)
 				}
 				want(t, res, "raw_broker_seconds", atLeast(0.002), ">= one round trip")
+			})
+
+			t.Run("outage", func(t *testing.T) {
+				// --max-resume is loosened: under go test -race ./... the
+				// figures mean nothing; the target (2s) is the default.
+				res := scenario(t, "outage", "--down", "1500ms", "-n", "300", "--keys", "3", "--max-resume", "30s")
+				want(t, res, "down_seconds", equal(1.5), "1.5")
+				want(t, res, "unavailable_outcomes", positive, "> 0")
+				want(t, res, "readback_records", equal(300), "300")
+				for _, f := range []string{"published_during_outage", "retried", "dead_lettered", "pending_after",
+					"lost", "duplicates", "unknown", "order_violations"} {
+					want(t, res, f, zero, "0")
+				}
+				for _, f := range []string{"resume_seconds", "drain_seconds"} {
+					want(t, res, f, positive, "> 0")
+				}
+				want(t, res, "outage_cpu_seconds", atLeast(0), ">= 0")
 			})
 
 			t.Run("latency", func(t *testing.T) {

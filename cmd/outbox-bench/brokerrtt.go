@@ -22,9 +22,10 @@ import (
 // delay on every connection, whatever address the client was given.
 func (e *env) kfakeOpts() []kfake.Opt {
 	rtt := e.opts.brokerRTT
-	if rtt <= 0 {
+	if rtt <= 0 && !e.switchable {
 		return nil
 	}
+	rtt = max(rtt, 0)
 	return []kfake.Opt{kfake.ListenFn(func(network, address string) (net.Listener, error) {
 		ln, err := net.Listen(network, address)
 		if err != nil {
@@ -62,4 +63,13 @@ func (e *env) reportDelayed() {
 // brokerRTTMs is --broker-rtt in milliseconds, for the result line.
 func (e *env) brokerRTTMs() float64 {
 	return round(float64(e.opts.brokerRTT)/float64(time.Millisecond), 3)
+}
+
+// brokerDown takes kfake off the network (down) or puts it back: its
+// connections are closed and new ones refused, as a broker that is gone;
+// kfake keeps its data. Only with needs.switchable.
+func (e *env) brokerDown(down bool) {
+	for _, d := range e.delayed {
+		d.SetDown(down)
+	}
 }

@@ -46,7 +46,8 @@ type env struct {
 	db         *sql.DB   // the application's pool
 	brokers    []string
 	kfake      *localkafka.Broker   // nil with --brokers
-	delayed    []*netdelay.Listener // kfake's listeners, with --broker-rtt
+	delayed    []*netdelay.Listener // kfake's listeners, with --broker-rtt or needs.switchable
+	switchable bool                 // kfake's listeners can be taken down (the outage scenario)
 	partitions int                  // of opts.topic
 	log        *slog.Logger         // warn level, to stderr: for the relays
 	instr      *instruments         // --observe; nil: off
@@ -59,7 +60,7 @@ type env struct {
 // holding n.topics (kfake, or the --brokers cluster where missing topics
 // are created). With no topics it starts no broker.
 func setup(ctx context.Context, name string, o *commonOpts, n needs, stderr io.Writer) (_ *env, err error) {
-	e := &env{scenario: name, opts: o, started: time.Now(), stderr: stderr}
+	e := &env{scenario: name, opts: o, started: time.Now(), stderr: stderr, switchable: n.switchable}
 	defer func() {
 		if err != nil {
 			e.close()

@@ -64,7 +64,7 @@ func main() {
 }
 
 // benchmarks are the scenarios, in the order of the usage.
-var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &memoryScenario, &idleScenario}
+var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &memoryScenario, &idleScenario, &outageScenario}
 
 // scenarios maps the command-line names to their commands. relay-child is
 // the hidden command the memory and idle scenarios start their relay with;

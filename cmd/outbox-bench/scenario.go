@@ -38,6 +38,9 @@ type benchmark interface {
 type needs struct {
 	pool   int      // connections of the application's pool
 	topics []string // created on the broker; none: no broker
+	// switchable: kfake's listeners can be taken off the network and put
+	// back (env.brokerDown), without --broker-rtt too.
+	switchable bool
 }
 
 // result is a scenario's JSON line: a struct that embeds header and

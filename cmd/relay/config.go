@@ -192,9 +192,7 @@ func parseDatabaseURL(raw string) (database, error) {
 			display: "mysql://" + cfg.Addr + "/" + cfg.DBName}, nil
 	case "sqlite", "sqlite3":
 		path, query, _ := strings.Cut(rest, "?")
-		if strings.HasPrefix(path, "//") {
-			path = strings.TrimPrefix(path, "//")
-		}
+		path = strings.TrimPrefix(path, "//")
 		if path == "" {
 			return database{}, &URLError{"sqlite: URL has no file path"}
 		}

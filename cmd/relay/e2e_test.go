@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -565,40 +566,89 @@ func TestE2ESecondSignal(t *testing.T) {
 }
 
 // TestE2EKafkaAuthFailure checks that a relay whose Kafka credentials are
-// refused says so and exits non-zero, without showing the password.
+// refused says so and exits 1, without showing the password: against a
+// broker that answers SASL_AUTHENTICATION_FAILED as Kafka does, and against
+// one that just closes the connection (kfake, some proxies).
 func TestE2EKafkaAuthFailure(t *testing.T) {
 	t.Parallel()
-	const password = "WrongPassword99"
-	db := dbtest.Open(t, "sqlite")
-	dbURL, _ := databaseURL(t, "sqlite", db)
-	broker, err := localkafka.Start(1, []string{e2eTopic}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "relay", "right-password"))
+	for _, tc := range []struct {
+		name   string
+		answer bool
+	}{{"answers SASL_AUTHENTICATION_FAILED", true}, {"closes the connection", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const password = "WrongPassword99"
+			db := dbtest.Open(t, "sqlite")
+			dbURL, _ := databaseURL(t, "sqlite", db)
+			broker, err := localkafka.Start(1, []string{e2eTopic}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "relay", "right-password"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(broker.Close)
+			if tc.answer {
+				broker.Cluster.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
+					broker.Cluster.KeepControl()
+					resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+					resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+					msg := "Authentication failed: Invalid username or password"
+					resp.ErrorMessage = &msg
+					return resp, nil, true
+				})
+			}
+			p := startRelay(t, "relay-bad-sasl", []string{
+				"OUTBOX_DATABASE_URL=" + dbURL,
+				"OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","),
+				"OUTBOX_KAFKA_SASL_PASSWORD=" + password,
+				"OUTBOX_LOG_FORMAT=json",
+			}, "run", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "relay")
+			code := p.wait(t, 30*time.Second)
+			logs := p.stderr.String()
+			if code != 1 || !strings.Contains(logs, "SASL authentication failed") {
+				t.Errorf("exit status %d; want 1 with the SASL failure on stderr:\n%s", code, logs)
+			}
+			if strings.Contains(logs, password) {
+				t.Errorf("stderr shows the SASL password:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestE2ESilentBroker: a broker that accepts connections and never answers
+// gets a log line within 15s of the start, and more while it stays silent.
+func TestE2ESilentBroker(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(broker.Close)
-	// kfake drops the connection on a wrong password, which looks like an
-	// outage; answer as Kafka does instead.
-	broker.Cluster.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		broker.Cluster.KeepControl()
-		resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
-		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		msg := "Authentication failed: Invalid username or password"
-		resp.ErrorMessage = &msg
-		return resp, nil, true
-	})
-	p := startRelay(t, "relay-bad-sasl", []string{
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() }) // read nothing, answer nothing
+		}
+	}()
+	db := dbtest.Open(t, "sqlite")
+	dbURL, _ := databaseURL(t, "sqlite", db)
+	p := startRelay(t, "relay-silent-broker", []string{
 		"OUTBOX_DATABASE_URL=" + dbURL,
-		"OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","),
-		"OUTBOX_KAFKA_SASL_PASSWORD=" + password,
+		"OUTBOX_KAFKA_BROKERS=" + ln.Addr().String(),
 		"OUTBOX_LOG_FORMAT=json",
-	}, "run", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "relay")
-	code := p.wait(t, 30*time.Second)
-	logs := p.stderr.String()
-	if code != 1 || !strings.Contains(logs, "SASL authentication failed") {
-		t.Errorf("exit status %d; want 1 with the SASL failure on stderr:\n%s", code, logs)
+	}, "run")
+	start := time.Now()
+	for !strings.Contains(p.stderr.String(), "Kafka does not answer yet") {
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("no line about the silent broker within 15s:\n%s", p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if strings.Contains(logs, password) {
-		t.Errorf("stderr shows the SASL password:\n%s", logs)
+	t.Logf("first line about the silent broker after %s", time.Since(start).Round(100*time.Millisecond))
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0:\n%s", code, p.stderr.String())
 	}
 }
 

@@ -4,6 +4,9 @@
 //	relay run       the daemon (run one or many, next to the database)
 //	relay migrate   create or upgrade the outbox tables
 //	relay demo      a zero-setup end-to-end run with SQLite and an in-process broker
+//	relay stats     the state of the outbox: pending, retries, dead letters, shards, relays
+//	relay dlq       list, show, replay and purge dead letters
+//	relay prune     delete old dead letters
 //
 // Configuration comes from flags and OUTBOX_* environment variables (a flag
 // beats its variable); secrets (the database URL, the SASL password) only
@@ -36,11 +39,16 @@ Commands:
   run       publish outbox messages to Kafka until SIGTERM/SIGINT
   migrate   create or upgrade the outbox tables
   demo      run an end-to-end demo with SQLite and an in-process Kafka broker
+  stats     show pending messages, retries, dead letters, shards and relays
+  dlq       list, show, replay or purge dead letters (relay dlq --help)
+  prune     delete dead letters older than an age
 
 Examples:
   go run ./cmd/relay demo -n 20000
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay migrate
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app OUTBOX_KAFKA_BROKERS=kafka:9092 relay run
+  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay stats
+  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay dlq list --since 24h
 
 Run "relay <command> --help" for the flags of a command.
 `
@@ -60,6 +68,12 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 		err = cmdMigrate(args[1:], stdout, stderr, getenv)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr, getenv)
+	case "stats":
+		err = cmdStats(args[1:], stdout, stderr, getenv)
+	case "dlq":
+		err = cmdDLQ(args[1:], stdout, stderr, getenv)
+	case "prune":
+		err = cmdPrune(args[1:], stdout, stderr, getenv)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

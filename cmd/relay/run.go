@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql" // mysql:// URLs
@@ -136,10 +137,13 @@ type runOptions struct {
 	poll, lease                             time.Duration
 	retryBackoff, retryBackoffMax           time.Duration
 	outageBackoff, outageBackoffMax         time.Duration
+	probeInterval                           time.Duration
 	publishTimeout, shutdownTimeout         time.Duration
 	relayID                                 string
 	migrate                                 bool
 	logFormat, logLevel                     string
+	pruneInterval                           time.Duration
+	pruneOlderThan                          ageFlag
 	observe                                 *observeOptions // observe.go
 }
 
@@ -172,12 +176,16 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.DurationVar(&o.retryBackoffMax, "retry-backoff-max", outbox.DefaultRetryBackoffMax, "longest wait before retrying a failed message")
 	fs.DurationVar(&o.outageBackoff, "outage-backoff", outbox.DefaultOutageBackoff, "first pause while the broker is unavailable (doubles)")
 	fs.DurationVar(&o.outageBackoffMax, "outage-backoff-max", outbox.DefaultOutageBackoffMax, "longest pause while the broker is unavailable")
-	fs.DurationVar(&o.publishTimeout, "publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish round")
+	fs.DurationVar(&o.probeInterval, "probe-interval", outbox.DefaultProbeInterval, "how often to ask the broker whether it is back, during an outage pause")
+	fs.DurationVar(&o.publishTimeout, "publish-timeout", outbox.DefaultPublishTimeout, "bound on one publish call")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", outbox.DefaultShutdownTimeout, "time to finish the batch in flight after SIGTERM")
 	fs.StringVar(&o.relayID, "relay-id", "", "name of this relay in leases and logs (default: host-pid-random)")
 	fs.BoolVar(&o.migrate, "migrate", false, "apply the outbox migrations before starting")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (default 0: never; see relay prune)")
+	o.pruneOlderThan = ageFlag{name: "prune-older-than", text: "30d", d: 30 * 24 * time.Hour}
+	fs.Var(&o.pruneOlderThan, "prune-older-than", "age of the dead letters --prune-interval deletes (e.g. 36h, 30d, 2w)")
 	o.observe = addObserveFlags(fs)
 	return o
 }
@@ -214,7 +222,7 @@ func (o *runOptions) relayConfig(d outbox.RelayConfig) (outbox.RelayConfig, erro
 		PollInterval: o.poll, MinPollInterval: min(outbox.DefaultMinPollInterval, o.poll),
 		LeaseDuration: o.lease, MaxAttempts: o.maxAttempts,
 		RetryBackoff: o.retryBackoff, RetryBackoffMax: o.retryBackoffMax,
-		OutageBackoff: o.outageBackoff, OutageBackoffMax: o.outageBackoffMax,
+		OutageBackoff: o.outageBackoff, OutageBackoffMax: o.outageBackoffMax, ProbeInterval: o.probeInterval,
 		PublishTimeout: o.publishTimeout, ShutdownTimeout: o.shutdownTimeout,
 	}
 	if err := rcfg.Validate(); err != nil {
@@ -265,6 +273,16 @@ func cmdRun(args []string, stderr io.Writer, getenv func(string) string) error {
 		return err
 	}
 	defer traces.close(log)
+	if o.pruneInterval < 0 {
+		return fmt.Errorf("%w: --prune-interval cannot be negative (example: --prune-interval 1h)", ErrUsage)
+	}
+	if o.pruneInterval > 0 {
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { pruneLoop(pctx, db, d.dialect, o.pruneInterval, o.pruneOlderThan.d, log) })
+		defer wg.Wait()
+		defer cancel()
+	}
 	log.Info("relay starting", "database", d.display, "brokers", kcfg.Brokers, "tls", kcfg.TLS != nil, "sasl", o.saslMech)
 	return serve(ctx, db, d, kcfg, rcfg, o.migrate, log)
 }
@@ -318,25 +336,19 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 		// kafka.New does not take a context and can wait long on a broker
 		// that accepts connections but never answers: do not wait for it
 		// past a signal.
-		type result struct {
-			pub *kafka.Publisher
-			err error
-		}
-		done := make(chan result, 1)
+		done := make(chan kafkaResult, 1)
 		go func() {
 			pub, err := kafka.New(cfg)
-			done <- result{pub, err}
+			done <- kafkaResult{pub, err}
 		}()
-		var res result
-		select {
-		case res = <-done:
-		case <-ctx.Done():
+		res, err := awaitKafka(ctx, done, cfg.Brokers, log)
+		if err != nil {
 			go func() { // close it if it ever connects
 				if res := <-done; res.pub != nil {
 					_ = res.pub.Close()
 				}
 			}()
-			return nil, ctx.Err()
+			return nil, err
 		}
 		pub, err := res.pub, res.err
 		if err == nil {
@@ -350,6 +362,35 @@ func connectKafka(ctx context.Context, cfg kafka.Config, log *slog.Logger) (*kaf
 			return nil, ctx.Err()
 		}
 		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+// kafkaResult is the outcome of kafka.New.
+type kafkaResult struct {
+	pub *kafka.Publisher
+	err error
+}
+
+// kafkaSilence is how long connecting may go on before the relay says
+// that Kafka does not answer yet, and again every time it passes.
+const kafkaSilence = 10 * time.Second
+
+// awaitKafka waits for kafka.New's outcome on done, logging a line every
+// kafkaSilence while it has none (a broker that accepts connections and
+// never answers holds New for its timeouts and retries), until ctx ends.
+func awaitKafka(ctx context.Context, done <-chan kafkaResult, brokers []string, log *slog.Logger) (kafkaResult, error) {
+	start := time.Now()
+	tick := time.NewTicker(kafkaSilence)
+	defer tick.Stop()
+	for {
+		select {
+		case res := <-done:
+			return res, nil
+		case <-tick.C:
+			log.Warn("Kafka does not answer yet; still connecting", "brokers", brokers, "waited", time.Since(start).Round(time.Second))
+		case <-ctx.Done():
+			return kafkaResult{}, ctx.Err()
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ type suite struct {
 // a database of its own. The properties live in files by concern: insert.go
 // (transactions and round trips), read.go (what ReadBatch returns),
 // retry.go, settle.go (ack and dead letters), lease.go (shards, leases,
-// heartbeats), stats.go, concurrent.go (writers and claimers at once),
+// heartbeats), stats.go, admin.go (Overview and the dead-letter tools), concurrent.go (writers and claimers at once),
 // late.go (late committers) and abandon.go (abandoned statements);
 // helpers.go holds what they share.
 func Run(t *testing.T, h Harness) {
@@ -66,6 +66,13 @@ func Run(t *testing.T, h Harness) {
 		{"Release", s.release},
 		{"Heartbeat", s.heartbeat},
 		{"Stats", s.stats},
+		{"OverviewExact", s.overviewExact},
+		{"OverviewSampled", s.overviewSampled},
+		{"ListDeadLetters", s.listDeadLetters},
+		{"ReplayDeadLetters", s.replayDeadLetters},
+		{"ReplayPendingAgain", s.replayPendingAgain},
+		{"ReplayRace", s.replayRace},
+		{"PurgeAndPrune", s.purgeAndPrune},
 		{"ConcurrentWritersAndClaimers", s.concurrent},
 		{"LateCommitterBlocksNothing", s.lateCommitters},
 		{"AbandonedStatementStops", s.abandonedStatementStops},

@@ -11,6 +11,7 @@ package netdelay
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,10 @@ type Listener struct {
 	net.Listener
 	rtt      time.Duration
 	accepted atomic.Int64
+	down     atomic.Bool
+
+	mu    sync.Mutex
+	conns []net.Conn // accepted, to close on SetDown(true)
 }
 
 // NewListener returns ln with every connection it accepts delayed by rtt
@@ -41,14 +46,46 @@ func ListenFunc(rtt time.Duration) func(network, address string) (net.Listener, 
 	}
 }
 
-// Accept waits for the next connection and returns it delayed.
+// Accept waits for the next connection and returns it delayed (as it is
+// with a zero round trip). While the listener is down (SetDown), it closes
+// the connections it accepts at once and waits for the next.
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.down.Load() {
+			_ = c.Close()
+			continue
+		}
+		l.accepted.Add(1)
+		if l.rtt > 0 {
+			c = NewConn(c, l.rtt)
+		}
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+		return c, nil
 	}
-	l.accepted.Add(1)
-	return NewConn(c, l.rtt), nil
+}
+
+// SetDown takes the server behind the listener off the network (true):
+// every connection it accepted is closed, and new ones are closed as soon
+// as they are accepted, so clients see a broker that is gone; or puts it
+// back (false). The server itself keeps running, with its data.
+func (l *Listener) SetDown(down bool) {
+	l.down.Store(down)
+	if !down {
+		return
+	}
+	l.mu.Lock()
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 // Accepted returns how many connections the listener has accepted (and

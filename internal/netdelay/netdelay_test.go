@@ -246,3 +246,54 @@ func TestReadDeadline(t *testing.T) {
 		t.Errorf("got %q, %v; want the server's Read to end at its deadline", line, err)
 	}
 }
+
+// SetDown closes the connections accepted so far and those accepted while
+// down; SetDown(false) lets new ones through again.
+func TestSetDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := netdelay.NewListener(ln, 0)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c) }() // echo
+		}
+	}()
+	echo := func(c net.Conn) error {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("x")); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, 1))
+		return err
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	before := dial()
+	if err := echo(before); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	l.SetDown(true)
+	if err := echo(before); err == nil {
+		t.Error("a connection accepted before SetDown(true) still works")
+	}
+	if err := echo(dial()); err == nil {
+		t.Error("a connection made while down works")
+	}
+	l.SetDown(false)
+	if err := echo(dial()); err != nil {
+		t.Errorf("up again: %v", err)
+	}
+}

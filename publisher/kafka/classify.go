@@ -168,3 +168,20 @@ func isSequenceError(err error) bool { return isAny(err, sequenceErrors) }
 func errorsIsUnknownTopic(err error) bool { return errors.Is(err, sarama.ErrUnknownTopicOrPartition) }
 
 func errorsIsNone(err error) bool { return err == nil || errors.Is(err, sarama.ErrNoError) }
+
+// notAppendedErrors are the retriable answers a broker gives before it
+// appends a batch: a retry after them cannot duplicate nor leave the
+// sequence in doubt. REQUEST_TIMED_OUT and NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// are not among them (the leader may have appended it).
+var notAppendedErrors = []error{
+	sarama.ErrNotLeaderForPartition,
+	sarama.ErrLeaderNotAvailable,
+	sarama.ErrUnknownTopicOrPartition,
+	sarama.ErrNotEnoughReplicas,
+	sarama.ErrInvalidMessage,
+	sarama.ErrFencedLeaderEpoch,
+	sarama.ErrUnknownLeaderEpoch,
+	sarama.ErrKafkaStorageError,
+}
+
+func isNotAppended(err error) bool { return isAny(err, notAppendedErrors) || isSequenceError(err) }

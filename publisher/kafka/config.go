@@ -101,19 +101,22 @@ type Config struct {
 	// for the in-sync replicas' acknowledgements (the client waits one
 	// second longer for the answer). Default 10s.
 	Timeout time.Duration
-	// RetryMax is how many times Sarama retries a record after a retriable
-	// failure (Sarama's Producer.Retry.Max) before Publish reports it. At
-	// least 1: the idempotent producer needs retries. Default 10.
+	// RetryMax is how many times Publish sends a record batch again after
+	// a retriable answer or none (with the same sequence numbers, so the
+	// broker keeps it once) before it reports its records failed and holds
+	// back the rest of their partition. Default 10.
 	RetryMax int
-	// RetryBackoff is Sarama's wait before each retry. Default 100ms.
+	// RetryBackoff is the wait before each such retry. Default 100ms.
 	RetryBackoff time.Duration
 	// Logger receives the publisher's warnings (today only the fallback of
 	// MaxMessageBytes). Default slog.Default().
 	Logger *slog.Logger
 	// Sarama, when set, is called with the Sarama configuration built from
-	// the fields above, for settings they do not cover; it runs last and
-	// the result is validated again. It must keep Producer.Return.Successes
-	// and Producer.Return.Errors on. Default nil.
+	// the fields above, for settings they do not cover (Net, Metadata,
+	// Producer.CompressionLevel, ...); it runs last and the result is
+	// validated again. The publisher builds, numbers and retries its own
+	// record batches on Sarama's client, so Producer.Flush, Retry, Return
+	// and the other AsyncProducer settings have no effect. Default nil.
 	Sarama func(*sarama.Config)
 }
 
@@ -253,9 +256,9 @@ func (c Config) check() (parsed, error) {
 	return p, nil
 }
 
-// sarama is the producer configuration of c: c's checks, then the settings
-// Publish relies on (idempotence, acks=all, one request in flight, results
-// returned), then the user's Sarama hook, checked again.
+// sarama is the client configuration of c: c's checks, then the settings
+// Publish relies on (idempotence, acks=all, one request in flight), then
+// the user's Sarama hook, checked again.
 func (c Config) sarama() (*sarama.Config, error) {
 	c = c.withDefaults()
 	p, err := c.check()
@@ -293,9 +296,6 @@ func (c Config) sarama() (*sarama.Config, error) {
 	}
 	if c.Sarama != nil {
 		c.Sarama(sc)
-		if !sc.Producer.Return.Successes || !sc.Producer.Return.Errors {
-			return nil, badField("Sarama", "must keep Producer.Return.Successes and Producer.Return.Errors on: Publish waits for them")
-		}
 	}
 	if err := sc.Validate(); err != nil {
 		field := "Sarama"

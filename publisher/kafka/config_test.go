@@ -37,10 +37,6 @@ func TestConfigInvalid(t *testing.T) {
 		{"SASL.User", func(c *Config) { c.SASL = SASL{Mechanism: MechanismSCRAMSHA512, Password: secret} }},
 		{"SASL.Password", func(c *Config) { c.SASL = SASL{Mechanism: MechanismPlain, User: "u"} }},
 		{"Sarama", func(c *Config) {
-			c.SASL = SASL{Mechanism: MechanismPlain, User: "u", Password: secret}
-			c.Sarama = func(sc *sarama.Config) { sc.Producer.Return.Successes = false }
-		}},
-		{"Sarama", func(c *Config) {
 			c.SASL = SASL{Mechanism: MechanismSCRAMSHA256, User: "u", Password: secret}
 			c.Sarama = func(sc *sarama.Config) { sc.Net.MaxOpenRequests = 5 } // idempotence needs 1
 		}},

@@ -2,11 +2,15 @@ package kafka
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -204,5 +208,82 @@ func TestUnknownTopic(t *testing.T) {
 	}
 	if errs[1] != nil {
 		t.Errorf("existing topic: %v", errs[1])
+	}
+}
+
+// dropAnswer is a listener whose connections, once armed, close instead of
+// writing the next answer: the broker has appended the batch, the client
+// never hears of it.
+type dropAnswer struct {
+	net.Listener
+	armed *atomic.Bool
+}
+
+func (l dropAnswer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return dropConn{c, l.armed}, nil
+}
+
+type dropConn struct {
+	net.Conn
+	armed *atomic.Bool
+}
+
+func (c dropConn) Write(b []byte) (int, error) {
+	if c.armed.CompareAndSwap(true, false) {
+		_ = c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(b)
+}
+
+// A batch appended without an answer, then the call's context ends while
+// the publisher waits to retry it: the partition's sequence is unknown, so
+// the next call must not reuse it. With the same producer id and sequence,
+// a next batch of as many records would be taken for a duplicate of the
+// lost one and dropped by the broker while Publish reports it published.
+func TestContextEndsWhileRetrying(t *testing.T) {
+	var armed atomic.Bool
+	c := startCluster(t, kfake.ListenFn(func(network, addr string) (net.Listener, error) {
+		l, err := net.Listen(network, addr)
+		return dropAnswer{l, &armed}, err
+	}))
+	cfg := testConfig(c)
+	cfg.RetryBackoff = 2 * time.Second
+	p := newPublisher(t, cfg)
+	requireNoErrors(t, publish(t, p, outbox.Record{MessageID: "warm", Topic: "t1", Value: []byte("v")}), 1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		once.Do(func() {
+			armed.Store(true)
+			time.AfterFunc(300*time.Millisecond, cancel) // during the 2s pause
+		})
+		return nil, nil, false // appended
+	})
+	k := hotRecords("t1", "k", 10, 20)
+	for i, err := range p.Publish(ctx, k) {
+		if err == nil {
+			t.Fatalf("record %d published, want the call's context error", i)
+		}
+	}
+	// The next call: another key's record first, then nine of the ten:
+	// as many records as the lost batch.
+	recs := append([]outbox.Record{{MessageID: "x-1", Topic: "t1", Key: []byte("x"), Value: []byte("x")}}, k[:9]...)
+	requireNoErrors(t, publish(t, p, recs...), len(recs))
+	found := false
+	for _, r := range consume(t, c, "t1", int(total(c, "t1"))) {
+		if string(localkafka.Header(r, outbox.HeaderID)) == "x-1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("x-1 was reported published but the broker does not have it")
 	}
 }

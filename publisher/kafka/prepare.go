@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -39,12 +41,8 @@ func (c *call) prepare() {
 
 // queueTopic puts the records idx of topic in their partitions' queues.
 func (c *call) queueTopic(topic string, idx []int, queues map[tp]*queue) {
-	parts, err := c.p.client.Partitions(topic)
-	if err == nil && len(parts) == 0 {
-		err = sarama.ErrUnknownTopicOrPartition
-	}
+	parts, err := c.p.partitions(topic, c.now)
 	if err != nil {
-		err = c.p.topicError(topic, err)
 		for _, i := range idx {
 			c.settle(i, err)
 		}
@@ -73,6 +71,38 @@ func (c *call) queueTopic(topic string, idx []int, queues map[tp]*queue) {
 		}
 		q.recs = append(q.recs, i)
 	}
+}
+
+// missingTopic is a topic found missing, and when.
+type missingTopic struct {
+	at  time.Time
+	err error
+}
+
+// missingFor is how long a topic found missing is taken as missing without
+// asking the cluster again: asking costs Sarama's metadata retries (about
+// 750 ms with its defaults), which every call carrying the topic would pay.
+const missingFor = 2 * time.Second
+
+// partitions returns topic's partitions, or the error to give its records.
+// Used with the call's turn held.
+func (p *Publisher) partitions(topic string, now time.Time) ([]int32, error) {
+	if m, ok := p.missing[topic]; ok && now.Sub(m.at) < missingFor {
+		return nil, m.err
+	}
+	parts, err := p.client.Partitions(topic)
+	if err == nil && len(parts) == 0 {
+		err = sarama.ErrUnknownTopicOrPartition
+	}
+	if err != nil {
+		err = p.topicError(topic, err)
+		if errors.Is(err, ErrUnknownTopic) {
+			p.missing[topic] = missingTopic{now, err}
+		}
+		return nil, err
+	}
+	delete(p.missing, topic)
+	return parts, nil
 }
 
 // topicError describes a failure to get topic's partitions. A topic that

@@ -9,7 +9,8 @@ import (
 )
 
 // prober checks that a bootstrap broker answers, on connections of its own
-// (the client's may be half-dead after an outage).
+// (the client's may be half-dead after an outage), with short timeouts
+// (probeConfig).
 type prober struct {
 	brokers []string
 	conf    *sarama.Config

@@ -35,10 +35,14 @@ type tp struct {
 // call order. The head batch is the first batch records of recs.
 type queue struct {
 	tp
-	recs   []int // indexes of the records without an outcome, in call order
-	batch  int   // records in the head batch; 0: not formed yet
-	tries  int   // failed attempts of the head batch
-	single int   // records still to be sent one per batch (after a batch error)
+	recs  []int // indexes of the records without an outcome, in call order
+	batch int   // records in the head batch; 0: not formed yet
+	bytes int   // the head batch's size
+	tries int   // failed attempts of the head batch
+	// limit bounds a batch's bytes: MaxMessageBytes, halved when the broker
+	// refuses a batch of several records as too large (to find the record
+	// at fault, or the topic's lower limit), doubled back after a success.
+	limit int
 }
 
 // call is one Publish call: the records, their outcomes and the partition
@@ -54,6 +58,16 @@ type call struct {
 	set    []bool
 	queues []*queue
 	now    time.Time
+	// doubt: a batch was sent and its outcome not known (no answer, or an
+	// error a broker may give after the append). Unless a retry settled
+	// it, the partition's sequence is unknown: the call ends by dropping
+	// the producer id, so that the next batch is neither refused for a gap
+	// nor taken for a duplicate of a batch it does not repeat.
+	doubt bool
+	// solo: a request could not be encoded; send one partition's batch
+	// per request from now on, to find it.
+	solo   bool
+	warned map[string]bool // topics whose too-large batch was logged
 }
 
 func (p *Publisher) newCall(recs []outbox.Record) *call {
@@ -69,6 +83,11 @@ func (c *call) settle(i int, err error) {
 // run publishes the call's records in rounds, one batch per partition per
 // round, until every record has an outcome.
 func (c *call) run(ctx context.Context) []error {
+	defer func() {
+		if c.doubt {
+			c.p.ids.invalidate()
+		}
+	}()
 	c.prepare()
 	for {
 		active := c.active()
@@ -83,8 +102,7 @@ func (c *call) run(ctx context.Context) []error {
 			c.settleRest(fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrClosed))
 			return c.errs
 		}
-		if err := c.p.ids.ensure(c.p.client, c.topics(active)); err != nil {
-			c.settleRest(Classify(fmt.Errorf("kafka: getting a producer id: %w", err)))
+		if err := c.ensureID(ctx, active); err != nil {
 			return c.errs
 		}
 		again, abandoned := c.round(ctx, active)
@@ -92,10 +110,42 @@ func (c *call) run(ctx context.Context) []error {
 			return c.errs
 		}
 		if again != nil {
-			c.refresh(again)
+			c.refresh(ctx, again)
 			c.pause(ctx)
 		}
 	}
+}
+
+// ensureID gets a producer id unless the one held is valid, within ctx.
+// It settles every record with the failure, as unavailable (a cluster that
+// cannot give an id, whatever the reason, is no record's fault), or ctx's.
+func (c *call) ensureID(ctx context.Context, active []*queue) error {
+	if c.p.ids.valid {
+		return nil
+	}
+	type result struct {
+		res *sarama.InitProducerIDResponse
+		err error
+	}
+	done := make(chan result, 1)
+	topics := c.topics(active)
+	go func() {
+		res, err := initProducerID(c.p.client, topics)
+		done <- result{res, err}
+	}()
+	var err error
+	select {
+	case r := <-done:
+		if r.err == nil {
+			c.p.ids.set(r.res)
+			return nil
+		}
+		err = fmt.Errorf("%w: kafka: getting a producer id: %w", outbox.ErrUnavailable, r.err)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	c.settleRest(err)
+	return err
 }
 
 // active returns the queues with records left.
@@ -161,12 +211,12 @@ func (c *call) round(ctx context.Context, active []*queue) (again map[string]boo
 	for _, q := range active {
 		b, err := c.p.client.Leader(q.topic, q.partition)
 		if err != nil {
-			c.failed(q, err)
+			c.failed(q, err, false)
 			again[q.topic] = true
 			continue
 		}
 		s := requests[b]
-		if s == nil {
+		if s == nil || c.solo {
 			s = &sent{broker: b, req: c.p.newRequest()}
 			requests[b] = s
 			order = append(order, s)
@@ -181,12 +231,16 @@ func (c *call) round(ctx context.Context, active []*queue) (again map[string]boo
 	}
 	answers := make(chan answer, len(order))
 	for _, s := range order {
-		err := s.broker.AsyncProduce(s.req, func(res *sarama.ProduceResponse, err error) {
-			answers <- answer{s, res, err}
-		})
-		if err != nil {
-			answers <- answer{s, nil, err}
-		}
+		// AsyncProduce waits while the broker's connection is being
+		// dialed: not on this goroutine, which watches ctx.
+		go func() {
+			err := s.broker.AsyncProduce(s.req, func(res *sarama.ProduceResponse, err error) {
+				answers <- answer{s, res, err}
+			})
+			if err != nil {
+				answers <- answer{s, nil, err}
+			}
+		}()
 	}
 	answered := map[*sent]bool{}
 	for range order {
@@ -219,14 +273,14 @@ func (c *call) round(ctx context.Context, active []*queue) (again map[string]boo
 func (c *call) file(a answer, again map[string]bool) {
 	var encoding sarama.PacketEncodingError
 	if errors.As(a.err, &encoding) {
-		// Not sent: a record cannot be encoded. Find it, one per batch.
-		for _, q := range a.s.queues {
-			if q.batch > 1 {
-				q.single, q.batch = q.batch, 0
-			} else {
-				c.settleHead(q, Classify(fmt.Errorf("kafka: encoding a batch of topic %s: %w", q.topic, a.err)))
-			}
+		// Not sent: a record cannot be encoded. Find it: one partition
+		// per request, then smaller batches; only a record sent alone is
+		// marked at fault.
+		if len(a.s.queues) > 1 {
+			c.solo = true
+			return
 		}
+		c.tooLarge(a.s.queues[0], fmt.Errorf("kafka: encoding a batch of topic %s: %w", a.s.queues[0].topic, a.err))
 		return
 	}
 	if a.err != nil {
@@ -235,7 +289,7 @@ func (c *call) file(a answer, again map[string]bool) {
 		// safe: the broker keeps a batch it already has once.
 		_ = a.s.broker.Close()
 		for _, q := range a.s.queues {
-			c.failed(q, fmt.Errorf("kafka: producing to %s: %w", a.s.broker.Addr(), a.err))
+			c.failed(q, fmt.Errorf("kafka: producing to %s: %w", a.s.broker.Addr(), a.err), true)
 			again[q.topic] = true
 		}
 		return
@@ -259,10 +313,10 @@ func (c *call) fileBatch(q *queue, err error) (retry bool) {
 	case errors.Is(err, sarama.ErrNoError), errors.Is(err, sarama.ErrDuplicateSequenceNumber):
 		c.appended(q)
 		return false
-	case isBatchError(err) && q.batch > 1:
-		// One record may be at fault: send them one per batch. Nothing
-		// was appended, so the sequence stays.
-		q.single, q.batch = q.batch, 0
+	case isBatchError(err):
+		// Not appended: the sequence stays. One record may be at fault,
+		// or the topic's limit is below ours: smaller batches.
+		c.tooLarge(q, fmt.Errorf("kafka: producing to topic %s: %w", q.topic, err))
 		return false
 	case isPermanent(err):
 		// Not appended, and never will be: these records go to the
@@ -274,19 +328,42 @@ func (c *call) fileBatch(q *queue, err error) (retry bool) {
 		// producer id expired): start again under a new id.
 		c.p.ids.invalidate()
 	}
-	c.failed(q, fmt.Errorf("kafka: producing to topic %s: %w", q.topic, err))
+	c.failed(q, fmt.Errorf("kafka: producing to topic %s: %w", q.topic, err), !isNotAppended(err))
 	return true
 }
 
-// failed counts a failed attempt of q's head batch; past RetryMax, the
-// batch fails with err (classified) and the rest of q is not sent.
-func (c *call) failed(q *queue, err error) {
+// tooLarge handles a head batch refused as a whole for a record's sake
+// (err): a batch of several records is sent again in halves; a record
+// alone fails permanently and the next ones flow.
+func (c *call) tooLarge(q *queue, err error) {
+	if q.batch <= 1 {
+		c.settleHead(q, Classify(err))
+		return
+	}
+	if !c.warned[q.topic] {
+		if c.warned == nil {
+			c.warned = map[string]bool{}
+		}
+		c.warned[q.topic] = true
+		c.p.log.Warn("kafka: a batch was refused as a whole; sending its records in smaller batches (if this repeats, the topic's max.message.bytes is below the publisher's MaxMessageBytes: set MaxMessageBytes, --kafka-max-message-bytes, to it)",
+			"topic", q.topic, "records", q.batch, "bytes", q.bytes, "err", err)
+	}
+	q.limit, q.batch = max(1, q.bytes/2), 0
+}
+
+// failed counts a failed attempt of q's head batch (sent: it reached the
+// broker, which may have appended it); past RetryMax, the batch fails with
+// err (classified) and the rest of q is not sent.
+func (c *call) failed(q *queue, err error, sent bool) {
+	if sent {
+		c.doubt = true
+	}
 	q.tries++
 	if q.tries <= c.p.cfg.RetryMax {
 		return
 	}
-	// The outcome of the last attempt may be unknown: a new producer id
-	// keeps the next batch of this partition from being refused.
+	// The last attempt's outcome may be unknown: later batches, of this
+	// call or the next, go out under a new producer id.
 	c.p.ids.invalidate()
 	if q.batch == 0 {
 		q.batch = 1
@@ -306,7 +383,7 @@ func (c *call) failed(q *queue, err error) {
 // sequence on.
 func (c *call) appended(q *queue) {
 	c.p.ids.advance(q.tp, q.batch)
-	q.single = max(0, q.single-q.batch)
+	q.limit = min(q.limit*2, c.p.maxMessageBytes)
 	c.settleHead(q, nil)
 }
 
@@ -319,18 +396,21 @@ func (c *call) settleHead(q *queue, err error) {
 }
 
 // batchOf returns q's head batch, forming it first: records in order while
-// they fit in MaxMessageBytes, or one record while q.single says so.
+// they fit in q.limit (at least one).
 func (c *call) batchOf(q *queue) (*sarama.RecordBatch, int) {
+	if q.limit == 0 {
+		q.limit = c.p.maxMessageBytes
+	}
 	if q.batch == 0 {
 		size, n := batchOverhead, 0
 		for _, i := range q.recs {
-			if n > 0 && (q.single > 0 || size+c.sizes[i] > c.p.maxMessageBytes) {
+			if n > 0 && size+c.sizes[i] > q.limit {
 				break
 			}
 			size += c.sizes[i]
 			n++
 		}
-		q.batch = n
+		q.batch, q.bytes = n, size
 	}
 	id, epoch, seq := c.p.ids.next(q.tp)
 	batch := &sarama.RecordBatch{
@@ -365,14 +445,24 @@ func (p *Publisher) newRequest() *sarama.ProduceRequest {
 	}
 }
 
-// refresh asks the cluster for the metadata of topics (leaders move).
-func (c *call) refresh(topics map[string]bool) {
+// refresh asks the cluster for the metadata of topics (leaders move),
+// waiting no longer than ctx.
+func (c *call) refresh(ctx context.Context, topics map[string]bool) {
 	list := make([]string, 0, len(topics))
 	for t := range topics {
 		list = append(list, t)
 	}
-	if err := c.p.client.RefreshMetadata(list...); err != nil {
-		c.p.log.Debug("kafka: refreshing metadata failed", "topics", list, "err", redact(err.Error(), c.p.cfg.SASL.Password))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := c.p.client.RefreshMetadata(list...); err != nil {
+			c.p.log.Debug("kafka: refreshing metadata failed", "topics", list, "err", redact(err.Error(), c.p.cfg.SASL.Password))
+		}
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-c.p.closing:
 	}
 }
 

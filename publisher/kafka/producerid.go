@@ -18,18 +18,10 @@ type producerIDs struct {
 	seq   map[tp]int32
 }
 
-// ensure gets a producer id unless the one held is valid. A new id starts
-// every partition's sequence at 0.
-func (s *producerIDs) ensure(client sarama.Client, topics []string) error {
-	if s.valid {
-		return nil
-	}
-	res, err := initProducerID(client, topics)
-	if err != nil {
-		return err
-	}
+// set takes the producer id of res. A new id starts every partition's
+// sequence at 0.
+func (s *producerIDs) set(res *sarama.InitProducerIDResponse) {
 	s.id, s.epoch, s.valid, s.seq = res.ProducerID, res.ProducerEpoch, true, map[tp]int32{}
-	return nil
 }
 
 // initProducerID asks a broker for a new producer id. Unlike Sarama's

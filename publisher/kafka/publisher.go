@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -32,10 +35,11 @@ type Publisher struct {
 	closing   chan struct{} // closed when Close starts
 	closeOnce sync.Once
 
-	// mu is held by a Publish call, and by Close before it closes the
-	// client: the producer state below is the caller's alone.
-	mu  sync.Mutex
-	ids producerIDs
+	// turn is held (a value sent) by a Publish call, and by Close before it
+	// closes the client: the producer state below is its holder's alone.
+	turn    chan struct{}
+	ids     producerIDs
+	missing map[string]missingTopic // topics found missing, for a while
 
 	probe prober
 
@@ -63,6 +67,10 @@ func New(cfg Config) (*Publisher, error) {
 	cfg = cfg.withDefaults()
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
+		if loginRefused(err, cfg, sc) {
+			return nil, fmt.Errorf("%w: the broker answers, but closed the connection during SASL %s authentication of user %q: check the user and password",
+				ErrAuthentication, cfg.SASL.Mechanism, cfg.SASL.User)
+		}
 		return nil, connectError(err, cfg.SASL.Password)
 	}
 	maxBytes := maxMessageBytes(cfg, client)
@@ -75,8 +83,10 @@ func New(cfg Config) (*Publisher, error) {
 		produceVersion:  produceVersion(sc.Version),
 		partitioners:    partitioners{make: sc.Producer.Partitioner},
 		closing:         make(chan struct{}),
+		turn:            make(chan struct{}, 1),
+		missing:         map[string]missingTopic{},
 	}
-	p.probe = prober{brokers: cfg.Brokers, conf: sc}
+	p.probe = prober{brokers: cfg.Brokers, conf: probeConfig(sc)}
 	return p, nil
 }
 
@@ -92,6 +102,54 @@ func connectError(err error, password string) error {
 		return fmt.Errorf("%w: %s", ErrAuthentication, msg)
 	}
 	return fmt.Errorf("%w: kafka: connecting: %s", outbox.ErrUnavailable, msg)
+}
+
+// loginRefused tells a broker that refuses the SASL credentials by closing
+// the connection (as some brokers and proxies do, instead of answering
+// SASL_AUTHENTICATION_FAILED) from one that is down: when the connection
+// with credentials ended early (err, Sarama's) but a connection without
+// them gets an answer to ApiVersions (which Kafka serves before
+// authentication), the credentials were refused.
+//
+// A broker going down can also end a connection early, so the check is
+// made on one broker at a time: a new connection with the credentials ends
+// early again, and one without them to the same broker is answered.
+func loginRefused(err error, cfg Config, sc *sarama.Config) bool {
+	if cfg.SASL.Mechanism == "" || !endedEarly(err) {
+		return false
+	}
+	anon := *probeConfig(sc)
+	anon.Net.SASL.Enable = false
+	anon.Net.SASL.User, anon.Net.SASL.Password = "", ""
+	with := prober{conf: probeConfig(sc)}
+	without := prober{conf: &anon}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	for _, addr := range cfg.Brokers {
+		if endedEarly(with.one(ctx, addr)) && without.one(ctx, addr) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// endedEarly reports whether err is a connection that ended without an
+// answer.
+func endedEarly(err error) bool {
+	return err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET))
+}
+
+// probeTimeout bounds each step of a probe (dial, write, read): a probe is
+// a quick question, and one left behind by its caller must not linger.
+const probeTimeout = 2 * time.Second
+
+// probeConfig is sc with the probe's short timeouts.
+func probeConfig(sc *sarama.Config) *sarama.Config {
+	pc := *sc
+	pc.Net.DialTimeout = min(sc.Net.DialTimeout, probeTimeout)
+	pc.Net.ReadTimeout = min(sc.Net.ReadTimeout, probeTimeout)
+	pc.Net.WriteTimeout = min(sc.Net.WriteTimeout, probeTimeout)
+	return &pc
 }
 
 // MaxMessageBytes returns the largest record the publisher sends: the
@@ -133,8 +191,16 @@ func (p *Publisher) Publish(ctx context.Context, recs []outbox.Record) []error {
 	if p.isClosing() {
 		return p.closedErrs(len(recs))
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	select {
+	case p.turn <- struct{}{}:
+	case <-ctx.Done():
+		errs := make([]error, len(recs))
+		for i := range errs {
+			errs[i] = ctx.Err()
+		}
+		return errs
+	}
+	defer func() { <-p.turn }()
 	if p.client.Closed() {
 		return p.closedErrs(len(recs))
 	}
@@ -178,8 +244,8 @@ func (p *Publisher) Probe(ctx context.Context) error {
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closing)
-		p.mu.Lock()
-		defer p.mu.Unlock()
+		p.turn <- struct{}{}
+		defer func() { <-p.turn }()
 		_ = p.client.Close()
 	})
 	return nil

@@ -652,7 +652,12 @@ func TestSASL(t *testing.T) {
 				t.Errorf("error has the password: %v", err)
 			}
 			// kfake drops the connection (real brokers answer
-			// SASL_AUTHENTICATION_FAILED first, see TestConnectError).
+			// SASL_AUTHENTICATION_FAILED first, see TestConnectError): New
+			// tells it from an outage because the broker answers without
+			// credentials.
+			if !errors.Is(err, ErrAuthentication) || errors.Is(err, outbox.ErrUnavailable) {
+				t.Errorf("wrong password: %v; want ErrAuthentication, not unavailable", err)
+			}
 		})
 	}
 }

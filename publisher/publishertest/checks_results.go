@@ -150,3 +150,47 @@ func checkConcurrentPublish(tb testing.TB, h Harness) {
 	wg.Wait()
 	h.requireReceived(tb, b, topic, all)
 }
+
+// checkKeyOrderWithinCall: an outbox.OrderedPublisher gets many records of
+// a key in one call and the backend holds them in call order; an oversize
+// record among them fails permanently and the records after it, of its key
+// too, still go through.
+func checkKeyOrderWithinCall(tb testing.TB, h Harness) {
+	p, b := h.start(tb)
+	if op, ok := p.(outbox.OrderedPublisher); !ok || !op.OrdersKeys() {
+		tb.Skip("publishertest: not an outbox.OrderedPublisher: the relay gives it one record per key per call")
+	}
+	const topic, keys, perKey = "publishertest-hot", 3, 100
+	var recs, oks []outbox.Record
+	for i := range keys * perKey {
+		id := fmt.Sprintf("k%d-%03d", i%keys, i/keys)
+		r := outbox.Record{MessageID: id, Topic: topic, Key: fmt.Appendf(nil, "k%d", i%keys), Value: []byte(id)}
+		if i == keys*perKey/2 && h.MaxMessageBytes > 0 {
+			r = h.oversize(topic, id)
+			r.Key = fmt.Appendf(nil, "k%d", i%keys)
+		} else {
+			oks = append(oks, r)
+		}
+		recs = append(recs, r)
+	}
+	errs := h.publish(tb, p, recs)
+	for i, err := range errs {
+		big := h.MaxMessageBytes > 0 && len(recs[i].Value) > h.MaxMessageBytes
+		switch {
+		case big && !outbox.IsPermanent(err):
+			tb.Errorf("publishertest: oversize record %s: %v, want a permanent error", recs[i].MessageID, err)
+		case !big && err != nil:
+			tb.Errorf("publishertest: record %s: %v, want nil (a permanent failure of an earlier record does not hold its key back)", recs[i].MessageID, err)
+		}
+	}
+	got, _ := h.requireReceived(tb, b, topic, oks)
+	last := map[string]string{}
+	for _, r := range got {
+		k := string(r.Key)
+		if r.MessageID <= last[k] {
+			tb.Errorf("publishertest: key %s: the backend holds %s after %s: a key's records within one call are out of order", k, r.MessageID, last[k])
+			return
+		}
+		last[k] = r.MessageID
+	}
+}

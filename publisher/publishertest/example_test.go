@@ -37,6 +37,7 @@ func Example() {
 	// OneResultPerRecord
 	// RoundTrip
 	// KeyOrderAcrossCalls
+	// KeyOrderWithinCall
 	// OversizeIsPermanent
 	// ResultsInOrder
 	// CanceledContext

@@ -97,6 +97,7 @@ var checks = []check{
 	{"OneResultPerRecord", checkOneResultPerRecord},
 	{"RoundTrip", checkRoundTrip},
 	{"KeyOrderAcrossCalls", checkKeyOrderAcrossCalls},
+	{"KeyOrderWithinCall", checkKeyOrderWithinCall},
 	{"OversizeIsPermanent", checkOversizeIsPermanent},
 	{"ResultsInOrder", checkResultsInOrder},
 	{"CanceledContext", checkCanceledContext},

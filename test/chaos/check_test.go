@@ -29,10 +29,11 @@ import (
 // killed, or its broker's answer lost) sends anything twice: at most one
 // batch.
 //
-// After the broker was down or failing, Sarama's circuit breaker (open for
-// 10 s after three failed leader lookups, fixed in its code) may hold a
-// relay back once the broker is fine again: outage adds it, until the
-// publisher probes its way past it (the hot-keys issue's fast recovery).
+// After the broker was down or failing, a relay in its outage pause
+// resumes at its next probe of the broker (every 500 ms) or, when the
+// produce requests were refused rather than the broker down, at the end of
+// the pause's current step: outage adds 2 s for that (it was 10 s while
+// Sarama's circuit breaker held relays back).
 //
 // SQLite has one write lock for everyone: every writer, every relay's
 // acks and lease rounds queue for it, and a relay frozen in a write
@@ -41,9 +42,9 @@ import (
 // and recovery bounds are wider; they still catch a stall.
 func limitsFor(name string) limits {
 	if name == "sqlite" {
-		return limits{gap: 5 * time.Second, recovery: 5 * time.Second, lease: sqliteLease, outage: 10 * time.Second, batch: relayBatch}
+		return limits{gap: 5 * time.Second, recovery: 5 * time.Second, lease: sqliteLease, outage: 2 * time.Second, batch: relayBatch}
 	}
-	return limits{gap: 2 * time.Second, recovery: 3 * time.Second, lease: leaseDuration, outage: 10 * time.Second, batch: relayBatch}
+	return limits{gap: 2 * time.Second, recovery: 3 * time.Second, lease: leaseDuration, outage: 2 * time.Second, batch: relayBatch}
 }
 
 type ledgerEntry struct {

@@ -1,0 +1,277 @@
+package dialecttest
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// The operators' methods (dialect.Operator): Overview, and the
+// dead-letter tools.
+
+// op returns the dialect's Operator. A dialect without one skips these
+// tests: it is optional (every dialect of this module has it, which
+// TestOperator in package dialect checks).
+func (s suite) op(t *testing.T) dialect.Operator {
+	t.Helper()
+	op, ok := s.Dialect.(dialect.Operator)
+	if !ok {
+		t.Skipf("%s does not implement dialect.Operator", s.Dialect.Name())
+	}
+	return op
+}
+
+// deadLetters inserts msgs, reads them and dead-letters them with the error
+// "err <message id>", then returns their dead-letter ids, oldest first.
+func (s suite) deadLetters(t *testing.T, db *sql.DB, msgs ...dialect.InsertRow) []int64 {
+	t.Helper()
+	ctx := ctxT(t)
+	s.insert(t, db, msgs...)
+	want := map[string]bool{}
+	for _, m := range msgs {
+		want[m.MessageID] = true
+	}
+	var fails []dialect.Failure
+	for _, r := range s.read(t, db, allShards(), 10_000) {
+		if want[r.MessageID] {
+			fails = append(fails, dialect.Failure{RowID: r.RowID, Err: "err " + r.MessageID})
+		}
+	}
+	if err := s.Dialect.DeadLetter(ctx, db, fails); err != nil {
+		t.Fatalf("DeadLetter: %v", err)
+	}
+	all, err := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	if err != nil {
+		t.Fatalf("DeadLetterIDs: %v", err)
+	}
+	slices.Reverse(all)
+	return all[len(all)-len(msgs):]
+}
+
+func (s suite) overviewExact(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	if err := s.Dialect.EnsureShards(ctx, db, numShards); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || o.Pending != 0 || len(o.Topics) != 0 || len(o.Shards) != numShards || o.Now.IsZero() {
+		t.Fatalf("empty Overview = %+v, %v", o, err)
+	}
+	s.deadLetters(t, db, onShard("dead", "x", 5))
+	other := onShard("p3", "k", 2)
+	other.Topic = "payments"
+	s.insert(t, db, onShard("o1", "a", 1), onShard("o2", "b", 1), onShard("o3", "c", 2), other)
+	recs := s.read(t, db, []int{1}, 1)
+	if err := s.Dialect.Retry(ctx, db, []dialect.Retry{{RowID: recs[0].RowID, Delay: time.Hour, Err: "broker said no"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Dialect.Heartbeat(ctx, db, "relay-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Dialect.Acquire(ctx, db, "relay-a", 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := fmt.Sprint(o.Topics[0].Topic, o.Topics[0].Pending, o.Topics[1].Topic, o.Topics[1].Pending)
+	if o.Estimated || o.Pending != 4 || len(o.Topics) != 2 || topics != "orders3payments1" {
+		t.Fatalf("Overview: estimated %v, pending %d, topics %+v; want exact, 4, orders 3 and payments 1", o.Estimated, o.Pending, o.Topics)
+	}
+	if o.Retrying != 1 || len(o.Waiting) != 1 || o.Waiting[0].MessageID != "o1" || o.Waiting[0].Attempts != 1 ||
+		o.Waiting[0].NextAttempt.Sub(o.Now) < 50*time.Minute || len(o.Errors) != 1 || o.Errors[0] != (dialect.ErrorCount{Err: "broker said no", Count: 1}) {
+		t.Fatalf("Overview waiting: %d %+v %+v; want o1 waiting an hour with its error", o.Retrying, o.Waiting, o.Errors)
+	}
+	if len(o.Dead) != 1 || o.Dead[0].Topic != "orders" || o.Dead[0].Count != 1 || o.Dead[0].Newest.IsZero() {
+		t.Fatalf("Overview dead letters %+v; want orders: 1", o.Dead)
+	}
+	if len(o.Shards) != numShards || o.Shards[1].Pending != 2 || o.Shards[2].Pending != 2 || o.Shards[0].Pending != 0 ||
+		o.Shards[1].Oldest.IsZero() || !o.Shards[0].Oldest.IsZero() {
+		t.Fatalf("Overview shards %+v; want 2 pending on shards 1 and 2", o.Shards)
+	}
+	leased := 0
+	for _, sh := range o.Shards {
+		if sh.Owner == "relay-a" && sh.LeaseUntil.After(o.Now) {
+			leased++
+		}
+	}
+	if leased != 1 {
+		t.Fatalf("Overview shards %+v; want one leased by relay-a", o.Shards)
+	}
+	if len(o.Relays) != 1 || o.Relays[0].ID != "relay-a" || o.Now.Sub(o.Relays[0].HeartbeatAt) > time.Minute {
+		t.Fatalf("Overview relays %+v (now %v)", o.Relays, o.Now)
+	}
+	if age := o.Now.Sub(o.Oldest); o.Oldest.IsZero() || age < 0 || age > time.Minute {
+		t.Fatalf("Overview oldest %v, now %v", o.Oldest, o.Now)
+	}
+}
+
+// overviewSampled makes Overview estimate (ExactUpTo below the row count)
+// on an outbox small enough for the sample to cover it whole: the estimate
+// is then exact.
+func (s suite) overviewSampled(t *testing.T, db *sql.DB) {
+	var msgs []dialect.InsertRow
+	for i := range 60 {
+		m := onShard(fmt.Sprint("m", i), fmt.Sprint("k", i), i%4)
+		if i%3 == 0 {
+			m.Topic = "payments"
+		}
+		msgs = append(msgs, m)
+	}
+	s.insert(t, db, msgs...)
+	o, err := s.op(t).Overview(ctxT(t), db, dialect.OverviewRequest{ExactUpTo: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Estimated || o.Pending != 60 || len(o.Topics) != 2 || o.Topics[0].Pending != 40 || o.Topics[1].Pending != 20 {
+		t.Fatalf("sampled Overview: estimated %v, pending %d, topics %+v; want estimated, 60, orders 40, payments 20", o.Estimated, o.Pending, o.Topics)
+	}
+}
+
+func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	m := onShard("a", "k", 1)
+	m.Key, m.Value, m.Headers = []byte{0, 1, 2}, []byte("value a"), []byte{1, 1, 1, 'h', 'v'}
+	ids := s.deadLetters(t, db, m, onShard("b", "k", 2), onShard("c", "j", 3))
+	all, err := s.op(t).ListDeadLetters(ctx, db, dialect.DeadLetterFilter{})
+	if err != nil || len(all) != 3 || all[0].ID != ids[2] || all[2].ID != ids[0] {
+		t.Fatalf("ListDeadLetters = %+v, %v; want 3, newest first", all, err)
+	}
+	a := all[2]
+	if a.MessageID != "a" || a.Topic != "orders" || !slices.Equal(a.Key, m.Key) || string(a.Value) != "value a" ||
+		!slices.Equal(a.Headers, m.Headers) || a.Shard != 1 || a.Attempts != 1 || a.LastError != "err a" ||
+		a.CreatedAt.IsZero() || a.DeadAt.Before(a.CreatedAt) {
+		t.Fatalf("dead letter a = %+v", a)
+	}
+	future := a.DeadAt.Add(time.Hour)
+	for _, tc := range []struct {
+		f    dialect.DeadLetterFilter
+		want []int64
+	}{
+		{dialect.DeadLetterFilter{Limit: 2}, []int64{ids[2], ids[1]}},
+		{dialect.DeadLetterFilter{BelowID: ids[2], Limit: 1}, []int64{ids[1]}},
+		{dialect.DeadLetterFilter{ErrorContains: "err b"}, []int64{ids[1]}},
+		{dialect.DeadLetterFilter{ErrorContains: "%"}, nil},
+		{dialect.DeadLetterFilter{Topic: "payments"}, nil},
+		{dialect.DeadLetterFilter{Since: future}, nil},
+		{dialect.DeadLetterFilter{Before: future, IDs: []int64{ids[0], ids[2], 1 << 40}}, []int64{ids[2], ids[0]}},
+		{dialect.DeadLetterFilter{Before: a.DeadAt.Add(-time.Hour)}, nil},
+	} {
+		got, err := s.op(t).DeadLetterIDs(ctx, db, tc.f)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("DeadLetterIDs(%+v) = %v, %v; want %v", tc.f, got, err, tc.want)
+		}
+	}
+}
+
+func (s suite) replayDeadLetters(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	dl := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "j", 2))
+	n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0], dl[1]})
+	if err != nil || n != 2 {
+		t.Fatalf("ReplayDeadLetters = %d, %v; want 2", n, err)
+	}
+	recs := s.read(t, db, allShards(), 10)
+	if got := ids(recs); !slices.Equal(got, []string{"a", "b"}) || recs[0].Attempts != 0 || string(recs[0].Value) != "a" || recs[0].Shard != 1 {
+		t.Fatalf("after replay the outbox holds %+v; want a then b, attempts 0", recs)
+	}
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	if !slices.Equal(left, []int64{dl[2]}) {
+		t.Fatalf("dead letters left %v, want [%d]", left, dl[2])
+	}
+	// Replayed already: skipped, nothing duplicated.
+	if n, err := s.op(t).ReplayDeadLetters(ctx, db, []int64{dl[0]}); err != nil || n != 0 {
+		t.Fatalf("second ReplayDeadLetters = %d, %v; want 0", n, err)
+	}
+	if got := len(s.read(t, db, allShards(), 10)); got != 2 {
+		t.Fatalf("outbox holds %d after a second replay, want 2", got)
+	}
+}
+
+func (s suite) replayPendingAgain(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1))
+	s.insert(t, db, onShard("b", "k", 1)) // the application enqueued b again
+	n, err := s.op(t).ReplayDeadLetters(ctx, db, ids)
+	var pe *dialect.PendingAgainError
+	if n != 0 || !errors.Is(err, dialect.ErrPendingAgain) || !errors.As(err, &pe) || !slices.Equal(pe.IDs, ids[1:]) ||
+		!slices.Equal(pe.MessageIDs, []string{"b"}) {
+		t.Fatalf("ReplayDeadLetters = %d, %v; want a PendingAgainError naming %d (b)", n, err, ids[1])
+	}
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	if len(left) != 2 || len(s.read(t, db, allShards(), 10)) != 1 {
+		t.Fatalf("a refused replay changed something: dead letters %v", left)
+	}
+}
+
+// replayRace replays the same dead letters from several goroutines at
+// once: each is replayed exactly once.
+func (s suite) replayRace(t *testing.T, db *sql.DB) {
+	var msgs []dialect.InsertRow
+	for i := range 200 {
+		msgs = append(msgs, msg(fmt.Sprint("r", i), fmt.Sprint("k", i%7), "v"))
+	}
+	op := s.op(t)
+	ids := s.deadLetters(t, db, msgs...)
+	var mu sync.Mutex
+	var total int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			ctx := ctxT(t)
+			order := slices.Clone(ids)
+			if g%2 == 1 {
+				slices.Reverse(order)
+			}
+			for len(order) > 0 {
+				chunk := order[:min(len(order), 50)]
+				n, err := op.ReplayDeadLetters(ctx, db, chunk)
+				if err != nil && isRetriableContention(err) {
+					continue
+				}
+				if err != nil {
+					t.Errorf("ReplayDeadLetters: %v", err)
+					return
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+				order = order[len(chunk):]
+			}
+		})
+	}
+	wg.Wait()
+	if got := len(s.read(t, db, allShards(), 1000)); total != 200 || got != 200 {
+		t.Fatalf("replayed %d, outbox holds %d; want 200 and 200", total, got)
+	}
+}
+
+func (s suite) purgeAndPrune(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	ids := s.deadLetters(t, db, onShard("a", "k", 1), onShard("b", "k", 1), onShard("c", "k", 1), onShard("d", "k", 1))
+	if n, err := s.op(t).DeleteDeadLetters(ctx, db, []int64{ids[1], 1 << 40}); err != nil || n != 1 {
+		t.Fatalf("DeleteDeadLetters = %d, %v; want 1", n, err)
+	}
+	if n, err := s.op(t).PruneDeadLetters(ctx, db, time.Hour, 10); err != nil || n != 0 {
+		t.Fatalf("PruneDeadLetters(1h) = %d, %v; want 0", n, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n, err := s.op(t).PruneDeadLetters(ctx, db, 10*time.Millisecond, 2); err != nil || n != 2 {
+		t.Fatalf("PruneDeadLetters(10ms, 2) = %d, %v; want 2", n, err)
+	}
+	left, _ := s.op(t).DeadLetterIDs(ctx, db, dialect.DeadLetterFilter{})
+	if !slices.Equal(left, []int64{ids[3]}) {
+		t.Fatalf("after prune %v left, want the newest, [%d]", left, ids[3])
+	}
+	var tooMany *dialect.TooManyIDsError
+	if _, err := s.op(t).DeleteDeadLetters(ctx, db, make([]int64, dialect.MaxReplayIDs+1)); !errors.As(err, &tooMany) {
+		t.Fatalf("DeleteDeadLetters of too many ids: %v, want a TooManyIDsError", err)
+	}
+}

@@ -1,0 +1,6 @@
+-- DeadLetterIDs: the ids of some dead letters that still exist
+SELECT id
+FROM outbox_dead_letters
+WHERE id IN ($1,$2)
+ORDER BY id DESC;
+-- args: 101 102

@@ -1,0 +1,6 @@
+-- ReplayDeadLetters (transaction): is a message id pending again?
+SELECT dl.id, dl.message_id
+FROM outbox_dead_letters AS dl JOIN outbox_messages AS m ON m.message_id = dl.message_id
+WHERE dl.id IN ($1,$2)
+ORDER BY dl.id;
+-- args: 101 102

@@ -1,0 +1,2 @@
+-- Overview: the database clock
+SELECT now();
