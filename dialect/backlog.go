@@ -100,8 +100,12 @@ func Now(ctx context.Context, d Dialect, db *sql.DB) (time.Time, error) {
 	if !ok {
 		return time.Time{}, ErrNoBacklog
 	}
+	q, _, err := sd.clockSQL().ToSql() // the statement of Overview's clock
+	if err != nil {
+		return time.Time{}, err
+	}
 	var now dbTime
-	if err := db.QueryRowContext(ctx, sd.bounded(ctx, "SELECT "+sd.f.now)).Scan(&now); err != nil {
+	if err := db.QueryRowContext(ctx, sd.bounded(ctx, q)).Scan(&now); err != nil {
 		return time.Time{}, fmt.Errorf("dialect: reading the database clock: %w", err)
 	}
 	return now.t, nil
