@@ -61,6 +61,16 @@ type Config struct {
 	// Logger receives the warning for messages enqueued outside a
 	// transaction. Default: no logging.
 	Logger *slog.Logger
+	// ContextHeaders, when set, returns headers taken from Enqueue's ctx
+	// (a request id, a tenant, a user; the W3C trace context with
+	// outboxotel.ContextHeaders) that Enqueue adds to every message of the
+	// call. They are validated like the message's own headers (a bad one
+	// fails the call, nothing written). A message's own header of the same
+	// name wins, unless OverrideHeaders is set. Default: none, at no cost.
+	ContextHeaders func(ctx context.Context) []Header
+	// OverrideHeaders lets the headers of ContextHeaders replace a
+	// message's own headers of the same name. Default false.
+	OverrideHeaders bool
 }
 
 // Validate reports the first invalid field as a *ConfigError (errors.Is
@@ -133,6 +143,7 @@ func (o *Outbox) Enqueue(ctx context.Context, exec Execer, msgs ...Message) erro
 	if len(msgs) == 0 {
 		return nil
 	}
+	msgs = o.withContextHeaders(ctx, msgs)
 	if err := Validate(o.cfg.MaxMessageBytes, msgs...); err != nil {
 		return err
 	}

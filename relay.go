@@ -49,6 +49,8 @@ type Relay struct {
 	recordBytes int
 
 	published, retried, deadLettered, unavailable, batches, pipelined atomic.Int64
+
+	obs observing // RelayConfig.Observer and what it needs (relay_observer.go)
 }
 
 // NewRelay returns a relay that reads db and publishes with pub. It
@@ -70,6 +72,7 @@ func NewRelay(db *sql.DB, pub Publisher, cfg RelayConfig) (*Relay, error) {
 		log:    cfg.Logger.With("relay", cfg.ID),
 		leases: newLeaseBook(),
 		paused: map[string]topicPause{},
+		obs:    observing{obs: cfg.Observer},
 	}, nil
 }
 
@@ -121,9 +124,11 @@ func (r *Relay) Run(ctx context.Context) error {
 	// Hand everything back so other relays take over at once.
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := r.cfg.Dialect.Release(cleanup, r.db, r.cfg.ID, r.leases.takeAll()); err != nil {
+	held := r.leases.takeAll()
+	if err := r.cfg.Dialect.Release(cleanup, r.db, r.cfg.ID, held); err != nil {
 		r.log.Warn("releasing leases at shutdown failed; they expire on their own", "err", err)
 	}
+	r.leaseEvent(LeaseHandedBack, len(held))
 	if err := r.cfg.Dialect.Deregister(cleanup, r.db, r.cfg.ID); err != nil {
 		r.log.Warn("deregistering failed", "err", err)
 	}

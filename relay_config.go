@@ -90,6 +90,14 @@ type RelayConfig struct {
 	// Logger receives the relay's logs. Payloads are never logged.
 	// Default: slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, sees every batch, publish call, record outcome,
+	// lease change, backoff and probe (see RelayObserver; prommetrics
+	// implements it). Default: none, at no cost.
+	Observer RelayObserver
+	// Tracer, when set, traces the publication of each record (see
+	// RecordTracer; outboxotel implements it with OpenTelemetry).
+	// Default: none, at no cost.
+	Tracer RecordTracer
 }
 
 // Validate reports the first invalid field as a *ConfigError (errors.Is

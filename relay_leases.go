@@ -59,6 +59,7 @@ func (r *Relay) keepLeases(ctx, work context.Context) {
 		// A round that hangs (a half-open connection) must not outlive the
 		// leases it is meant to keep.
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration/2)
+		r.measureClock(rctx) // before the first shards are taken
 		err := r.leaseRound(rctx, ctx.Err() == nil, &wait)
 		if err == nil && time.Since(lastCheck) > time.Minute {
 			r.checkShardCount(rctx)
@@ -101,6 +102,7 @@ func (r *Relay) leaseRound(ctx context.Context, claim bool, wait *time.Duration)
 	if lost > 0 {
 		r.log.Warn("lost shard leases to another relay", "lost", lost)
 	}
+	r.leaseEvent(LeaseLost, lost)
 	extra := r.leases.handBack(share)
 	need := 0
 	if claim {
@@ -115,6 +117,7 @@ func (r *Relay) leaseRound(ctx context.Context, claim bool, wait *time.Duration)
 			return fmt.Errorf("release: %w", err)
 		}
 		r.log.Debug("handed back shards above the fair share", "released", len(extra), "live_relays", live)
+		r.leaseEvent(LeaseHandedBack, len(extra))
 	}
 	if need == 0 {
 		return nil
@@ -125,6 +128,7 @@ func (r *Relay) leaseRound(ctx context.Context, claim bool, wait *time.Duration)
 		return fmt.Errorf("acquire: %w", err)
 	}
 	r.leases.acquired(got, start.Add(lease))
+	r.leaseEvent(LeaseAcquired, len(got))
 	if len(got) > 0 {
 		r.log.Debug("acquired shards", "acquired", len(got), "live_relays", live)
 	}

@@ -127,6 +127,9 @@ func (b *batchRun) decode() {
 		if err != nil {
 			b.out.failures = append(b.out.failures, dialect.Failure{RowID: row.RowID, Err: err.Error()})
 			b.blocked[b.plan.group[i]] = true
+			b.recordEvent(i, OutcomeDeadLettered, FailureCorrupt, ReasonCorruptHeaders)
+			b.r.log.Error("message dead-lettered: its stored headers do not decode", "message_id", row.MessageID,
+				"topic", row.Topic, "shard", row.Shard, "err", err)
 			continue
 		}
 		b.msgs[i] = Record{MessageID: row.MessageID, Topic: row.Topic, Key: row.Key, Value: row.Value,
@@ -163,9 +166,12 @@ func (b *batchRun) pick(idx []int) (batch []Record, which []int) {
 // counted as unavailable: nothing is lost, nothing counted as an attempt.
 func (r *Relay) publishRound(ctx context.Context, batch []Record) (errs []error, timedOut bool) {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
+	ends := r.startTraces(pctx, batch) // RelayConfig.Tracer, relay_tracer.go
+	start := time.Now()
 	errs = r.pub.Publish(pctx, batch)
 	timedOut = pctx.Err() != nil && ctx.Err() == nil
 	cancel()
+	r.publishEvent(errs, time.Since(start), timedOut)
 	if got := len(errs); got != len(batch) {
 		r.log.Error("publisher returned a wrong number of results; treating the round as failed", "want", len(batch), "got", got)
 		errs = make([]error, len(batch))
@@ -173,6 +179,7 @@ func (r *Relay) publishRound(ctx context.Context, batch []Record) (errs []error,
 			errs[j] = fmt.Errorf("%w: publisher returned %d results for %d records", ErrUnavailable, got, len(batch))
 		}
 	}
+	endTraces(ends, errs)
 	return errs, timedOut
 }
 
@@ -193,10 +200,12 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 		}
 		b.out.acks = append(b.out.acks, rec.RowID)
 		b.ok[rec.Topic] = true
+		b.recordEvent(i, OutcomePublished, FailureNone, "")
 	case errors.Is(err, ErrNotSent):
 		// Held back by the publisher after an earlier record of its
 		// partition failed: untouched, no attempt counted.
 		b.blocked[g] = true
+		b.recordEvent(i, OutcomeUntouched, FailureNotSent, "")
 	case errors.Is(err, ErrUnavailable) || ((ctx.Err() != nil || timedOut) && isContextErr(err)):
 		// Not the message's fault (the broker is unreachable or too slow,
 		// or we are shutting down): no attempt counted.
@@ -208,16 +217,19 @@ func (b *batchRun) record(ctx context.Context, i int, err error, timedOut bool) 
 		}
 		r.unavailable.Add(1)
 		b.blocked[g] = true
+		b.untouchedEvent(ctx, i, err, timedOut)
 	case IsPermanent(err) || rec.Attempts+1 >= r.cfg.MaxAttempts:
 		b.out.failures = append(b.out.failures, dialect.Failure{RowID: rec.RowID, Err: errText(err)})
-		r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic,
+		r.log.Warn("message dead-lettered", "message_id", rec.MessageID, "topic", rec.Topic, "shard", rec.Shard,
 			"attempts", rec.Attempts+1, "permanent", IsPermanent(err), "err", err)
 		// A dead letter does not hold back its key: the next messages flow.
+		b.failedEvent(i, err, deadLetterReason(err))
 	default:
 		delay := r.backoff(rec.Attempts + 1)
 		b.out.retries = append(b.out.retries, dialect.Retry{RowID: rec.RowID, Delay: delay, Err: errText(err)})
 		b.noteRetry(rec, err)
 		b.blocked[g] = true
+		b.failedEvent(i, err, "")
 	}
 }
 
@@ -310,6 +322,7 @@ func (r *Relay) pauseTopics(ok map[string]bool, unavail map[string]error, anyPub
 		p.until = time.Now().Add(p.backoff)
 		r.paused[t] = p
 		r.log.Warn("topic unavailable while others are not: pausing it; its messages are untouched", "topic", t, "pause", p.backoff, "err", err)
+		r.backoffEvent(BackoffTopicPaused, t, p.backoff)
 	}
 }
 

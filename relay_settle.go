@@ -1,7 +1,9 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -21,6 +23,9 @@ func (r *Relay) settle(work context.Context, out batchOutcome) (unacked []int64)
 	stop := context.AfterFunc(work, func() { time.AfterFunc(2*time.Second, cancel) })
 	defer stop()
 	d := r.cfg.Dialect
+	start := time.Now()
+	var failed error
+	defer func() { r.settleEvent(out, time.Since(start), failed) }()
 	try := func(what string, fn func() error) bool {
 		for attempt := 1; ; attempt++ {
 			err := fn()
@@ -29,6 +34,7 @@ func (r *Relay) settle(work context.Context, out batchOutcome) (unacked []int64)
 			}
 			if attempt == 3 || dctx.Err() != nil {
 				r.log.Error("recording the batch outcome failed", "step", what, "err", err)
+				failed = cmp.Or(failed, fmt.Errorf("%s: %w", what, err))
 				return false
 			}
 			ctxtime.Sleep(dctx, time.Duration(attempt)*100*time.Millisecond)
@@ -90,6 +96,7 @@ func (r *Relay) retryAck(ctx, work context.Context) {
 			return
 		}
 		r.log.Error("deleting published messages failed; retrying before reading more", "messages", len(r.unacked), "err", err, "retry_in", wait)
+		r.backoffEvent(BackoffAckFailed, "", wait)
 		ctxtime.Sleep(ctx, wait)
 		wait = min(wait*2, 30*time.Second)
 	}

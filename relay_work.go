@@ -27,6 +27,7 @@ func (r *Relay) work(ctx, work context.Context) {
 	var p pipeline
 	defer p.drain(r)
 	for ctx.Err() == nil {
+		r.cycleEvent()
 		// Rows published but not deleted come first: reading again would
 		// publish them again.
 		if len(r.unacked) > 0 {
@@ -109,6 +110,7 @@ func (r *Relay) nextBatch(ctx, work context.Context, p *pipeline) (recs []dialec
 		r.leases.use(nil)
 		if ctx.Err() == nil {
 			r.log.Error("reading the outbox failed", "err", err)
+			r.backoffEvent(BackoffReadFailed, "", time.Second)
 			ctxtime.Sleep(ctx, time.Second)
 		}
 		return nil, nil, false, false
@@ -166,6 +168,7 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 			outage = min(outage*2, r.cfg.OutageBackoffMax)
 		}
 		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
+		r.backoffEvent(BackoffUnavailable, "", outage)
 		if r.probedBack {
 			// The last pause ended because the broker answered a probe,
 			// and publishing still failed: the probe's answer is not
@@ -177,7 +180,9 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 		}
 	case out.published == 0 && out.skipped > 0:
 		// Only records of paused topics: wait for the first to resume.
-		ctxtime.Sleep(ctx, min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax))
+		wait := min(max(time.Until(r.nextResume()), r.cfg.MinPollInterval), r.cfg.OutageBackoffMax)
+		r.backoffEvent(BackoffPausedOnly, "", wait)
+		ctxtime.Sleep(ctx, wait)
 	default:
 		r.probedBack = false
 		if outage != 0 {
@@ -209,8 +214,10 @@ func (r *Relay) outageWait(ctx context.Context, d time.Duration) (back bool) {
 			return false // the pause is over: the next batch finds out
 		}
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeInterval)
+		start := time.Now()
 		err := prober.Probe(pctx)
 		cancel()
+		r.probeEvent(time.Since(start), err)
 		if err == nil && ctx.Err() == nil {
 			return true
 		}
@@ -291,6 +298,9 @@ func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]d
 	return func(work context.Context) ([]dialect.Row, error) {
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
-		return r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+		start := time.Now()
+		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, req)
+		r.readEvent(len(req.Shards), len(recs), time.Since(start), err)
+		return recs, err
 	}
 }

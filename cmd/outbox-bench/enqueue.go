@@ -141,10 +141,14 @@ func (b *enqueueBench) run(ctx context.Context, e *env, c *checks) (result, erro
 	res := &enqueueResult{header: h, Iterations1: b.iterations, Iterations100: b.iterations100,
 		Warmup1: b.iterations / 20, Warmup100: b.iterations100 / 20,
 		ValueBytes: b.load.valueBytes, Keys: b.load.keys, KeySkew: b.load.skew, Shards: b.load.shards}
-	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: b.load.shards})
+	ocfg := outbox.Config{Dialect: e.dialect, NumShards: b.load.shards}
+	e.instr.outbox(&ocfg)
+	ob, err := outbox.New(ocfg)
 	if err != nil {
 		return nil, err
 	}
+	ctx, endRequest := e.instr.request(ctx)
+	defer endRequest()
 	b.e, b.ob, b.c = e, ob, c
 	b.pools = map[int][][]outbox.Message{1: b.messagePool(1), 100: b.messagePool(100)}
 	stopProfile, err := e.profile()

@@ -50,6 +50,7 @@ type env struct {
 	switchable bool                 // kfake's listeners can be taken down (the outage scenario)
 	partitions int                  // of opts.topic
 	log        *slog.Logger         // warn level, to stderr: for the relays
+	instr      *instruments         // --observe; nil: off
 	stderr     io.Writer
 	closers    []func()
 }
@@ -71,6 +72,16 @@ func setup(ctx context.Context, name string, o *commonOpts, n needs, stderr io.W
 	}
 	if err := e.openNamespace(ctx, n.pool); err != nil {
 		return nil, err
+	}
+	if o.observe != "" {
+		// The gauges' refresh gets a pool of its own, as it has the
+		// relay's in relay run, not the application's.
+		gdb, err := e.open(1)
+		if err != nil {
+			return nil, err
+		}
+		e.instr = newInstruments(ctx, e.dialect, gdb, o.observe == observeAll)
+		e.closers = append(e.closers, func() { e.instr.close(); gdb.Close() })
 	}
 	if len(n.topics) == 0 {
 		return e, nil
@@ -145,7 +156,7 @@ func (e *env) close() {
 func (e *env) header() header {
 	h := header{
 		Scenario: e.scenario, Dialect: e.opts.dialect, Database: e.display, Namespace: e.opts.namespace,
-		Topic: e.opts.topic, Partitions: e.partitions,
+		Topic: e.opts.topic, Partitions: e.partitions, Observe: e.opts.observe,
 		Go: runtime.Version(), CPUs: runtime.NumCPU(), Time: time.Now().Format(time.RFC3339),
 	}
 	h.Revision, h.Dirty = revision()
@@ -193,10 +204,14 @@ func (spec loadSpec) picker() *keyPicker {
 // load enqueues spec.n messages in transactions of loadTxSize, then
 // analyzes the table so that the planner sees its real size.
 func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Duration, error) {
-	ob, err := outbox.New(outbox.Config{Dialect: e.dialect, NumShards: spec.numShards})
+	ocfg := outbox.Config{Dialect: e.dialect, NumShards: spec.numShards}
+	e.instr.outbox(&ocfg)
+	ob, err := outbox.New(ocfg)
 	if err != nil {
 		return 0, err
 	}
+	ctx, endRequest := e.instr.request(ctx)
+	defer endRequest()
 	keys, pick := keyBytes(spec.keys), spec.picker()
 	rng := newRand(uint64(spec.n))
 	msgs := make([]outbox.Message, 0, loadTxSize)

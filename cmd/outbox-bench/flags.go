@@ -128,6 +128,7 @@ type commonOpts struct {
 	namespace  string
 	cpuprofile string
 	brokerRTT  time.Duration // --broker-rtt, of the scenarios that publish
+	observe    string        // --observe: metrics, or metrics and tracing (observe.go)
 }
 
 const dsnHelp = `database: a postgres:// URL (default $OUTBOX_TEST_POSTGRES_DSN or
@@ -146,6 +147,7 @@ func addCommon(fs *flag.FlagSet) *commonOpts {
 	fs.IntVar(&o.partitions, "partitions", defaultPartitions, "partitions of the topics the benchmark creates")
 	fs.StringVar(&o.namespace, "namespace", defaultNamespace, "schema (postgres) or database (mysql) created empty for the run and dropped at its end")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the measured phase to this file:\nthe relay phase (drain), the load (latency), the timed calls (enqueue),\nthe relay child's life (memory, idle)")
+	fs.StringVar(&o.observe, "observe", "", observeHelp)
 	return &o
 }
 
@@ -170,6 +172,11 @@ func (o *commonOpts) check() error {
 	case "postgres", "mysql", "sqlite":
 	default:
 		return flagErrorf("--dialect", "must be postgres, mysql or sqlite; got %q", o.dialect)
+	}
+	switch o.observe {
+	case "", observeMetrics, observeAll:
+	default:
+		return flagErrorf("--observe", "must be %s or %s; got %q", observeMetrics, observeAll, o.observe)
 	}
 	if err := outbox.Validate(0, outbox.Message{Topic: o.topic}); err != nil {
 		return &usageError{Flag: "--topic", Msg: "--topic: " + err.Error()}

@@ -56,6 +56,7 @@ type header struct {
 	Broker     string `json:"broker,omitempty"` // "kfake" or the --brokers list
 	Topic      string `json:"topic,omitempty"`
 	Partitions int    `json:"partitions,omitempty"`
+	Observe    string `json:"observe,omitempty"` // --observe: metrics, or all (metrics and tracing)
 	Go         string `json:"go"`
 	CPUs       int    `json:"cpus"`
 	Time       string `json:"time"`

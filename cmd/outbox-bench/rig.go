@@ -27,7 +27,8 @@ type relaySettings struct {
 	brokers     []string
 	id          string
 	numShards   int
-	batchSize   int // 0: the relay's default
+	batchSize   int          // 0: the relay's default
+	instr       *instruments // --observe; nil: off
 }
 
 // relayRig is a relay with its own pool, publisher and (on PostgreSQL)
@@ -62,6 +63,7 @@ func newRelayRig(ctx context.Context, s relaySettings, log *slog.Logger) (_ *rel
 	}
 	r.timed = &timedPublisher{Publisher: r.pub}
 	cfg := outbox.RelayConfig{Dialect: s.dialect, NumShards: s.numShards, ID: s.id, BatchSize: s.batchSize, Logger: log}
+	s.instr.relay(&cfg)
 	if s.dialect.SupportsNotify() {
 		if r.listener, err = pqnotify.New(ctx, s.dsn, log); err != nil {
 			return nil, err
@@ -111,7 +113,7 @@ func (r *relayRig) close() {
 // brokers.
 func (e *env) relaySettings(id string, numShards, batchSize int) relaySettings {
 	return relaySettings{driver: e.driver, dsn: e.dsn, dialect: e.dialect, brokers: e.brokers,
-		id: id, numShards: numShards, batchSize: batchSize}
+		id: id, numShards: numShards, batchSize: batchSize, instr: e.instr}
 }
 
 // fleet is relays running side by side in this process.

@@ -145,6 +145,7 @@ type runOptions struct {
 	logFormat, logLevel                     string
 	pruneInterval                           time.Duration
 	pruneOlderThan                          ageFlag
+	observe                                 *observeOptions // observe.go
 }
 
 // addRunFlags declares the flags of relay run on fs. (One line per flag:
@@ -186,6 +187,7 @@ func addRunFlags(fs *flag.FlagSet) *runOptions {
 	fs.DurationVar(&o.pruneInterval, "prune-interval", 0, "prune old dead letters this often (0: never; else at least 1m, the first within 10s of the start; see relay prune); one relay with it is enough")
 	o.pruneOlderThan = ageFlag{name: "prune-older-than", text: "30d", d: 30 * 24 * time.Hour}
 	fs.Var(&o.pruneOlderThan, "prune-older-than", "age of the dead letters --prune-interval deletes (e.g. 36h, 30d, 2w)")
+	o.observe = addObserveFlags(fs)
 	return o
 }
 
@@ -265,6 +267,16 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
+	obs, err := o.observe.start(ctx, db, d, &rcfg, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	traces, err := startTracing(ctx, getenv, &rcfg, log) // tracing.go
+	if err != nil {
+		return err
+	}
+	defer traces.close(log)
 	if o.pruneInterval > 0 {
 		pctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/outboxrelay/outbox"
+)
+
+// health follows the relay's work loop for /healthz, /readyz and
+// --liveness-file. The loop is healthy while its last turn is at most
+// maxStall ago, or while it waits out a backoff it announced (plus
+// maxStall).
+type health struct {
+	outbox.NopObserver
+	maxStall     time.Duration
+	livenessFile string
+	log          *slog.Logger
+
+	mu        sync.Mutex
+	started   time.Time // when health was made: the grace before the first turn
+	lastCycle time.Time
+	waitUntil time.Time // end of the last backoff announced
+	shards    int
+	lastTouch time.Time
+	touchErr  bool // a failure to touch the liveness file was logged
+}
+
+// touchEvery bounds how often the liveness file is touched: at most once a
+// second, however fast the loop turns.
+const touchEvery = time.Second
+
+func newHealth(maxStall time.Duration, livenessFile string, log *slog.Logger) *health {
+	return &health{maxStall: maxStall, livenessFile: livenessFile, log: log, started: time.Now()}
+}
+
+// OnCycle implements outbox.RelayObserver: the loop turned.
+func (h *health) OnCycle(e outbox.CycleEvent) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastCycle, h.shards = now, e.Shards
+	if h.livenessFile != "" && now.Sub(h.lastTouch) >= touchEvery {
+		h.lastTouch = now
+		h.touch(now)
+	}
+}
+
+// OnBackoff implements outbox.RelayObserver: the loop waits on purpose.
+func (h *health) OnBackoff(e outbox.BackoffEvent) {
+	until := time.Now().Add(e.Duration)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if until.After(h.waitUntil) {
+		h.waitUntil = until
+	}
+}
+
+// OnLeases implements outbox.RelayObserver.
+func (h *health) OnLeases(e outbox.LeaseEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.shards = e.Held
+}
+
+// touch sets the liveness file's times to now, creating it if needed.
+// Called with h.mu held.
+func (h *health) touch(now time.Time) {
+	err := os.Chtimes(h.livenessFile, now, now)
+	if errors.Is(err, os.ErrNotExist) {
+		var f *os.File
+		if f, err = os.OpenFile(h.livenessFile, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			err = f.Close()
+		}
+	}
+	if err != nil && !h.touchErr {
+		h.touchErr = true
+		h.log.Error("cannot touch the liveness file; exec probes on it will fail", "path", h.livenessFile, "err", err)
+	} else if err == nil {
+		h.touchErr = false
+	}
+}
+
+// healthy returns nil while the loop makes progress, or why not.
+func (h *health) healthy(now time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := h.lastCycle
+	if last.IsZero() {
+		last = h.started
+	}
+	if now.Sub(last) <= h.maxStall || now.Before(h.waitUntil.Add(h.maxStall)) {
+		return nil
+	}
+	if h.lastCycle.IsZero() {
+		return fmt.Errorf("the work loop has not started after %s", now.Sub(h.started).Round(time.Millisecond))
+	}
+	return fmt.Errorf("the work loop made no progress for %s (bound %s)", now.Sub(last).Round(time.Millisecond), h.maxStall)
+}
+
+// running reports whether the loop has turned at least once, and how many
+// shards the relay holds.
+func (h *health) running() (bool, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.lastCycle.IsZero(), h.shards
+}

@@ -1,0 +1,2 @@
+-- ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 by id
+SELECT (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_messages LIMIT 100000) p), (SELECT MIN(CASE WHEN o.available_at <= CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) THEN o.created_at END) FROM (SELECT created_at, available_at FROM outbox_messages ORDER BY id LIMIT 10000) o), (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_dead_letters LIMIT 100000) d), CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);
