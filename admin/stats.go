@@ -33,7 +33,8 @@ type Stats struct {
 	// topic's OldestAge is, when estimated, the oldest of the sample.
 	TopicsComplete bool `json:"topics_complete"`
 	// Failed are the parts that could not be read (an error or a
-	// timeout); their numbers above are zero.
+	// timeout); their figures are zero here, unknown in truth (Read
+	// tells), and null in JSON.
 	Failed []StepFailure `json:"failed"`
 
 	Topics  []TopicStats `json:"topics"`
@@ -45,7 +46,7 @@ type Stats struct {
 
 // StepFailure is a part of Stats that could not be read, and why.
 type StepFailure struct {
-	Step string `json:"step"` // pending, retries, dead letters, shards or relays
+	Step string `json:"step"` // StepPending, StepRetries, StepDeadLetters, StepShards or StepRelays
 	Err  string `json:"error"`
 }
 
@@ -120,7 +121,7 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 		Waiting:        []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}, Failed: []StepFailure{}}
 	for _, f := range o.Failed {
 		s.Failed = append(s.Failed, StepFailure{Step: f.Step, Err: f.Err.Error()})
-		if f.Step == "pending" || f.Step == "dead letters" {
+		if f.Step == StepPending || f.Step == StepDeadLetters {
 			s.TopicsComplete = false
 		}
 	}

@@ -30,10 +30,12 @@ type Overview struct {
 	Oldest    time.Time // created_at of the first message in line; zero when empty
 	Topics    []TopicPending
 	Retrying  int64        // messages that failed at least once and wait for another attempt
-	Waiting   []WaitingRow // a sample of them, next attempt first
+	Waiting   []WaitingRow // a sample of them, next attempt first (of Cap of them in no particular order when RetryingCapped)
 	Errors    []ErrorCount // their most frequent last errors
 	// RetryingCapped: more than Cap messages wait for a retry; Retrying
-	// is Cap, and Waiting and Errors are of Cap of them.
+	// is Cap, and Waiting and Errors are of Cap of them, taken in no
+	// particular order (the index that finds them is not in next-attempt
+	// order): Waiting is then the next due of those, not of all.
 	RetryingCapped bool
 	DeadLetters    int64 // the dead letters, at most Cap (DeadCapped)
 	// DeadCapped: more than Cap dead letters; Dead counts the newest Cap.
@@ -41,8 +43,9 @@ type Overview struct {
 	Dead       []TopicDead
 	Shards     []ShardState
 	Relays     []RelayState
-	// Failed are the steps that failed (or timed out), in order; what they
-	// read is missing (zero) above.
+	// Failed are the steps that failed (or timed out), in order; their
+	// figures above are all zero (nil), even those read before the step
+	// failed.
 	Failed []StepError
 
 	shardPending map[int]int64 // pending per shard, while Overview runs
@@ -146,15 +149,21 @@ func (d *sqlDialect) Overview(ctx context.Context, db *sql.DB, req OverviewReque
 		{"shards", d.overviewShards}, {"relays", d.overviewRelays},
 	}
 	for _, step := range steps {
+		// Each step writes to a copy, kept only if the step succeeded: one
+		// that fails half-way (a count read, then an error) leaves no
+		// figure of its own behind.
 		sctx, cancel := context.WithTimeout(ctx, req.StepTimeout)
-		err := step.run(sctx, db, &o, req)
+		part := o
+		err := step.run(sctx, db, &part, req)
 		cancel()
 		if ctx.Err() != nil {
 			return Overview{}, ctx.Err()
 		}
 		if err != nil {
 			o.Failed = append(o.Failed, StepError{Step: step.name, Err: err})
+			continue
 		}
+		o = part
 	}
 	o.shardPending = nil
 	return o, nil

@@ -209,7 +209,8 @@ func TestE2EStats(t *testing.T) {
 }
 
 // TestE2EStatsStepFails: with the dead-letter table gone, relay stats
-// prints everything else, names the part it could not read, and exits 1.
+// prints everything else, names the part it could not read, shows its
+// figures as "?" (null in JSON), not 0, and exits 1.
 func TestE2EStatsStepFails(t *testing.T) {
 	relayBinary(t)
 	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
@@ -221,13 +222,15 @@ func TestE2EStatsStepFails(t *testing.T) {
 		}
 		code, out, errOut := a.run(t, "stats")
 		if code != 1 || !strings.Contains(out, "pending 3  oldest ") || !strings.Contains(out, "\norders ") ||
+			!strings.Contains(out, "retrying 0  dead letters ?  relays alive 0\n") ||
 			!strings.Contains(out, "could not read dead letters: ") || !strings.Contains(errOut, "stats incomplete: could not read dead letters") {
 			t.Errorf("relay stats without the dead-letter table: exit %d, want 1 with the rest printed\n%s%s", code, out, errOut)
 		}
 		code, out, _ = a.run(t, "stats", "--json")
 		var s admin.Stats
 		if err := json.Unmarshal([]byte(out), &s); err != nil || code != 1 || s.Pending != 3 || len(s.Failed) != 1 || s.Failed[0].Step != "dead letters" ||
-			!strings.Contains(out, `"topics_complete": false`) {
+			!strings.Contains(out, `"topics_complete": false`) || !strings.Contains(out, `"dead_letters": null,`) ||
+			!strings.Contains(out, `"last_dead_age_ns": null`) || !strings.Contains(out, `"retrying": 0,`) {
 			t.Errorf("relay stats --json without the dead-letter table: exit %d, %v\n%s", code, err, out)
 		}
 	})

@@ -186,6 +186,34 @@ func (s suite) overviewStepFails(t *testing.T, db *sql.DB) {
 	}
 }
 
+// overviewStepFailsHalfway: a step that fails after its first query
+// answered (here the retries step counts, then cannot read last_error)
+// leaves none of its figures behind: zero, not the count it read.
+func (s suite) overviewStepFailsHalfway(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	s.insert(t, db, onShard("r1", "k", 1))
+	var retries []dialect.Retry
+	for _, r := range s.read(t, db, allShards(), 10) {
+		retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: time.Hour, Err: "broker said no"})
+	}
+	if err := s.Dialect.Retry(ctx, db, retries); err != nil || len(retries) != 1 {
+		t.Fatalf("Retry of %d: %v", len(retries), err)
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+dialect.TableMessages+" DROP COLUMN last_error"); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || len(o.Failed) != 1 || o.Failed[0].Step != "retries" {
+		t.Fatalf("Overview without last_error: %v, failed %+v; want the retries step named", err, o.Failed)
+	}
+	if o.Retrying != 0 || o.RetryingCapped || o.Waiting != nil || o.Errors != nil {
+		t.Errorf("Overview with the retries step failed half-way: retrying %d, waiting %+v, errors %+v; want nothing", o.Retrying, o.Waiting, o.Errors)
+	}
+	if o.Pending != 1 {
+		t.Errorf("Overview: pending %d, want 1", o.Pending)
+	}
+}
+
 func (s suite) listDeadLetters(t *testing.T, db *sql.DB) {
 	ctx := ctxT(t)
 	m := onShard("a", "k", 1)
