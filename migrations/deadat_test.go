@@ -102,4 +102,3 @@ func TestDeadAtIndexDoesNotBlockWriters(t *testing.T) {
 		t.Fatalf("index after the migration: valid %v, %v", valid, err)
 	}
 }
-
