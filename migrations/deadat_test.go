@@ -50,7 +50,8 @@ func TestDeadAtIndexRerunnable(t *testing.T) {
 // index without blocking the relays' writes to the dead-letter table:
 // while it waits for a transaction that wrote a dead letter before it
 // started, another dead letter is written at once (a plain CREATE INDEX
-// queues it behind its SHARE lock).
+// queues it behind its SHARE lock); and a migrator waiting for the lock
+// meanwhile does not deadlock with it.
 func TestDeadAtIndexDoesNotBlockWriters(t *testing.T) {
 	db := dbtest.OpenEmpty(t, dialect.NamePostgres)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -90,11 +91,22 @@ func TestDeadAtIndexDoesNotBlockWriters(t *testing.T) {
 	if _, err := late.ExecContext(ctx, insertDeadLetter); err != nil {
 		t.Errorf("a dead letter written while the index builds: %v; want no wait", err)
 	}
+	// Another migrator (of another schema: the lock is per database)
+	// waits for the migration lock meanwhile. Waiting inside
+	// pg_advisory_lock, it held a snapshot that the index build, once the
+	// early transaction ended, waited for: deadlock detected.
+	other := dbtest.OpenEmpty(t, dialect.NamePostgres)
+	otherDone := make(chan error, 1)
+	go func() { otherDone <- migrations.Up(ctx, other.DB, other.Dialect) }()
+	time.Sleep(300 * time.Millisecond) // for it to reach the lock; it cannot pass it
 	if err := early.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-migrated; err != nil {
 		t.Fatalf("UpTo(3): %v", err)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatalf("Up of another schema, waiting for the lock meanwhile: %v", err)
 	}
 	var valid bool
 	err = db.DB.QueryRowContext(ctx, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'outbox_dead_letters_dead_at'::regclass").Scan(&valid)
