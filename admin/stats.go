@@ -19,10 +19,14 @@ type Stats struct {
 	OldestAge time.Duration `json:"oldest_age_ns"` // of the first message in line; 0 when empty
 	Retrying  int64         `json:"retrying"`
 	// RetryingCapped: more messages wait for a retry than Config.Cap;
-	// Retrying is Cap (at least that many), Waiting and Errors are of Cap
-	// of them.
-	RetryingCapped bool  `json:"retrying_capped"`
-	DeadLetters    int64 `json:"dead_letters"`
+	// Retrying is Cap (at least that many).
+	RetryingCapped bool `json:"retrying_capped"`
+	// SampledFrom is how many of the messages waiting Waiting and Errors
+	// are taken from: all when it equals Retrying and RetryingCapped is
+	// false; else 1,000 of them in no particular order (Waiting is then
+	// the next due of those, not of all).
+	SampledFrom int64 `json:"sampled_from"`
+	DeadLetters int64 `json:"dead_letters"`
 	// DeadLettersCapped: more dead letters than Config.Cap; DeadLetters is
 	// Cap (at least that many), and Topics counts the newest Cap of them.
 	DeadLettersCapped bool `json:"dead_letters_capped"`
@@ -116,7 +120,7 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 	}
 	// Empty lists, not nil: JSON [] rather than null for scripts.
 	s := Stats{At: o.Now, Estimated: o.Estimated, Pending: o.Pending, OldestAge: age(o.Oldest),
-		Retrying: o.Retrying, RetryingCapped: o.RetryingCapped, DeadLetters: o.DeadLetters, DeadLettersCapped: o.DeadCapped,
+		Retrying: o.Retrying, RetryingCapped: o.RetryingCapped, SampledFrom: o.SampledFrom, DeadLetters: o.DeadLetters, DeadLettersCapped: o.DeadCapped,
 		TopicsComplete: !o.Estimated && !o.DeadCapped,
 		Waiting:        []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}, Failed: []StepFailure{}}
 	for _, f := range o.Failed {

@@ -30,14 +30,18 @@ type Overview struct {
 	Oldest    time.Time // created_at of the first message in line; zero when empty
 	Topics    []TopicPending
 	Retrying  int64        // messages that failed at least once and wait for another attempt
-	Waiting   []WaitingRow // a sample of them, next attempt first (of Cap of them in no particular order when RetryingCapped)
+	Waiting   []WaitingRow // a sample of them, next attempt first (see SampledFrom)
 	Errors    []ErrorCount // their most frequent last errors
 	// RetryingCapped: more than Cap messages wait for a retry; Retrying
-	// is Cap, and Waiting and Errors are of Cap of them, taken in no
-	// particular order (the index that finds them is not in next-attempt
-	// order): Waiting is then the next due of those, not of all.
+	// is Cap.
 	RetryingCapped bool
-	DeadLetters    int64 // the dead letters, at most Cap (DeadCapped)
+	// SampledFrom is how many of the messages waiting Waiting and Errors
+	// were taken from: all of them when it equals Retrying and
+	// RetryingCapped is false; else SampleFrom of them, taken in no
+	// particular order (the index that finds them is not in next-attempt
+	// order), so that Waiting is the next due of those, not of all.
+	SampledFrom int64
+	DeadLetters int64 // the dead letters, at most Cap (DeadCapped)
 	// DeadCapped: more than Cap dead letters; Dead counts the newest Cap.
 	DeadCapped bool
 	Dead       []TopicDead
@@ -118,6 +122,10 @@ type OverviewRequest struct {
 	Cap int
 	// StepTimeout bounds each step. Default 5s.
 	StepTimeout time.Duration
+	// SampleFrom is the most rows read (whole, by primary key: a random
+	// page each on a large outbox) to sample the messages waiting for a
+	// retry and group their errors; at most Cap. Default 1,000.
+	SampleFrom int
 }
 
 // Defaults of OverviewRequest.
@@ -126,6 +134,7 @@ const (
 	DefaultOverviewExactUpTo   = 100_000
 	DefaultOverviewCap         = 10_000
 	DefaultOverviewStepTimeout = 5 * time.Second
+	DefaultOverviewSampleFrom  = 1_000
 )
 
 // Sampling of a large outbox: sampleRanges ranges of sampleWidth ids,
@@ -182,6 +191,10 @@ func (req OverviewRequest) withDefaults() OverviewRequest {
 	if req.StepTimeout <= 0 {
 		req.StepTimeout = DefaultOverviewStepTimeout
 	}
+	if req.SampleFrom <= 0 {
+		req.SampleFrom = DefaultOverviewSampleFrom
+	}
+	req.SampleFrom = min(req.SampleFrom, req.Cap)
 	return req
 }
 
@@ -335,8 +348,9 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	if o.Retrying == 0 {
 		return nil
 	}
+	o.SampledFrom = min(o.Retrying, int64(req.SampleFrom))
 	var err error
-	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting, req.Cap), func(rows *sql.Rows, w *WaitingRow) error {
+	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting, req.SampleFrom), func(rows *sql.Rows, w *WaitingRow) error {
 		var next dbTime
 		var lastErr sql.NullString
 		err := rows.Scan(&w.RowID, &w.MessageID, &w.Topic, &w.Shard, &w.Attempts, &next, &lastErr)
@@ -346,7 +360,7 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	if err != nil {
 		return err
 	}
-	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5, req.Cap), func(rows *sql.Rows, e *ErrorCount) error {
+	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5, req.SampleFrom), func(rows *sql.Rows, e *ErrorCount) error {
 		var s sql.NullString
 		err := rows.Scan(&s, &e.Count)
 		e.Err = s.String

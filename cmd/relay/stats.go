@@ -20,8 +20,8 @@ waits for, and answers quickly on any size of outbox: above 100,000 pending
 messages the per-topic and per-shard counts, and each topic's oldest age,
 are estimated from a sample (marked "~"; a small topic may then be missing);
 messages waiting for a retry and dead letters are read up to 10,000 (more
-shows as ">=10000"; the waiting messages listed are then the next due of
-10,000 of them taken in no particular order). A part that fails or takes
+shows as ">=10000"); above 1,000 waiting, those listed and their errors
+are of 1,000 of them taken in no particular order, and say so. A part that fails or takes
 more than 5s is named, its figures print as "?" (null in JSON), and the
 rest is printed; the command then exits 1. The database URL comes from OUTBOX_DATABASE_URL or
 --database-url-file.`
@@ -145,17 +145,18 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 }
 
 // printRetries prints the messages waiting for a retry and their errors
-// (when the count is capped, of a sample of Retrying rows taken in no
-// particular order: the soonest of the sample, not of all).
+// (of s.SampledFrom of them, taken in no particular order when fewer than
+// all: the soonest of the sample, not of all).
 func printRetries(w io.Writer, s admin.Stats) {
 	if !s.Read(admin.StepRetries) {
 		fmt.Fprintln(w, "\nWAITING FOR A RETRY: ? (could not be read)")
 		return
 	}
 	head, errHead := fmt.Sprintf("%d of %d, next attempt first", len(s.Waiting), s.Retrying), ""
-	if s.RetryingCapped {
-		head = fmt.Sprintf("%d of >=%d, taken from %d of them in no particular order, the next attempt of those first", len(s.Waiting), s.Retrying, s.Retrying)
-		errHead = fmt.Sprintf(" (of %d of them)", s.Retrying)
+	if s.RetryingCapped || s.SampledFrom < s.Retrying {
+		head = fmt.Sprintf("%d of %s, taken from %d of them in no particular order, the next attempt of those first",
+			len(s.Waiting), atLeast(s.Retrying, s.RetryingCapped), s.SampledFrom)
+		errHead = fmt.Sprintf(" (of %d of them)", s.SampledFrom)
 	}
 	table(w, "\nWAITING FOR A RETRY ("+head+")\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR",
 		len(s.Waiting), func(tw io.Writer, i int) {

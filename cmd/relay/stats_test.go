@@ -14,10 +14,10 @@ import (
 // ">="; a part that failed is named; control characters are not printed.
 func TestPrintStatsMarksWhatIsNotExact(t *testing.T) {
 	s := admin.Stats{At: time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC), Estimated: true, Pending: 2_000_000, OldestAge: time.Minute,
-		Retrying: 10_000, RetryingCapped: true, DeadLetters: 10_000, DeadLettersCapped: true,
+		Retrying: 10_000, RetryingCapped: true, SampledFrom: 1_000, DeadLetters: 10_000, DeadLettersCapped: true,
 		Topics:  []admin.TopicStats{{Topic: "orders", Pending: 1_990_000, OldestAge: 90 * time.Second}},
 		Waiting: []admin.Waiting{{RowID: 7, MessageID: "m\x1b[31mred", Topic: "ord\x1b[2Jers", Attempts: 2, LastError: "boom\x07"}},
-		Errors:  []admin.ErrorCount{{Err: "boom", Count: 10_000}},
+		Errors:  []admin.ErrorCount{{Err: "boom", Count: 1_000}},
 		Failed:  []admin.StepFailure{{Step: "shards", Err: "context deadline exceeded"}}}
 	var b strings.Builder
 	printStats(&b, "db", s, false)
@@ -28,8 +28,8 @@ func TestPrintStatsMarksWhatIsNotExact(t *testing.T) {
 		"(dead letters per topic: of the newest 10000)",
 		"could not read shards: context deadline exceeded",
 		"\norders  ~1990000  ~1m30s",
-		"WAITING FOR A RETRY (1 of >=10000, taken from 10000 of them in no particular order, the next attempt of those first)",
-		"LAST ERROR OF MESSAGES WAITING (of 10000 of them)",
+		"WAITING FOR A RETRY (1 of >=10000, taken from 1000 of them in no particular order, the next attempt of those first)",
+		"LAST ERROR OF MESSAGES WAITING (of 1000 of them)",
 		"SHARDS: ? (could not be read)",
 	} {
 		if !strings.Contains(out, want) {

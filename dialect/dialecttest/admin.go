@@ -154,14 +154,20 @@ func (s suite) overviewCapped(t *testing.T, db *sql.DB) {
 	if err != nil || len(o.Failed) != 0 {
 		t.Fatalf("Overview: %v, failed steps %v", err, o.Failed)
 	}
-	if !o.RetryingCapped || o.Retrying != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+	if !o.RetryingCapped || o.Retrying != 2 || o.SampledFrom != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
 		t.Errorf("capped retries: capped %v, %d, waiting %+v, errors %+v; want at least 2, from 2 rows", o.RetryingCapped, o.Retrying, o.Waiting, o.Errors)
 	}
 	if !o.DeadCapped || o.DeadLetters != 2 || len(o.Dead) != 1 || o.Dead[0].Count != 2 {
 		t.Errorf("capped dead letters: capped %v, %d, per topic %+v; want at least 2, the newest 2", o.DeadCapped, o.DeadLetters, o.Dead)
 	}
+	// The sample and the errors read fewer rows than the count.
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{SampleFrom: 2})
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.SampledFrom != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+		t.Errorf("Overview(SampleFrom 2): %v, retrying %d (capped %v), sampled from %d, waiting %+v, errors %+v; want 3, sampled from 2",
+			err, o.Retrying, o.RetryingCapped, o.SampledFrom, o.Waiting, o.Errors)
+	}
 	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
-	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.DeadCapped || o.DeadLetters != 3 {
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.SampledFrom != 3 || o.DeadCapped || o.DeadLetters != 3 {
 		t.Errorf("uncapped Overview: %v, retrying %d (capped %v), dead %d (capped %v); want 3 and 3", err, o.Retrying, o.RetryingCapped, o.DeadLetters, o.DeadCapped)
 	}
 }
