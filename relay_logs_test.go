@@ -1,7 +1,6 @@
 package outbox_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -11,27 +10,10 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/internal/proctest"
 	"github.com/outboxrelay/outbox/outboxtest"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the relay's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Every log line about a message names the relay, the shard, the topic and
 // the message's outbox-id (message_id), and none shows a payload.
@@ -47,7 +29,7 @@ func TestRelayLogLinesAboutMessages(t *testing.T) {
 		outbox.Message{Topic: "poison", Key: []byte("k2"), Value: []byte(marker)}); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out proctest.Buffer
 	pub := outboxtest.NewFakePublisher()
 	var mu sync.Mutex
 	failed := false

@@ -61,7 +61,7 @@ func TestE2EConfigErrors(t *testing.T) {
 		{"lease", base, []string{"run", "--lease-duration", "10ms"}, 2,
 			"relay run: --lease-duration=10ms: a duration of at least 100ms, such as 15s or 1m30s", ""},
 		{"negative", base, []string{"run", "--prune-interval", "-1h"}, 2,
-			"relay run: --prune-interval=-1h: a duration such as 250ms or 2s, or 0 (0 never prunes)", ""},
+			"relay run: --prune-interval=-1h: 0, or a duration of at least 1m0s such as 1h (0 never prunes)", ""},
 		{"max attempts", base, []string{"run", "--max-attempts=0"}, 2,
 			"relay run: --max-attempts=0: a whole number of at least 1", ""},
 		{"db conns", env("OUTBOX_DB_MAX_CONNS=1"), []string{"run"}, 2,

@@ -1,41 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/proctest"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the watch's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDatabaseWatchUnreachable: against a port nothing listens on, the
 // first failure line becomes "database unreachable" and the next ones are
 // not written; lines without an error pass.
 func TestDatabaseWatchUnreachable(t *testing.T) {
-	var out syncBuffer
+	var out proctest.Buffer
 	base := slog.New(slog.NewTextHandler(&out, nil))
 	d, err := parseDatabaseURL("postgres://u:pw@127.0.0.1:1/db?sslmode=disable&connect_timeout=2")
 	if err != nil {
@@ -69,7 +50,7 @@ func TestDatabaseWatchHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out proctest.Buffer
 	log, stop := watchDatabase(context.Background(), d, slog.New(slog.NewTextHandler(&out, nil)))
 	log.Warn("publishing failed; retrying later with backoff", "err", errors.New("broker said no"))
 	log.Warn("publishing failed; retrying later with backoff", "err", errors.New("broker said no"))
@@ -81,7 +62,7 @@ func TestDatabaseWatchHealthy(t *testing.T) {
 
 // TestDatabaseWatchSkipsSQLite: a file does not go away; no watch.
 func TestDatabaseWatchSkipsSQLite(t *testing.T) {
-	var out syncBuffer
+	var out proctest.Buffer
 	d, err := parseDatabaseURL("sqlite:" + t.TempDir() + "/x.db")
 	if err != nil {
 		t.Fatal(err)

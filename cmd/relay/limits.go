@@ -43,7 +43,6 @@ var durationLimits = []struct {
 	{"probe-interval", time.Millisecond, ""},
 	{"publish-timeout", time.Millisecond, ""},
 	{"shutdown-timeout", time.Millisecond, ""},
-	{"prune-interval", 0, "0 never prunes"},
 	{"wait-for-database", 0, "0 does not wait"},
 }
 
@@ -77,5 +76,8 @@ func limitFlags(fs *flag.FlagSet) {
 		if fs.Lookup(l.name) != nil {
 			cli.DurationAtLeast(fs, l.name, l.lo, l.note)
 		}
+	}
+	if fs.Lookup("prune-interval") != nil {
+		cli.DurationOffOrAtLeast(fs, "prune-interval", minPruneInterval, "0 never prunes")
 	}
 }

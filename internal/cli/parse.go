@@ -180,6 +180,23 @@ func DurationAtLeast(fs *flag.FlagSet, name string, lo time.Duration, note strin
 	}}
 }
 
+// DurationOffOrAtLeast limits the duration flag name of fs to 0 (off, as
+// note says) or at least lo.
+func DurationOffOrAtLeast(fs *flag.FlagSet, name string, lo time.Duration, note string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("cli.DurationOffOrAtLeast: no flag " + name) // a programming error, not user input
+	}
+	exp := fmt.Sprintf("0, or a duration of at least %s such as 1h", lo)
+	if note != "" {
+		exp += " (" + note + ")"
+	}
+	f.Value = &checked{Value: unwrap(f.Value), expected: exp, check: func(v flag.Value) bool {
+		d, ok := v.(flag.Getter).Get().(time.Duration)
+		return ok && (d == 0 || d >= lo)
+	}}
+}
+
 // OneOf limits the string flag name of fs to choices; what it says when a
 // value is not one of them lists them, and ends with note, if any.
 func OneOf(fs *flag.FlagSet, name string, choices []string, note string) {

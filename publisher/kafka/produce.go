@@ -143,6 +143,8 @@ func (c *call) ensureID(ctx context.Context, active []*queue) error {
 		err = fmt.Errorf("%w: kafka: getting a producer id: %w", outbox.ErrUnavailable, r.err)
 	case <-ctx.Done():
 		err = ctx.Err()
+	case <-c.p.closing:
+		err = fmt.Errorf("%w: %w", outbox.ErrUnavailable, ErrClosed)
 	}
 	c.settleRest(err)
 	return err
