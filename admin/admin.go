@@ -46,8 +46,9 @@ type Config struct {
 	// pending counts are estimated from a sample. Default 100,000.
 	ExactUpTo int
 	// Cap is the most messages waiting for a retry, and the most dead
-	// letters, that Stats reads to count, sample and group them. Default
-	// 10,000.
+	// letters, that Stats reads to count them, and to group the dead
+	// letters per topic. Default 10,000. (The waiting messages listed and
+	// their errors are of at most 1,000 of them: Stats.SampledFrom.)
 	Cap int
 	// StepTimeout bounds each part of Stats. Default 5s.
 	StepTimeout time.Duration

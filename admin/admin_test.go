@@ -242,9 +242,10 @@ func TestReplayDuplicateMessageIDs(t *testing.T) {
 	})
 }
 
-// TestReplayAgainByIDs: ids replayed already (a replay killed and run
-// again) are reported missing; the rest is replayed. Only ids of which
-// none exists are an error.
+// TestReplayAgainByIDs: ids of which some do not exist (a typo, or a
+// replay killed and run again) fail, naming the missing ones, with nothing
+// changed; with SkipMissing the missing ones are reported and the rest is
+// replayed, and ids all gone are nothing to do.
 func TestReplayAgainByIDs(t *testing.T) {
 	dbtest.RunDB(t, func(t *testing.T, db *dbtest.DB) {
 		ctx := ctxT(t)
@@ -253,9 +254,26 @@ func TestReplayAgainByIDs(t *testing.T) {
 		if _, err := a.Replay(ctx, admin.Selection{IDs: ids[:2]}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := a.Replay(ctx, admin.Selection{IDs: ids})
+		for _, do := range []func(context.Context, admin.Selection) (admin.Result, error){a.Replay, a.Purge} {
+			var unknown *admin.UnknownIDsError
+			res, err := do(ctx, admin.Selection{IDs: ids})
+			if !errors.As(err, &unknown) || !slices.Equal(unknown.IDs, ids[:2]) || res.Done != 0 {
+				t.Fatalf("Replay/Purge with 2 ids gone = %+v, %v; want an UnknownIDsError naming %v", res, err, ids[:2])
+			}
+			if left, err := a.ListDeadLetters(ctx, admin.Filter{}); err != nil || len(left) != 3 {
+				t.Fatalf("after a refused Replay/Purge: %d dead letters (%v), want 3 (nothing changed)", len(left), err)
+			}
+		}
+		if _, err := a.Plan(ctx, admin.Selection{All: true, SkipMissing: true}); !errors.Is(err, admin.ErrInvalidArgument) {
+			t.Errorf("SkipMissing with All: %v, want ErrInvalidArgument", err)
+		}
+		res, err := a.Replay(ctx, admin.Selection{IDs: ids, SkipMissing: true})
 		if err != nil || res.Done != 3 || res.Selected != 3 || !slices.Equal(res.Missing, ids[:2]) {
 			t.Fatalf("Replay again = %+v, %v; want 3 replayed, %v missing", res, err, ids[:2])
+		}
+		res, err = a.Replay(ctx, admin.Selection{IDs: ids, SkipMissing: true})
+		if err != nil || res.Done != 0 || res.Selected != 0 || !slices.Equal(res.Missing, ids) {
+			t.Fatalf("Replay of ids all gone, SkipMissing = %+v, %v; want nothing done, all missing", res, err)
 		}
 		var unknown *admin.UnknownIDsError
 		if _, err := a.Replay(ctx, admin.Selection{IDs: ids}); !errors.As(err, &unknown) || !slices.Equal(unknown.IDs, ids) {

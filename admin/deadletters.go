@@ -39,6 +39,11 @@ type Selection struct {
 	IDs    []int64
 	Filter Filter
 	All    bool
+	// SkipMissing, with IDs, changes the ids that exist and reports the
+	// others in Result.Missing (a replay run again after a crash). Without
+	// it, an id that does not exist is an *UnknownIDsError and nothing
+	// changes.
+	SkipMissing bool
 }
 
 // Refusal is a dead letter that Replay left in place, and why
@@ -52,8 +57,9 @@ type Result struct {
 	// Gone were selected but had gone when their chunk ran: replayed or
 	// purged meanwhile by someone else.
 	Gone int64
-	// Missing are ids given that did not exist when it started: already
-	// replayed or purged (a run again after a crash), or never existing.
+	// Missing are ids given that did not exist when it started (only with
+	// Selection.SkipMissing): already replayed or purged (a run again after
+	// a crash), or never existing.
 	Missing []int64
 	// Refused are the dead letters Replay left in place, oldest first.
 	Refused []Refusal
@@ -76,8 +82,9 @@ type Plan struct {
 }
 
 // Plan returns what a Replay or Purge of sel would change now, reading no
-// more than a count (and, for ids, which of them exist). Ids of which none
-// exists make an *UnknownIDsError; some of them missing is Plan.Missing.
+// more than a count (and, for ids, which of them exist). An id that does
+// not exist makes an *UnknownIDsError naming all those missing, unless
+// sel.SkipMissing: then they are Plan.Missing.
 func (a *Admin) Plan(ctx context.Context, sel Selection) (Plan, error) {
 	if err := sel.check(); err != nil {
 		return Plan{}, err
@@ -90,8 +97,11 @@ func (a *Admin) Plan(ctx context.Context, sel Selection) (Plan, error) {
 		slices.Sort(found)
 		found = slices.Compact(found)
 		missing := missingIDs(sel.IDs, found)
-		if len(found) == 0 {
+		if len(missing) > 0 && !sel.SkipMissing {
 			return Plan{}, &UnknownIDsError{IDs: missing}
+		}
+		if len(found) == 0 {
+			return Plan{Missing: missing}, nil
 		}
 		return Plan{Count: int64(len(found)), Low: found[0], High: found[len(found)-1], Missing: missing, ids: found}, nil
 	}
@@ -123,6 +133,8 @@ func (sel Selection) check() error {
 		return fmt.Errorf("%w: a limit applies to a filter or All, not to ids", ErrInvalidArgument)
 	case sel.Filter.Limit < 0:
 		return fmt.Errorf("%w: the limit cannot be negative", ErrInvalidArgument)
+	case sel.SkipMissing && len(sel.IDs) == 0:
+		return fmt.Errorf("%w: SkipMissing applies to ids, not to a filter or All", ErrInvalidArgument)
 	}
 	return nil
 }
@@ -159,11 +171,12 @@ func missingIDs(want, sortedHave []int64) []int64 {
 // It leaves in place, and names in Result.Refused, a dead letter whose
 // message id is in the outbox again, and one that has a newer dead letter
 // of the same message id (the newest is the one replayed); it replays the
-// others and returns a *RefusedError at the end. Ids given of which none
-// exists fail before anything changes; ids that do not exist beside ids
-// that do are Result.Missing (a replay run again after a crash: they were
-// replayed). Run it again after a crash: what was replayed is gone from
-// the dead-letter table, so nothing is replayed twice.
+// others and returns a *RefusedError at the end. An id given that does
+// not exist fails before anything changes (*UnknownIDsError), unless
+// sel.SkipMissing: then those ids are Result.Missing and the others are
+// replayed (a replay run again after a crash: they were replayed). Run it
+// again after a crash (with SkipMissing if by ids): what was replayed is
+// gone from the dead-letter table, so nothing is replayed twice.
 func (a *Admin) Replay(ctx context.Context, sel Selection) (Result, error) {
 	return a.inChunks(ctx, sel, "replaying dead letters", a.d.ReplayDeadLetters)
 }

@@ -19,10 +19,14 @@ type Stats struct {
 	OldestAge time.Duration `json:"oldest_age_ns"` // of the first message in line; 0 when empty
 	Retrying  int64         `json:"retrying"`
 	// RetryingCapped: more messages wait for a retry than Config.Cap;
-	// Retrying is Cap (at least that many), Waiting and Errors are of Cap
-	// of them.
-	RetryingCapped bool  `json:"retrying_capped"`
-	DeadLetters    int64 `json:"dead_letters"`
+	// Retrying is Cap (at least that many).
+	RetryingCapped bool `json:"retrying_capped"`
+	// SampledFrom is how many of the messages waiting Waiting and Errors
+	// are taken from: all when it equals Retrying and RetryingCapped is
+	// false; else 1,000 of them in no particular order (Waiting is then
+	// the next due of those, not of all).
+	SampledFrom int64 `json:"sampled_from"`
+	DeadLetters int64 `json:"dead_letters"`
 	// DeadLettersCapped: more dead letters than Config.Cap; DeadLetters is
 	// Cap (at least that many), and Topics counts the newest Cap of them.
 	DeadLettersCapped bool `json:"dead_letters_capped"`
@@ -33,7 +37,8 @@ type Stats struct {
 	// topic's OldestAge is, when estimated, the oldest of the sample.
 	TopicsComplete bool `json:"topics_complete"`
 	// Failed are the parts that could not be read (an error or a
-	// timeout); their numbers above are zero.
+	// timeout); their figures are zero here, unknown in truth (Read
+	// tells), and null in JSON.
 	Failed []StepFailure `json:"failed"`
 
 	Topics  []TopicStats `json:"topics"`
@@ -45,7 +50,7 @@ type Stats struct {
 
 // StepFailure is a part of Stats that could not be read, and why.
 type StepFailure struct {
-	Step string `json:"step"` // pending, retries, dead letters, shards or relays
+	Step string `json:"step"` // StepPending, StepRetries, StepDeadLetters, StepShards or StepRelays
 	Err  string `json:"error"`
 }
 
@@ -115,12 +120,12 @@ func (a *Admin) Stats(ctx context.Context) (Stats, error) {
 	}
 	// Empty lists, not nil: JSON [] rather than null for scripts.
 	s := Stats{At: o.Now, Estimated: o.Estimated, Pending: o.Pending, OldestAge: age(o.Oldest),
-		Retrying: o.Retrying, RetryingCapped: o.RetryingCapped, DeadLetters: o.DeadLetters, DeadLettersCapped: o.DeadCapped,
+		Retrying: o.Retrying, RetryingCapped: o.RetryingCapped, SampledFrom: o.SampledFrom, DeadLetters: o.DeadLetters, DeadLettersCapped: o.DeadCapped,
 		TopicsComplete: !o.Estimated && !o.DeadCapped,
 		Waiting:        []Waiting{}, Errors: []ErrorCount{}, Shards: []ShardStats{}, Relays: []RelayStats{}, Failed: []StepFailure{}}
 	for _, f := range o.Failed {
 		s.Failed = append(s.Failed, StepFailure{Step: f.Step, Err: f.Err.Error()})
-		if f.Step == "pending" || f.Step == "dead letters" {
+		if f.Step == StepPending || f.Step == StepDeadLetters {
 			s.TopicsComplete = false
 		}
 	}

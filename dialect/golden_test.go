@@ -150,8 +150,8 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("overview_sample", "Overview of a large outbox: pending per topic and shard in 3 ranges of ids (100 in real life)",
 		d.cellsSQL([]int64{1, 3_000_001, 6_000_001})))
 	add(fromSq("overview_waiting_count", "Overview: messages waiting for a retry", d.waitingCountSQL(10_001)))
-	add(fromSq("overview_waiting", "Overview: a sample of them, next attempt first", d.waitingSampleSQL(10, 10_000)))
-	add(fromSq("overview_errors", "Overview: their most frequent errors", d.waitingErrorsSQL(5, 10_000)))
+	add(fromSq("overview_waiting", "Overview: 10 of them, next attempt first, of 1,000 of them", d.waitingSampleSQL(10, 1_000)))
+	add(fromSq("overview_errors", "Overview: the most frequent errors of 1,000 of them", d.waitingErrorsSQL(5, 1_000)))
 	add(fromSq("overview_dead_count", "Overview: dead letters, reading at most 10,001", d.deadCountSQL(10_001)))
 	add(fromSq("overview_dead", "Overview: the newest 10,000 dead letters per topic", d.deadPerTopicSQL(10_000)))
 	add(fromSq("overview_shards", "Overview: each shard's lease and first message in line", d.shardsSQL()))

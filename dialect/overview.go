@@ -30,19 +30,26 @@ type Overview struct {
 	Oldest    time.Time // created_at of the first message in line; zero when empty
 	Topics    []TopicPending
 	Retrying  int64        // messages that failed at least once and wait for another attempt
-	Waiting   []WaitingRow // a sample of them, next attempt first
+	Waiting   []WaitingRow // a sample of them, next attempt first (see SampledFrom)
 	Errors    []ErrorCount // their most frequent last errors
 	// RetryingCapped: more than Cap messages wait for a retry; Retrying
-	// is Cap, and Waiting and Errors are of Cap of them.
+	// is Cap.
 	RetryingCapped bool
-	DeadLetters    int64 // the dead letters, at most Cap (DeadCapped)
+	// SampledFrom is how many of the messages waiting Waiting and Errors
+	// were taken from: all of them when it equals Retrying and
+	// RetryingCapped is false; else SampleFrom of them, taken in no
+	// particular order (the index that finds them is not in next-attempt
+	// order), so that Waiting is the next due of those, not of all.
+	SampledFrom int64
+	DeadLetters int64 // the dead letters, at most Cap (DeadCapped)
 	// DeadCapped: more than Cap dead letters; Dead counts the newest Cap.
 	DeadCapped bool
 	Dead       []TopicDead
 	Shards     []ShardState
 	Relays     []RelayState
-	// Failed are the steps that failed (or timed out), in order; what they
-	// read is missing (zero) above.
+	// Failed are the steps that failed (or timed out), in order; their
+	// figures above are all zero (nil), even those read before the step
+	// failed.
 	Failed []StepError
 
 	shardPending map[int]int64 // pending per shard, while Overview runs
@@ -115,6 +122,10 @@ type OverviewRequest struct {
 	Cap int
 	// StepTimeout bounds each step. Default 5s.
 	StepTimeout time.Duration
+	// SampleFrom is the most rows read (whole, by primary key: a random
+	// page each on a large outbox) to sample the messages waiting for a
+	// retry and group their errors; at most Cap. Default 1,000.
+	SampleFrom int
 }
 
 // Defaults of OverviewRequest.
@@ -123,6 +134,7 @@ const (
 	DefaultOverviewExactUpTo   = 100_000
 	DefaultOverviewCap         = 10_000
 	DefaultOverviewStepTimeout = 5 * time.Second
+	DefaultOverviewSampleFrom  = 1_000
 )
 
 // Sampling of a large outbox: sampleRanges ranges of sampleWidth ids,
@@ -146,15 +158,21 @@ func (d *sqlDialect) Overview(ctx context.Context, db *sql.DB, req OverviewReque
 		{"shards", d.overviewShards}, {"relays", d.overviewRelays},
 	}
 	for _, step := range steps {
+		// Each step writes to a copy, kept only if the step succeeded: one
+		// that fails half-way (a count read, then an error) leaves no
+		// figure of its own behind.
 		sctx, cancel := context.WithTimeout(ctx, req.StepTimeout)
-		err := step.run(sctx, db, &o, req)
+		part := o
+		err := step.run(sctx, db, &part, req)
 		cancel()
 		if ctx.Err() != nil {
 			return Overview{}, ctx.Err()
 		}
 		if err != nil {
 			o.Failed = append(o.Failed, StepError{Step: step.name, Err: err})
+			continue
 		}
+		o = part
 	}
 	o.shardPending = nil
 	return o, nil
@@ -173,6 +191,10 @@ func (req OverviewRequest) withDefaults() OverviewRequest {
 	if req.StepTimeout <= 0 {
 		req.StepTimeout = DefaultOverviewStepTimeout
 	}
+	if req.SampleFrom <= 0 {
+		req.SampleFrom = DefaultOverviewSampleFrom
+	}
+	req.SampleFrom = min(req.SampleFrom, req.Cap)
 	return req
 }
 
@@ -326,8 +348,9 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	if o.Retrying == 0 {
 		return nil
 	}
+	o.SampledFrom = min(o.Retrying, int64(req.SampleFrom))
 	var err error
-	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting, req.Cap), func(rows *sql.Rows, w *WaitingRow) error {
+	o.Waiting, err = querySq(ctx, d, db, d.waitingSampleSQL(req.Waiting, req.SampleFrom), func(rows *sql.Rows, w *WaitingRow) error {
 		var next dbTime
 		var lastErr sql.NullString
 		err := rows.Scan(&w.RowID, &w.MessageID, &w.Topic, &w.Shard, &w.Attempts, &next, &lastErr)
@@ -337,7 +360,7 @@ func (d *sqlDialect) overviewWaiting(ctx context.Context, db *sql.DB, o *Overvie
 	if err != nil {
 		return err
 	}
-	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5, req.Cap), func(rows *sql.Rows, e *ErrorCount) error {
+	o.Errors, err = querySq(ctx, d, db, d.waitingErrorsSQL(5, req.SampleFrom), func(rows *sql.Rows, e *ErrorCount) error {
 		var s sql.NullString
 		err := rows.Scan(&s, &e.Count)
 		e.Err = s.String

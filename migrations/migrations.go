@@ -33,6 +33,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/ctxtime"
 )
 
 // VersionTable is the goose version table of the outbox migrations.
@@ -125,16 +126,29 @@ func Up(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
 }
 
 // postgresLocker is a goose SessionLocker on a session-level advisory lock.
-// Unlike goose's own, which polls once a second, it blocks in
-// pg_advisory_lock until the lock is free or ctx ends, so processes that
-// migrate at once go one after the other without delay.
+// It polls pg_try_advisory_lock every lockPoll (goose's own polls once a
+// second), rather than wait inside pg_advisory_lock: a session waiting in
+// a statement holds a snapshot, and CREATE INDEX CONCURRENTLY (migration
+// 3), run by the lock's holder, waits for every older snapshot to end: the
+// two would deadlock, and PostgreSQL would fail the waiting migrator.
 type postgresLocker struct{}
 
+// lockPoll is how often a PostgreSQL migrator asks for the lock again.
+const lockPoll = 50 * time.Millisecond
+
 func (postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", lockID); err != nil {
-		return fmt.Errorf("migrations: taking the migration lock: %w", err)
+	for {
+		var got bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockID).Scan(&got); err != nil {
+			return fmt.Errorf("migrations: taking the migration lock: %w", err)
+		}
+		if got {
+			return nil
+		}
+		if !ctxtime.Sleep(ctx, lockPoll) {
+			return fmt.Errorf("migrations: taking the migration lock: %w", ctx.Err())
+		}
 	}
-	return nil
 }
 
 func (postgresLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {

@@ -209,7 +209,8 @@ func TestE2EStats(t *testing.T) {
 }
 
 // TestE2EStatsStepFails: with the dead-letter table gone, relay stats
-// prints everything else, names the part it could not read, and exits 1.
+// prints everything else, names the part it could not read, shows its
+// figures as "?" (null in JSON), not 0, and exits 1.
 func TestE2EStatsStepFails(t *testing.T) {
 	relayBinary(t)
 	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
@@ -221,13 +222,15 @@ func TestE2EStatsStepFails(t *testing.T) {
 		}
 		code, out, errOut := a.run(t, "stats")
 		if code != 1 || !strings.Contains(out, "pending 3  oldest ") || !strings.Contains(out, "\norders ") ||
+			!strings.Contains(out, "retrying 0  dead letters ?  relays alive 0\n") ||
 			!strings.Contains(out, "could not read dead letters: ") || !strings.Contains(errOut, "stats incomplete: could not read dead letters") {
 			t.Errorf("relay stats without the dead-letter table: exit %d, want 1 with the rest printed\n%s%s", code, out, errOut)
 		}
 		code, out, _ = a.run(t, "stats", "--json")
 		var s admin.Stats
 		if err := json.Unmarshal([]byte(out), &s); err != nil || code != 1 || s.Pending != 3 || len(s.Failed) != 1 || s.Failed[0].Step != "dead letters" ||
-			!strings.Contains(out, `"topics_complete": false`) {
+			!strings.Contains(out, `"topics_complete": false`) || !strings.Contains(out, `"dead_letters": null,`) ||
+			!strings.Contains(out, `"last_dead_age_ns": null`) || !strings.Contains(out, `"retrying": 0,`) {
 			t.Errorf("relay stats --json without the dead-letter table: exit %d, %v\n%s", code, err, out)
 		}
 	})
@@ -355,8 +358,8 @@ func TestE2EDLQReplayKilled(t *testing.T) {
 }
 
 // TestE2EDLQReplayKilledByIDs: a replay by ids killed half-way and run
-// again with the same ids lists those replayed as gone and replays the
-// rest: nothing lost, nothing twice.
+// again with the same ids and --skip-missing lists those replayed as not
+// found and replays the rest: nothing lost, nothing twice.
 func TestE2EDLQReplayKilledByIDs(t *testing.T) {
 	relayBinary(t)
 	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
@@ -369,8 +372,8 @@ func TestE2EDLQReplayKilledByIDs(t *testing.T) {
 		}
 		arg := strings.Join(ids, ",")
 		moved := a.replayKilled(t, n, "dlq", "replay", arg, "--yes", "--chunk-size", "1")
-		out := a.mustRun(t, "dlq", "replay", arg, "--yes")
-		if !strings.Contains(out, fmt.Sprintf("already gone (replayed or purged), skipped: %d ids: ", moved)) ||
+		out := a.mustRun(t, "dlq", "replay", arg, "--yes", "--skip-missing")
+		if !strings.Contains(out, fmt.Sprintf("not found (already replayed or purged, or never existed), skipped: %d ids: ", moved)) ||
 			!strings.Contains(out, fmt.Sprintf("replay: %d of %d dead letters", n-moved, n-moved)) {
 			t.Errorf("replay by ids run again says %q", out)
 		}
@@ -584,21 +587,67 @@ func TestE2EDLQReplayRefusesByName(t *testing.T) {
 			t.Errorf("dead letters left %v, want the older m0 and m1", got)
 		}
 
-		// Run again by ids: those gone are listed, the rest replayed.
+		// Run again by ids with --skip-missing: those gone are listed, the
+		// rest replayed.
 		more := a.deadLetter(t, "invoices", "i", 4, "timeout")
 		var idArgs []string
 		for _, id := range more {
 			idArgs = append(idArgs, strconv.FormatInt(id, 10))
 		}
 		a.mustRun(t, "dlq", "replay", "--yes", idArgs[0], idArgs[1])
-		out = a.mustRun(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...)
-		if !strings.Contains(out, "already gone (replayed or purged), skipped: 2 ids: "+idArgs[0]+", "+idArgs[1]+"\n") ||
+		out = a.mustRun(t, append([]string{"dlq", "replay", "--yes", "--skip-missing"}, idArgs...)...)
+		if !strings.Contains(out, "not found (already replayed or purged, or never existed), skipped: 2 ids: "+idArgs[0]+", "+idArgs[1]+"\n") ||
 			!strings.Contains(out, "replay: 2 of 2 dead letters") {
 			t.Errorf("replay run again by ids says %q", out)
 		}
 		if code, _, errOut := a.run(t, append([]string{"dlq", "replay", "--yes"}, idArgs...)...); code != 2 ||
 			!strings.Contains(errOut, "no dead letter with id "+strings.Join(idArgs, ", ")) {
 			t.Errorf("replay of ids all gone: exit %d, want 2 naming them\n%s", code, errOut)
+		}
+	})
+}
+
+// TestE2EDLQUnknownIDs: ids of which some do not exist (a typo) are
+// refused with exit 2, naming them, and nothing changes, for replay and
+// purge, with --yes and without; --skip-missing lists them and changes the
+// others; it applies to ids only.
+func TestE2EDLQUnknownIDs(t *testing.T) {
+	relayBinary(t)
+	dbtest.Run(t, func(t *testing.T, name dialect.Name) {
+		t.Parallel()
+		a := openAdminDB(t, name)
+		ids := a.deadLetter(t, "orders", "m", 3, "too large")
+		real := strconv.FormatInt(ids[0], 10)
+		typo := strconv.FormatInt(ids[2]+1000, 10)
+		for _, args := range [][]string{
+			{"dlq", "replay", real, typo, "--yes"},
+			{"dlq", "purge", real + "," + typo, "--yes"},
+			{"dlq", "purge", real, typo},
+			{"dlq", "replay", real, typo, "--dry-run"},
+		} {
+			code, out, errOut := a.run(t, args...)
+			if code != 2 || !strings.Contains(errOut, "no dead letter with id "+typo+" (nothing changed)") ||
+				!strings.Contains(errOut, "--skip-missing") || strings.Contains(out, "replay:") || strings.Contains(out, "purge:") {
+				t.Errorf("relay %s: exit %d, want 2 naming %s\n%s%s", strings.Join(args, " "), code, typo, out, errOut)
+			}
+			if n := a.count(t, dialect.TableDeadLetters, ""); n != 3 || a.count(t, dialect.TableMessages, "") != 0 {
+				t.Fatalf("after relay %s: %d dead letters, want 3 and an empty outbox: nothing changed", strings.Join(args, " "), n)
+			}
+		}
+		if code, _, errOut := a.run(t, "dlq", "purge", "--all", "--skip-missing", "--yes"); code != 2 || !strings.Contains(errOut, "applies to ids") {
+			t.Errorf("purge --all --skip-missing: exit %d, want 2\n%s", code, errOut)
+		}
+		out := a.mustRun(t, "dlq", "purge", real, typo, "--skip-missing", "--yes")
+		if !strings.Contains(out, "not found (already replayed or purged, or never existed), skipped: 1 ids: "+typo+"\n") ||
+			!strings.Contains(out, "purge: 1 of 1 dead letters") {
+			t.Errorf("purge --skip-missing says %q", out)
+		}
+		if got := a.messageIDs(t, dialect.TableDeadLetters); !slices.Equal(got, []string{"m1", "m2"}) {
+			t.Errorf("after purge --skip-missing the dead letters are %v; want m1, m2", got)
+		}
+		out = a.mustRun(t, "dlq", "replay", real, typo, "--skip-missing", "--yes")
+		if !strings.Contains(out, "skipped: 2 ids: "+real+", "+typo+"\n") || !strings.Contains(out, "no dead letters match: nothing to do") {
+			t.Errorf("replay --skip-missing of ids all gone says %q", out)
 		}
 	})
 }

@@ -148,10 +148,11 @@ const changeAbout = `%s dead letters: by ids (arguments, or comma-separated), by
 --all (--limit narrows a filter or --all to the newest; alone it selects
 nothing). It prints what it would do and changes nothing without --yes;
 --dry-run prints the count only. It works in chunks of --chunk-size, each
-one transaction, walking the selection by id. After a crash, run the same
-command again: nothing is lost or done twice; ids given that are gone
-already (replayed or purged) are listed as such, and only ids of which none
-exists are an error.%s`
+one transaction, walking the selection by id. An id given that does not
+exist is an error naming it, and nothing changes; with --skip-missing the
+ids not found are listed and the others are changed. After a crash, run
+the same command again (by ids: with --skip-missing, as those done are
+gone): nothing is lost or done twice.%s`
 
 const replayNote = `
 
@@ -175,6 +176,7 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 	all := fs.Bool("all", false, "every dead letter")
 	yes := fs.Bool("yes", false, "do it (without it nothing changes)")
 	dry := fs.Bool("dry-run", false, "print how many dead letters it would change, and stop")
+	skip := fs.Bool("skip-missing", false, "with ids: list those not found (already replayed or purged, or never existing) and change the others, instead of refusing")
 	rest, err := parseFlagsArgs(fs, args, adminEnv(getenv))
 	if err != nil {
 		return err
@@ -187,7 +189,10 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 	if err != nil {
 		return err
 	}
-	sel := admin.Selection{IDs: ids, Filter: f, All: *all}
+	if *skip && len(ids) == 0 {
+		return fmt.Errorf("%w: --skip-missing applies to ids, not to a filter or --all (example: relay dlq %s 41 42 43 --skip-missing --yes)", ErrUsage, op)
+	}
+	sel := admin.Selection{IDs: ids, Filter: f, All: *all, SkipMissing: *skip}
 	return af.withAdmin(getenv, func(ctx context.Context, a *admin.Admin, where string) error {
 		if *dry || !*yes {
 			return previewChange(ctx, stdout, a, sel, op, *dry, where)
@@ -201,7 +206,7 @@ func dlqChange(op string, args []string, stdout, stderr io.Writer, getenv func(s
 func previewChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admin.Selection, op string, dry bool, where string) error {
 	p, err := a.Plan(ctx, sel)
 	if err != nil {
-		return selectionError(where, err)
+		return changeError(where, err)
 	}
 	printMissing(stdout, p.Missing)
 	if p.Count == 0 {
@@ -247,12 +252,13 @@ func applyChange(ctx context.Context, stdout io.Writer, a *admin.Admin, sel admi
 		return fmt.Errorf("%d dead letters not replayed (listed above): %w", len(res.Refused), admin.ErrRefused)
 	}
 	if err != nil {
-		return selectionError(where, err)
+		return changeError(where, err)
 	}
 	return nil
 }
 
-// printMissing lists the ids given that do not exist (any more).
+// printMissing lists the ids given that do not exist (any more), skipped
+// with --skip-missing.
 func printMissing(w io.Writer, ids []int64) {
 	if len(ids) == 0 {
 		return
@@ -261,5 +267,14 @@ func printMissing(w io.Writer, ids []int64) {
 	for i, id := range ids {
 		s[i] = strconv.FormatInt(id, 10)
 	}
-	fmt.Fprintf(w, "already gone (replayed or purged), skipped: %d ids: %s\n", len(ids), strings.Join(s, ", "))
+	fmt.Fprintf(w, "not found (already replayed or purged, or never existed), skipped: %d ids: %s\n", len(ids), strings.Join(s, ", "))
+}
+
+// changeError is selectionError for replay and purge: unknown ids say how
+// to go on.
+func changeError(where string, err error) error {
+	if errors.Is(err, admin.ErrUnknownIDs) {
+		return fmt.Errorf("%w: %w; check the ids (relay dlq list), or add --skip-missing to change the others", ErrUsage, err)
+	}
+	return selectionError(where, err)
 }

@@ -52,7 +52,7 @@ func dlqShow(args []string, stdout, stderr io.Writer, getenv func(string) string
 func printDeadLetter(stdout io.Writer, x admin.DeadLetter, binary string) {
 	show := func(b []byte, null bool) string { return printable(b, null, binary) }
 	fmt.Fprintf(stdout, "id:          %d\nmessage id:  %s\ntopic:       %s\nshard:       %d\nattempts:    %d\n",
-		x.ID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts)
+		x.ID, clean(x.MessageID), clean(x.Topic), x.Shard, x.Attempts)
 	fmt.Fprintf(stdout, "created at:  %s\ndead at:     %s\nlast error:  %s\n",
 		x.CreatedAt.UTC().Format(time.RFC3339Nano), x.DeadAt.UTC().Format(time.RFC3339Nano), cleanKeeping(x.LastError, "\n\t"))
 	hs, err := outbox.DecodeHeaders(x.Headers)
@@ -61,7 +61,7 @@ func printDeadLetter(stdout io.Writer, x admin.DeadLetter, binary string) {
 	} else {
 		fmt.Fprintf(stdout, "headers:     %d\n", len(hs))
 		for _, h := range hs {
-			fmt.Fprintf(stdout, "  %s: %s\n", h.Key, show(h.Value, false))
+			fmt.Fprintf(stdout, "  %s: %s\n", clean(h.Key), show(h.Value, false))
 		}
 	}
 	fmt.Fprintf(stdout, "key:         %s\n", show(x.Key, x.Key == nil))

@@ -20,8 +20,10 @@ waits for, and answers quickly on any size of outbox: above 100,000 pending
 messages the per-topic and per-shard counts, and each topic's oldest age,
 are estimated from a sample (marked "~"; a small topic may then be missing);
 messages waiting for a retry and dead letters are read up to 10,000 (more
-shows as ">=10000"). A part that fails or takes more than 5s is named and
-the rest printed; the command then exits 1. The database URL comes from OUTBOX_DATABASE_URL or
+shows as ">=10000"); above 1,000 waiting, those listed and their errors
+are of 1,000 of them taken in no particular order, and say so. A part that fails or takes
+more than 5s is named, its figures print as "?" (null in JSON), and the
+rest is printed; the command then exits 1. The database URL comes from OUTBOX_DATABASE_URL or
 --database-url-file.`
 
 const statsExamples = `  OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay stats
@@ -77,15 +79,27 @@ func atLeast(n int64, capped bool) string {
 	return strconv.FormatInt(n, 10)
 }
 
+// orUnknown returns v, or "?" when the part it belongs to could not be
+// read: its figure is not a zero to believe.
+func orUnknown(v string, read bool) string {
+	if !read {
+		return "?"
+	}
+	return v
+}
+
 // printStats writes s as tables.
 func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 	est := ""
 	if s.Estimated {
 		est = "~"
 	}
+	pending, retries, dead := s.Read(admin.StepPending), s.Read(admin.StepRetries), s.Read(admin.StepDeadLetters)
 	fmt.Fprintf(w, "%s at %s\n", where, s.At.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "pending %s%d  oldest %s  retrying %s  dead letters %s  relays alive %d\n",
-		est, s.Pending, age(s.OldestAge), atLeast(s.Retrying, s.RetryingCapped), atLeast(s.DeadLetters, s.DeadLettersCapped), s.RelaysAlive)
+	fmt.Fprintf(w, "pending %s  oldest %s  retrying %s  dead letters %s  relays alive %s\n",
+		orUnknown(est+strconv.FormatInt(s.Pending, 10), pending), orUnknown(age(s.OldestAge), pending),
+		orUnknown(atLeast(s.Retrying, s.RetryingCapped), retries), orUnknown(atLeast(s.DeadLetters, s.DeadLettersCapped), dead),
+		orUnknown(strconv.Itoa(s.RelaysAlive), s.Read(admin.StepRelays)))
 	if s.Estimated {
 		fmt.Fprintln(w, "(~: estimated from a sample of the outbox; the topics come from the sample too: a small topic may be missing)")
 	}
@@ -101,33 +115,56 @@ func printStats(w io.Writer, where string, s admin.Stats, allShards bool) {
 		if t.OldestAge > 0 {
 			oldest = est + oldest
 		}
-		fmt.Fprintf(tw, "%s\t%s%d\t%s\t%d\t%s\n", clean(t.Topic), est, t.Pending, oldest, t.DeadLetters, age(t.LastDeadAge))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(t.Topic), orUnknown(est+strconv.FormatInt(t.Pending, 10), pending), orUnknown(oldest, pending),
+			orUnknown(strconv.FormatInt(t.DeadLetters, 10), dead), orUnknown(age(t.LastDeadAge), dead))
 	})
-	table(w, fmt.Sprintf("\nWAITING FOR A RETRY (%d of %s, next attempt first)\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR", len(s.Waiting), atLeast(s.Retrying, s.RetryingCapped)),
-		len(s.Waiting), func(tw io.Writer, i int) {
-			x := s.Waiting[i]
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, clean(x.MessageID), x.Topic, x.Shard, x.Attempts, x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
-		})
-	table(w, "\nCOUNT\tLAST ERROR OF MESSAGES WAITING", len(s.Errors), func(tw io.Writer, i int) {
-		fmt.Fprintf(tw, "%d\t%s\n", s.Errors[i].Count, oneLine(s.Errors[i].Err))
-	})
+	printRetries(w, s)
 	var shards []admin.ShardStats
 	for _, sh := range s.Shards {
 		if allShards || sh.Pending > 0 || sh.OldestAge > 0 || sh.Owner == "" || sh.LeaseLeft < 0 {
 			shards = append(shards, sh)
 		}
 	}
-	if len(s.Shards) == 0 {
+	switch {
+	case !s.Read(admin.StepShards):
+		fmt.Fprintln(w, "\nSHARDS: ? (could not be read)")
+	case len(s.Shards) == 0:
 		fmt.Fprintln(w, "\nSHARDS: none yet (the first relay to start creates them)")
-	} else {
+	default:
 		fmt.Fprintf(w, "\nSHARDS: %d (%d listed: pending, free or expired; --all-shards for all)\n", len(s.Shards), len(shards))
 	}
 	table(w, "SHARD\tOWNER\tLEASE LEFT\tPENDING\tOLDEST", len(shards), func(tw io.Writer, i int) {
 		sh := shards[i]
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s%d\t%s\n", sh.Shard, orDash(sh.Owner), sh.LeaseLeft.Round(time.Millisecond), est, sh.Pending, age(sh.OldestAge))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", sh.Shard, orDash(sh.Owner), sh.LeaseLeft.Round(time.Millisecond),
+			orUnknown(est+strconv.FormatInt(sh.Pending, 10), pending), age(sh.OldestAge))
 	})
 	table(w, "\nRELAY\tHEARTBEAT AGE\tALIVE", len(s.Relays), func(tw io.Writer, i int) {
 		r := s.Relays[i]
 		fmt.Fprintf(tw, "%s\t%s\t%v\n", clean(r.ID), r.HeartbeatAge.Round(time.Millisecond), r.Alive)
+	})
+}
+
+// printRetries prints the messages waiting for a retry and their errors
+// (of s.SampledFrom of them, taken in no particular order when fewer than
+// all: the soonest of the sample, not of all).
+func printRetries(w io.Writer, s admin.Stats) {
+	if !s.Read(admin.StepRetries) {
+		fmt.Fprintln(w, "\nWAITING FOR A RETRY: ? (could not be read)")
+		return
+	}
+	head, errHead := fmt.Sprintf("%d of %d, next attempt first", len(s.Waiting), s.Retrying), ""
+	if s.RetryingCapped || s.SampledFrom < s.Retrying {
+		head = fmt.Sprintf("%d of %s, taken from %d of them in no particular order, the next attempt of those first",
+			len(s.Waiting), atLeast(s.Retrying, s.RetryingCapped), s.SampledFrom)
+		errHead = fmt.Sprintf(" (of %d of them)", s.SampledFrom)
+	}
+	table(w, "\nWAITING FOR A RETRY ("+head+")\nROW\tMESSAGE ID\tTOPIC\tSHARD\tATTEMPTS\tNEXT ATTEMPT IN\tLAST ERROR",
+		len(s.Waiting), func(tw io.Writer, i int) {
+			x := s.Waiting[i]
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", x.RowID, clean(x.MessageID), clean(x.Topic), x.Shard, x.Attempts,
+				x.NextAttemptIn.Round(time.Second), oneLine(x.LastError))
+		})
+	table(w, "\nCOUNT\tLAST ERROR OF MESSAGES WAITING"+errHead, len(s.Errors), func(tw io.Writer, i int) {
+		fmt.Fprintf(tw, "%d\t%s\n", s.Errors[i].Count, oneLine(s.Errors[i].Err))
 	})
 }

@@ -154,14 +154,20 @@ func (s suite) overviewCapped(t *testing.T, db *sql.DB) {
 	if err != nil || len(o.Failed) != 0 {
 		t.Fatalf("Overview: %v, failed steps %v", err, o.Failed)
 	}
-	if !o.RetryingCapped || o.Retrying != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+	if !o.RetryingCapped || o.Retrying != 2 || o.SampledFrom != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
 		t.Errorf("capped retries: capped %v, %d, waiting %+v, errors %+v; want at least 2, from 2 rows", o.RetryingCapped, o.Retrying, o.Waiting, o.Errors)
 	}
 	if !o.DeadCapped || o.DeadLetters != 2 || len(o.Dead) != 1 || o.Dead[0].Count != 2 {
 		t.Errorf("capped dead letters: capped %v, %d, per topic %+v; want at least 2, the newest 2", o.DeadCapped, o.DeadLetters, o.Dead)
 	}
+	// The sample and the errors read fewer rows than the count.
+	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{SampleFrom: 2})
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.SampledFrom != 2 || len(o.Waiting) != 2 || len(o.Errors) != 1 || o.Errors[0].Count != 2 {
+		t.Errorf("Overview(SampleFrom 2): %v, retrying %d (capped %v), sampled from %d, waiting %+v, errors %+v; want 3, sampled from 2",
+			err, o.Retrying, o.RetryingCapped, o.SampledFrom, o.Waiting, o.Errors)
+	}
 	o, err = s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
-	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.DeadCapped || o.DeadLetters != 3 {
+	if err != nil || o.RetryingCapped || o.Retrying != 3 || o.SampledFrom != 3 || o.DeadCapped || o.DeadLetters != 3 {
 		t.Errorf("uncapped Overview: %v, retrying %d (capped %v), dead %d (capped %v); want 3 and 3", err, o.Retrying, o.RetryingCapped, o.DeadLetters, o.DeadCapped)
 	}
 }
@@ -183,6 +189,34 @@ func (s suite) overviewStepFails(t *testing.T, db *sql.DB) {
 	}
 	if o.Pending != 1 || len(o.Shards) != numShards {
 		t.Errorf("Overview with a failed step: pending %d, %d shards; want 1 and %d", o.Pending, len(o.Shards), numShards)
+	}
+}
+
+// overviewStepFailsHalfway: a step that fails after its first query
+// answered (here the retries step counts, then cannot read last_error)
+// leaves none of its figures behind: zero, not the count it read.
+func (s suite) overviewStepFailsHalfway(t *testing.T, db *sql.DB) {
+	ctx := ctxT(t)
+	s.insert(t, db, onShard("r1", "k", 1))
+	var retries []dialect.Retry
+	for _, r := range s.read(t, db, allShards(), 10) {
+		retries = append(retries, dialect.Retry{RowID: r.RowID, Delay: time.Hour, Err: "broker said no"})
+	}
+	if err := s.Dialect.Retry(ctx, db, retries); err != nil || len(retries) != 1 {
+		t.Fatalf("Retry of %d: %v", len(retries), err)
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE "+dialect.TableMessages+" DROP COLUMN last_error"); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.op(t).Overview(ctx, db, dialect.OverviewRequest{})
+	if err != nil || len(o.Failed) != 1 || o.Failed[0].Step != "retries" {
+		t.Fatalf("Overview without last_error: %v, failed %+v; want the retries step named", err, o.Failed)
+	}
+	if o.Retrying != 0 || o.RetryingCapped || o.Waiting != nil || o.Errors != nil {
+		t.Errorf("Overview with the retries step failed half-way: retrying %d, waiting %+v, errors %+v; want nothing", o.Retrying, o.Waiting, o.Errors)
+	}
+	if o.Pending != 1 {
+		t.Errorf("Overview: pending %d, want 1", o.Pending)
 	}
 }
 

@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"OverviewSampled", s.overviewSampled},
 		{"OverviewCapped", s.overviewCapped},
 		{"OverviewStepFails", s.overviewStepFails},
+		{"OverviewStepFailsHalfway", s.overviewStepFailsHalfway},
 		{"ListDeadLetters", s.listDeadLetters},
 		{"ReplayDeadLetters", s.replayDeadLetters},
 		{"ReplayPendingAgain", s.replayPendingAgain},
