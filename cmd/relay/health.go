@@ -13,8 +13,10 @@ import (
 
 // health follows the relay's work loop for /healthz, /readyz and
 // --liveness-file. The loop is healthy while its last turn is at most
-// maxStall ago, or while it waits out a backoff it announced (plus
-// maxStall).
+// maxStall ago, or while it waits out a backoff of the whole loop it
+// announced (plus maxStall), and before its first turn (the relay is
+// waiting for its database or broker then, with a line per try: readiness,
+// not liveness, is what fails).
 type health struct {
 	outbox.NopObserver
 	maxStall     time.Duration
@@ -22,7 +24,6 @@ type health struct {
 	log          *slog.Logger
 
 	mu        sync.Mutex
-	started   time.Time // when health was made: the grace before the first turn
 	lastCycle time.Time
 	waitUntil time.Time // end of the last backoff announced
 	shards    int
@@ -35,7 +36,7 @@ type health struct {
 const touchEvery = time.Second
 
 func newHealth(maxStall time.Duration, livenessFile string, log *slog.Logger) *health {
-	return &health{maxStall: maxStall, livenessFile: livenessFile, log: log, started: time.Now()}
+	return &health{maxStall: maxStall, livenessFile: livenessFile, log: log}
 }
 
 // OnCycle implements outbox.RelayObserver: the loop turned.
@@ -51,12 +52,22 @@ func (h *health) OnCycle(e outbox.CycleEvent) {
 }
 
 // OnBackoff implements outbox.RelayObserver: the loop waits on purpose.
+// Only a wait of the whole loop counts: a paused topic does not stop the
+// loop, which keeps turning (and must, to stay healthy). The liveness file
+// is stamped with the end of the wait, so that an exec probe checking its
+// age sees a loop that is waiting, not stuck.
 func (h *health) OnBackoff(e outbox.BackoffEvent) {
+	if e.Reason == outbox.BackoffTopicPaused {
+		return
+	}
 	until := time.Now().Add(e.Duration)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if until.After(h.waitUntil) {
 		h.waitUntil = until
+		if h.livenessFile != "" {
+			h.touch(until)
+		}
 	}
 }
 
@@ -67,8 +78,8 @@ func (h *health) OnLeases(e outbox.LeaseEvent) {
 	h.shards = e.Held
 }
 
-// touch sets the liveness file's times to now, creating it if needed.
-// Called with h.mu held.
+// touch sets the liveness file's times to now (or the end of a wait),
+// creating it if needed. Called with h.mu held.
 func (h *health) touch(now time.Time) {
 	err := os.Chtimes(h.livenessFile, now, now)
 	if errors.Is(err, os.ErrNotExist) {
@@ -91,13 +102,10 @@ func (h *health) healthy(now time.Time) error {
 	defer h.mu.Unlock()
 	last := h.lastCycle
 	if last.IsZero() {
-		last = h.started
+		return nil // not started: waiting for the database or the broker
 	}
 	if now.Sub(last) <= h.maxStall || now.Before(h.waitUntil.Add(h.maxStall)) {
 		return nil
-	}
-	if h.lastCycle.IsZero() {
-		return fmt.Errorf("the work loop has not started after %s", now.Sub(h.started).Round(time.Millisecond))
 	}
 	return fmt.Errorf("the work loop made no progress for %s (bound %s)", now.Sub(last).Round(time.Millisecond), h.maxStall)
 }

@@ -32,7 +32,7 @@ func addObserveFlags(fs *flag.FlagSet) *observeOptions {
 	o := &observeOptions{}
 	fs.StringVar(&o.httpAddr, "http-addr", "", "serve /metrics, /healthz and /readyz on this address, e.g. :9464 (default: no server)")
 	fs.StringVar(&o.livenessFile, "liveness-file", "", "touch this file every turn of the work loop (at most once a second), for exec probes")
-	fs.DurationVar(&o.maxStall, "health-max-stall", 0, "how long the work loop may make no progress before /healthz fails (default: publish timeout + lease duration + 30s)")
+	fs.DurationVar(&o.maxStall, "health-max-stall", 0, "how long the work loop may make no progress before /healthz fails (default: the longer of the publish timeout and the poll interval, + lease duration + 30s)")
 	fs.DurationVar(&o.refresh, "metrics-refresh-interval", prommetrics.DefaultRefreshInterval, "how often the pending, lag and dead-letter gauges are queried")
 	return o
 }
@@ -57,7 +57,9 @@ func (o *observeOptions) start(ctx context.Context, db *sql.DB, d database, rcfg
 	}
 	stall := o.maxStall
 	if stall == 0 {
-		stall = rcfg.PublishTimeout + rcfg.LeaseDuration + 30*time.Second
+		// The longest turn of a healthy loop: a publish call, or an idle
+		// wait (not announced as a backoff), plus a lease and a margin.
+		stall = max(rcfg.PublishTimeout, rcfg.PollInterval) + rcfg.LeaseDuration + 30*time.Second
 	}
 	h := newHealth(stall, o.livenessFile, log)
 	if o.httpAddr == "" {
