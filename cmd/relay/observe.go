@@ -43,12 +43,13 @@ type observability struct {
 	srv    *http.Server
 	served chan struct{}
 	stop   context.CancelFunc
+	side   *sql.DB // the probes' and gauges' own connection
 }
 
 // start binds --http-addr (failing at once when it cannot), sets the
 // relay's observer, and serves until close. With neither flag set it does
 // nothing.
-func (o *observeOptions) start(ctx context.Context, db *sql.DB, d database, rcfg *outbox.RelayConfig, log *slog.Logger) (*observability, error) {
+func (o *observeOptions) start(ctx context.Context, d database, rcfg *outbox.RelayConfig, log *slog.Logger) (*observability, error) {
 	if o.httpAddr == "" && o.livenessFile == "" {
 		return &observability{}, nil
 	}
@@ -70,6 +71,17 @@ func (o *observeOptions) start(ctx context.Context, db *sql.DB, d database, rcfg
 	if err != nil {
 		return nil, fmt.Errorf("--http-addr %s: cannot serve metrics and probes: %w", o.httpAddr, err)
 	}
+	// /readyz's ping and the backlog gauges use a connection of their own:
+	// on the relay's pool they would wait behind its work under a backlog
+	// (and report a database that answers as gone), or take a connection
+	// its lease round needs.
+	side, err := sql.Open(d.driver, d.dsn)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("opening %s for the probes: %w", d.display, err)
+	}
+	side.SetMaxOpenConns(1)
+	side.SetMaxIdleConns(1)
 	m := prommetrics.New(prommetrics.Options{})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -78,13 +90,14 @@ func (o *observeOptions) start(ctx context.Context, db *sql.DB, d database, rcfg
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { probeAnswer(w, h.healthy(time.Now())) })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { probeAnswer(w, ready(r.Context(), db, h)) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { probeAnswer(w, ready(r.Context(), side, h)) })
 
 	bg, stop := context.WithCancel(ctx)
 	obs := &observability{
 		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
 		served: make(chan struct{}),
 		stop:   stop,
+		side:   side,
 	}
 	go func() {
 		defer close(obs.served)
@@ -92,7 +105,7 @@ func (o *observeOptions) start(ctx context.Context, db *sql.DB, d database, rcfg
 			log.Error("metrics server stopped", "addr", o.httpAddr, "err", err)
 		}
 	}()
-	go m.RefreshBacklog(bg, d.dialect, db, o.refresh, log)
+	go m.RefreshBacklog(bg, d.dialect, side, o.refresh, log)
 	log.Info("serving metrics and probes", "addr", ln.Addr().String(), "paths", "/metrics /healthz /readyz")
 	return obs, nil
 }
@@ -107,6 +120,7 @@ func (o *observability) close() {
 	defer cancel()
 	_ = o.srv.Shutdown(ctx)
 	<-o.served
+	_ = o.side.Close()
 }
 
 // ready returns nil when the database answers and the relay runs (holding

@@ -267,7 +267,7 @@ func cmdRun(args []string, stdout, stderr io.Writer, getenv func(string) string)
 		log.Info("signal received: stopping (send it again to exit at once)", "signal", s.String(), "shutdown_timeout", o.shutdownTimeout)
 	})
 	defer stop()
-	obs, err := o.observe.start(ctx, db, d, &rcfg, log)
+	obs, err := o.observe.start(ctx, d, &rcfg, log)
 	if err != nil {
 		return err
 	}
