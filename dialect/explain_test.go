@@ -136,22 +136,8 @@ func parseArgs(t *testing.T, s string) []any {
 // explain returns "table type key" per row of the plan of q.
 func explain(t *testing.T, ctx context.Context, db *sql.DB, q string, args []any) string {
 	t.Helper()
-	rows, err := db.QueryContext(ctx, "EXPLAIN "+q, args...)
-	if err != nil {
-		t.Fatalf("EXPLAIN %s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var b strings.Builder
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
+	queryRows(t, ctx, db, "EXPLAIN "+q, args, func(cols []string, vals []sql.NullString) {
 		get := func(name string) string {
 			for i, c := range cols {
 				if c == name {
@@ -164,9 +150,6 @@ func explain(t *testing.T, ctx context.Context, db *sql.DB, q string, args []any
 			return "?"
 		}
 		fmt.Fprintf(&b, "%s %s %s\n", get("table"), get("type"), get("key"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return b.String()
 }

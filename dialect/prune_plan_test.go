@@ -56,13 +56,29 @@ func TestPrunePlanUsesDeadAtIndex(t *testing.T) {
 // planText returns every column of every row of the plan, one row a line.
 func planText(t *testing.T, ctx context.Context, db *sql.DB, q string, args []any) string {
 	t.Helper()
+	var b strings.Builder
+	queryRows(t, ctx, db, q, args, func(_ []string, vals []sql.NullString) {
+		for _, v := range vals {
+			b.WriteString(v.String + " ")
+		}
+		b.WriteString("\n")
+	})
+	return b.String()
+}
+
+// queryRows runs q and calls row with the column names and the values of
+// each row, failing t on any error.
+func queryRows(t *testing.T, ctx context.Context, db *sql.DB, q string, args []any, row func(cols []string, vals []sql.NullString)) {
+	t.Helper()
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
-	cols, _ := rows.Columns()
-	var b strings.Builder
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rows.Next() {
 		vals := make([]sql.NullString, len(cols))
 		ptrs := make([]any, len(cols))
@@ -72,13 +88,9 @@ func planText(t *testing.T, ctx context.Context, db *sql.DB, q string, args []an
 		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range vals {
-			b.WriteString(v.String + " ")
-		}
-		b.WriteString("\n")
+		row(cols, vals)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return b.String()
 }
