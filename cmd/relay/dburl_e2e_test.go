@@ -99,13 +99,8 @@ func TestE2EMigrateWaitsForDatabase(t *testing.T) {
 		t.Parallel()
 		db := dbtest.OpenEmpty(t, dialect.NamePostgres)
 		u, _ := databaseURL(t, dialect.NamePostgres, db)
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy := newTCPProxy(t, pu.Host)
-		pu.Host = proxy.addr
-		p := startRelay(t, "migrate-waits", []string{"OUTBOX_DATABASE_URL=" + pu.String()}, "migrate", "--wait-for-database", "60s")
+		proxiedURL, proxy := behindProxy(t, u)
+		p := startRelay(t, "migrate-waits", []string{"OUTBOX_DATABASE_URL=" + proxiedURL}, "migrate", "--wait-for-database", "60s")
 		if !waitFor(30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "database unreachable; retrying") }) {
 			t.Fatalf("no retry line while the database is down\nstderr: %s", p.stderr.String())
 		}

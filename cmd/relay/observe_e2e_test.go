@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,13 +45,8 @@ func TestE2EMetricsAndProbes(t *testing.T) {
 	relayBinary(t)
 	db := dbtest.Open(t, "postgres")
 	dbURL, _ := databaseURL(t, "postgres", db)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := newTCPProxy(t, u.Host)
+	proxiedURL, proxy := behindProxy(t, dbURL)
 	proxy.Start()
-	u.Host = proxy.addr
 	broker, err := localkafka.Start(1, []string{e2eTopic})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +76,7 @@ func TestE2EMetricsAndProbes(t *testing.T) {
 	}
 
 	p := startRelay(t, "relay-metrics", []string{
-		"OUTBOX_DATABASE_URL=" + u.String(),
+		"OUTBOX_DATABASE_URL=" + proxiedURL,
 		"OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","),
 		"OUTBOX_LOG_FORMAT=json",
 	}, "run", "--http-addr", "127.0.0.1:0", "--poll-interval", "50ms", "--lease-duration", "6s",

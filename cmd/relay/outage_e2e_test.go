@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,19 +28,14 @@ func TestE2EDatabaseOutageLogs(t *testing.T) {
 			t.Parallel()
 			db := dbtest.Open(t, name)
 			dbURL, _ := databaseURL(t, name, db)
-			u, err := url.Parse(dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy := newTCPProxy(t, u.Host)
+			proxiedURL, proxy := behindProxy(t, dbURL)
 			proxy.Start()
-			u.Host = proxy.addr
 			broker, err := localkafka.Start(1, []string{e2eTopic})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(broker.Close)
-			p := startRelay(t, string(name)+"-outage", []string{"OUTBOX_DATABASE_URL=" + u.String(),
+			p := startRelay(t, string(name)+"-outage", []string{"OUTBOX_DATABASE_URL=" + proxiedURL,
 				"OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","), "OUTBOX_LOG_FORMAT=json"}, "run")
 			if !waitFor(30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "outbox relay starting") }) {
 				t.Fatalf("relay did not start\n%s", p.stderr.String())

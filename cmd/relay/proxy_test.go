@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,17 @@ func (p *tcpProxy) pipe(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	_ = dst.Close()
 	_ = src.Close()
+}
+
+// behindProxy returns dbURL with its host replaced by a proxy to it, and
+// the proxy, not started yet (connections are refused until Start).
+func behindProxy(t *testing.T, dbURL string) (string, *tcpProxy) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.addr
+	return u.String(), proxy
 }
