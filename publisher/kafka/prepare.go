@@ -49,8 +49,9 @@ func (c *call) queueTopic(topic string, idx []int, queues map[tp]*queue) {
 		return
 	}
 	partitioner := c.p.partitioners.get(topic)
+	msg := &sarama.ProducerMessage{Topic: topic} // one for the topic: partitioners read it, keep nothing
 	for _, i := range idx {
-		msg := &sarama.ProducerMessage{Topic: topic}
+		msg.Key = nil
 		if c.recs[i].Key != nil {
 			msg.Key = sarama.ByteEncoder(c.recs[i].Key)
 		}
@@ -115,6 +116,10 @@ func (p *Publisher) topicError(topic string, err error) error {
 	return Classify(fmt.Errorf("kafka: reading the partitions of topic %s: %w", topic, err))
 }
 
+// headerIDKey is outbox.HeaderID as the records carry it, shared by all
+// (the encoder only reads it).
+var headerIDKey = []byte(outbox.HeaderID)
+
 // record builds the record batch entry of r, with the outbox-id header,
 // and returns its size as a batch counts it.
 func record(r *outbox.Record) (*sarama.Record, int) {
@@ -124,7 +129,7 @@ func record(r *outbox.Record) (*sarama.Record, int) {
 		rec.Headers = append(rec.Headers, &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
 		size += headerOverhead + len(h.Key) + len(h.Value)
 	}
-	rec.Headers = append(rec.Headers, &sarama.RecordHeader{Key: []byte(outbox.HeaderID), Value: []byte(r.MessageID)})
+	rec.Headers = append(rec.Headers, &sarama.RecordHeader{Key: headerIDKey, Value: []byte(r.MessageID)})
 	size += headerOverhead + len(outbox.HeaderID) + len(r.MessageID)
 	return rec, size
 }
