@@ -182,6 +182,20 @@ type Dialect interface {
 	SupportsNotify() bool
 }
 
+// WakeArmer is implemented by dialects whose migrations notify
+// NotifyChannel only when a relay asked for it: a relay that is about to
+// wait arms the wake-up, and the next committed insert notifies (once). The
+// PostgreSQL dialect implements it; a relay that listens must call ArmWake
+// before each wait, or it is woken by its polls only.
+type WakeArmer interface {
+	// ArmWake arms the wake-up. It reports whether the wake-up was disarmed
+	// until now: a row was inserted since the last arming and may have
+	// committed after the caller's last read, which the caller should
+	// therefore read again before it waits; false means no row was inserted
+	// since, and the next committed insert notifies.
+	ArmWake(ctx context.Context, db *sql.DB) (disarmed bool, err error)
+}
+
 // Operator is the operators' side of a dialect: the state of the outbox
 // and the dead-letter tools, behind package admin and the relay's stats,
 // dlq and prune commands. Every dialect of this package implements it. It

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/dialect/pqnotify"
 	"github.com/outboxrelay/outbox/outboxtest"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
@@ -24,8 +25,19 @@ func woken(ch <-chan struct{}, within time.Duration) bool {
 	}
 }
 
-// A commit wakes the listener of its schema; a rollback, or a commit in
-// another schema, does not.
+// arm arms the wake-up of db's schema, as a relay does before it waits,
+// and reports whether it was disarmed.
+func arm(t *testing.T, db *dbtest.DB) bool {
+	t.Helper()
+	disarmed, err := db.Dialect.(dialect.WakeArmer).ArmWake(context.Background(), db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return disarmed
+}
+
+// A commit wakes the listener of its schema once it was armed; a rollback,
+// a commit in another schema, or a commit while disarmed does not.
 func TestWakeOnCommitOnly(t *testing.T) {
 	db := dbtest.Open(t, "postgres")
 	other := dbtest.Open(t, "postgres")
@@ -38,6 +50,10 @@ func TestWakeOnCommitOnly(t *testing.T) {
 	ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect})
 	msg := outbox.Message{Topic: "t", Value: []byte("v")}
 
+	// A fresh schema is armed: the first insert notifies.
+	if arm(t, db) {
+		t.Fatal("a fresh schema's wake-up was disarmed")
+	}
 	tx, _ := db.BeginTx(ctx, nil)
 	if err := ob.Enqueue(ctx, tx, msg); err != nil {
 		t.Fatal(err)
@@ -49,6 +65,12 @@ func TestWakeOnCommitOnly(t *testing.T) {
 	if woken(l.Wake(), 300*time.Millisecond) {
 		t.Fatal("woken by a rollback")
 	}
+	// The rolled-back insert disarmed the wake-up (the flag is not
+	// transactional): arming reports it, so a relay reads again.
+	if !arm(t, db) {
+		t.Fatal("arming after an insert did not report the wake-up disarmed")
+	}
+	arm(t, other)
 	if err := ob.Enqueue(ctx, other.DB, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +82,26 @@ func TestWakeOnCommitOnly(t *testing.T) {
 	}
 	if !woken(l.Wake(), 5*time.Second) {
 		t.Fatal("not woken by a commit")
+	}
+	// Disarmed by that commit: the next ones do not notify (busy writers do
+	// not serialize on NOTIFY) until a relay arms again.
+	if err := ob.Enqueue(ctx, db.DB, msg); err != nil {
+		t.Fatal(err)
+	}
+	if woken(l.Wake(), 300*time.Millisecond) {
+		t.Fatal("woken by a commit while disarmed")
+	}
+	if !arm(t, db) {
+		t.Fatal("arming after inserts did not report the wake-up disarmed")
+	}
+	if arm(t, db) {
+		t.Fatal("arming twice reported the wake-up disarmed")
+	}
+	if err := ob.Enqueue(ctx, db.DB, msg); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(l.Wake(), 5*time.Second) {
+		t.Fatal("not woken by a commit after arming again")
 	}
 }
 
