@@ -90,6 +90,10 @@ type ReadRequest struct {
 	// Exclude lists ids to leave out: the rows of a batch that is still
 	// being published while the next one is read.
 	Exclude []int64
+	// After, when positive, leaves out the rows with an id at or below it:
+	// the caller knows its shards hold no live row there (a floor), and the
+	// read starts above the dead rows that vacuum has not removed yet.
+	After int64
 	// MaxBytes, when positive, ends the batch after the record that brings
 	// the sum of key, value and header sizes to MaxBytes or more (a batch
 	// has at least one record), so that large messages cannot make a batch

@@ -84,6 +84,10 @@ func (d *sqlDialect) readSQL(shards []int64, req ReadRequest, waits []waitingKey
 	s.ints(shards)
 	s.WriteString(") AND m.available_at <= ")
 	s.now()
+	if req.After > 0 {
+		s.WriteString(" AND m.id > ")
+		s.int(req.After)
+	}
 	s.exclude(req.Exclude)
 	switch {
 	case len(waits) == 0:

@@ -35,5 +35,5 @@ func ExampleUp() {
 	var version int64
 	_ = db.QueryRow("SELECT MAX(version_id) FROM " + migrations.VersionTable).Scan(&version)
 	fmt.Println("outbox schema version", version)
-	// Output: outbox schema version 3
+	// Output: outbox schema version 5
 }

@@ -38,7 +38,7 @@ type suite struct {
 // (transactions and round trips), read.go (what ReadBatch returns),
 // retry.go, settle.go (ack and dead letters), lease.go (shards, leases,
 // heartbeats), stats.go, admin.go (Overview and the dead-letter tools), concurrent.go (writers and claimers at once),
-// late.go (late committers) and abandon.go (abandoned statements);
+// late.go (late committers), horizon.go (what a read floor rests on) and abandon.go (abandoned statements);
 // helpers.go holds what they share.
 func Run(t *testing.T, h Harness) {
 	s := suite{h}
@@ -57,6 +57,9 @@ func Run(t *testing.T, h Harness) {
 		{"ManyWaitingKeys", s.manyWaitingKeys},
 		{"ReadExcludes", s.readExcludes},
 		{"ReadMaxBytes", s.readMaxBytes},
+		{"ReadAfter", s.readAfter},
+		{"SettleWaitsForOpenInserts", s.settleWaitsForOpenInserts},
+		{"LowestDeferred", s.lowestDeferred},
 		{"Ack", s.ack},
 		{"DeadLetterMovesAtomically", s.deadLetter},
 		{"DeadLetterRace", s.deadLetterRace},
