@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/outboxrelay/outbox/dialect"
 )
 
 // RelayStats are the relay's counters since it was created.
@@ -43,6 +45,9 @@ type Relay struct {
 	paused     map[string]topicPause // topics unavailable while others are not
 	probedBack bool                  // the last outage pause ended at a probe's answer
 	unacked    []int64               // published but not yet deleted
+	floor      *readFloor            // where reads start (shared with the read ahead)
+	arm        dialect.WakeArmer     // arms the wake-up before an idle wait; nil: none
+	armAfter   time.Time             // no arming before (after a failure)
 	// recordBytes is the mean size of a record of the last batch: reads ask
 	// for no more rows than BatchBytes holds, so that the rows a read stops
 	// short of (at BatchBytes) are not sent by the database for nothing.
@@ -73,6 +78,8 @@ func NewRelay(db *sql.DB, pub Publisher, cfg RelayConfig) (*Relay, error) {
 		leases: newLeaseBook(),
 		paused: map[string]topicPause{},
 		obs:    observing{obs: cfg.Observer},
+		floor:  newReadFloor(cfg.Dialect, db, cfg.Logger.With("relay", cfg.ID)),
+		arm:    wakeArmer(cfg),
 	}, nil
 }
 

@@ -100,10 +100,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // ledger enqueues messages on keys with per-key sequence numbers and
 // records them in a verify.Ledger, which checks what a publisher delivered.
 type ledger struct {
-	mu  sync.Mutex
-	ob  *outbox.Outbox
-	seq map[string]int
-	v   *verify.Ledger
+	serial sync.Mutex // tx: one transaction at a time, so commits follow the numbering
+	mu     sync.Mutex
+	ob     *outbox.Outbox
+	seq    map[string]int
+	v      *verify.Ledger
 }
 
 func newLedger(t *testing.T, db *dbtest.DB) *ledger {
@@ -117,44 +118,64 @@ func newLedger(t *testing.T, db *dbtest.DB) *ledger {
 // tx enqueues n messages on random keys of keys in one transaction.
 func (l *ledger) tx(t *testing.T, db *sql.DB, rng *rand.Rand, keys, n int, rollback bool, topic string) {
 	t.Helper()
+	l.serial.Lock()
+	defer l.serial.Unlock()
+	l.open(t, db, rng, "key-", keys, n, topic)(rollback)
+}
+
+// open enqueues n messages on random keys of keys (named prefix and a
+// number) in a transaction it leaves open, and returns the function that
+// ends it, which records the messages. Keys of transactions open at the
+// same time must differ: the ledger numbers a key's messages when they are
+// enqueued, and expects them in that order.
+func (l *ledger) open(t *testing.T, db *sql.DB, rng *rand.Rand, prefix string, keys, n int, topic string) (end func(rollback bool)) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	msgs := make([]outbox.Message, n)
 	seqs := make([]int, n)
 	next := map[string]int{}
 	for i := range msgs {
-		key := "key-" + strconv.Itoa(rng.IntN(keys))
+		key := prefix + strconv.Itoa(rng.IntN(keys))
 		next[key]++
 		seqs[i] = l.seq[key] + next[key]
 		msgs[i] = outbox.Message{ID: outbox.NewMessageID(), Topic: topic, Key: []byte(key),
 			Value: []byte(key + "/" + strconv.Itoa(seqs[i])), Headers: []outbox.Header{{Key: "seq", Value: []byte(strconv.Itoa(seqs[i]))}}}
 	}
+	for k, v := range next {
+		l.seq[k] += v // reserved, so that another transaction of the key numbers on
+	}
+	l.mu.Unlock()
 	if err := l.ob.Enqueue(ctx, tx, msgs...); err != nil {
 		tx.Rollback()
 		t.Fatalf("Enqueue: %v", err)
 	}
-	if rollback {
-		if err := tx.Rollback(); err != nil {
+	return func(rollback bool) {
+		t.Helper()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if rollback {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range next {
+				l.seq[k] -= v
+			}
+			for _, m := range msgs {
+				l.v.RolledBack(m.ID)
+			}
+			return
+		}
+		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range msgs {
-			l.v.RolledBack(m.ID)
+		for i, m := range msgs {
+			l.v.Committed(m.ID, string(m.Key), seqs[i])
 		}
-		return
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range next {
-		l.seq[k] += v
-	}
-	for i, m := range msgs {
-		l.v.Committed(m.ID, string(m.Key), seqs[i])
 	}
 }
 

@@ -73,6 +73,10 @@ type BatchReadEvent struct {
 	Records  int           // records read
 	Duration time.Duration // the read's duration
 	Err      error         // nil, or why the read failed
+	// From is the read floor: the read asked for ids above it only, because
+	// the relay proved that its shards hold no live row at or below it
+	// (see docs/design.md). 0: the read started at the lowest id.
+	From int64
 }
 
 // PublishCallEvent is one call of Publisher.Publish.
@@ -252,9 +256,9 @@ func (r *Relay) cycleEvent() {
 	r.obs.obs.OnCycle(CycleEvent{RelayID: r.cfg.ID, Shards: r.leases.count(), PausedTopics: paused})
 }
 
-func (r *Relay) readEvent(shards, records int, d time.Duration, err error) {
+func (r *Relay) readEvent(shards, records int, from int64, d time.Duration, err error) {
 	if r.obs.obs != nil {
-		r.obs.obs.OnBatchRead(BatchReadEvent{Shards: shards, Records: records, Duration: d, Err: err})
+		r.obs.obs.OnBatchRead(BatchReadEvent{Shards: shards, Records: records, From: from, Duration: d, Err: err})
 	}
 }
 

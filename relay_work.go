@@ -24,6 +24,7 @@ import (
 func (r *Relay) work(ctx, work context.Context) {
 	idle := r.cfg.MinPollInterval
 	outage := time.Duration(0)
+	reread := false // the last empty read was a read again after arming
 	var p pipeline
 	defer p.drain(r)
 	for ctx.Err() == nil {
@@ -42,11 +43,19 @@ func (r *Relay) work(ctx, work context.Context) {
 		}
 		if len(recs) == 0 {
 			r.leases.use(nil)
+			// Read once more when the arming found rows inserted since the
+			// last one; not twice in a row, or a relay whose shards stay
+			// empty while others' fill would never wait.
+			if r.armWake(work) && !reread {
+				reread = true
+				continue
+			}
+			reread = false
 			r.idleWait(ctx, idle)
 			idle = min(idle*2, r.cfg.PollInterval)
 			continue
 		}
-		idle = r.cfg.MinPollInterval
+		idle, reread = r.cfg.MinPollInterval, false
 		out := r.runBatch(ctx, work, &p, recs, shards, backlog)
 		outage = r.backOff(ctx, out, outage)
 	}
@@ -299,8 +308,13 @@ func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]d
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
 		start := time.Now()
+		from, settled := r.floor.start(rctx, req.Shards)
+		req.After = from
 		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, req)
-		r.readEvent(len(req.Shards), len(recs), time.Since(start), err)
+		if err == nil {
+			r.floor.raise(rctx, req.Shards, from, settled, exclude, recs)
+		}
+		r.readEvent(len(req.Shards), len(recs), from, time.Since(start), err)
 		return recs, err
 	}
 }

@@ -1,0 +1,158 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/outboxrelay/outbox/dialect"
+)
+
+// settleEvery is the shortest time between two settle marks: each one reads
+// the lock table, and a floor that trails the newest ids by a few dozen
+// milliseconds of traffic costs a read almost nothing.
+const settleEvery = 20 * time.Millisecond
+
+// readFloor is where the relay's reads start: an id at or below which its
+// shards hold no live row, so that a read does not walk the dead rows (and
+// dead index entries) that acknowledged messages leave behind until vacuum
+// or purge removes them, which a snapshot held open anywhere prevents.
+//
+// The floor rests on one invariant: no live row of the shard set has an id
+// at or below it, now or later. Later holds because new rows take ids above
+// the settled horizon (every id at or below it was committed or given up
+// before the read that used it), and a row, once gone, never comes back
+// (a replayed dead letter is a new row). A read R that started above from
+// may raise the floor to the lowest of:
+//   - the settled horizon taken before R: a transaction still open may hold
+//     a lower id, and commit it after R (a late committer);
+//   - the first row R returned, less one: R returns the lowest available
+//     rows above from, so none lies between;
+//   - the lowest id R left out because it is in flight (published, not yet
+//     settled), less one;
+//   - the lowest row of the shards that was ever deferred (delayed at
+//     enqueue, or scheduled for a retry), less one, read after R: R passed
+//     the rows not available yet, and the later rows of a key that waits
+//     for a retry, which all lie above the row it waits on.
+//
+// The invariant is about rows, not owners: it holds for every subset of the
+// shard set, whoever owns it later. A shard set that gains a shard starts
+// again from 0 (its previous owner may have left live rows anywhere); one
+// that only loses shards keeps its floor. The floor is shared by the worker
+// and the goroutine that reads ahead, one read at a time.
+type readFloor struct {
+	hz  dialect.Horizon // nil: reads start at the lowest id
+	db  *sql.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	shards  []int // the shard set floor is for
+	floor   int64
+	settled int64 // every id up to it is committed or will never be
+	mark    dialect.SettleMark
+	markAt  time.Time
+}
+
+func newReadFloor(d dialect.Dialect, db *sql.DB, log *slog.Logger) *readFloor {
+	hz, _ := d.(dialect.Horizon)
+	return &readFloor{hz: hz, db: db, log: log}
+}
+
+// start returns where a read of shards starts (ids above it) and the
+// settled horizon to bound what the read may prove. It advances the horizon
+// first when the last mark is old enough.
+func (f *readFloor) start(ctx context.Context, shards []int) (from, settled int64) {
+	if f == nil || f.hz == nil {
+		return 0, 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !subset(shards, f.shards) {
+		f.shards = slices.Clone(shards)
+		f.floor = 0
+	}
+	if time.Since(f.markAt) >= settleEvery {
+		f.advanceHorizon(ctx)
+	}
+	return f.floor, f.settled
+}
+
+// advanceHorizon takes a new settle mark: the previous one's ids are
+// settled when its transactions have ended, the new one's at once when it
+// has none to wait for. Called with f.mu held.
+func (f *readFloor) advanceHorizon(ctx context.Context) {
+	f.markAt = time.Now()
+	next, prevSettled, err := f.hz.Settle(ctx, f.db, f.mark)
+	switch {
+	case errors.Is(err, dialect.ErrNoHorizon):
+		f.log.Info("reads start at the lowest id of the outbox (each read walks the rows vacuum has not removed yet)", "reason", err)
+		f.hz = nil
+		f.floor, f.settled = 0, 0
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			f.log.Debug("reading the settled outbox ids failed; keeping the floor", "err", err)
+		}
+		return
+	}
+	if prevSettled {
+		f.settled = max(f.settled, f.mark.MaxID)
+	}
+	if next.Settled() {
+		f.settled = max(f.settled, next.MaxID)
+	}
+	f.mark = next
+}
+
+// raise records what a read of shards that started above from, with the
+// horizon settled, leaving out exclude, proved by returning recs (in id
+// order).
+func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64, exclude []int64, recs []dialect.Row) {
+	if f == nil || f.hz == nil {
+		return
+	}
+	c := settled
+	if len(exclude) > 0 {
+		c = min(c, slices.Min(exclude)-1)
+	}
+	if len(recs) > 0 {
+		c = min(c, recs[0].RowID-1)
+	}
+	if c <= from {
+		return
+	}
+	d, ok, err := f.hz.LowestDeferred(ctx, f.db, shards)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.log.Debug("reading the lowest deferred row failed; keeping the floor", "err", err)
+		}
+		return
+	}
+	if ok {
+		c = min(c, d-1)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case subset(f.shards, shards):
+		f.floor = max(f.floor, c)
+	case subset(shards, f.shards):
+		// The floor holds for the larger set, so for shards too.
+		f.shards = slices.Clone(shards)
+		f.floor = max(f.floor, c)
+	}
+}
+
+// subset reports whether every shard of a (sorted) is in b (sorted).
+func subset(a, b []int) bool {
+	for _, s := range a {
+		if _, ok := slices.BinarySearch(b, s); !ok {
+			return false
+		}
+	}
+	return true
+}
