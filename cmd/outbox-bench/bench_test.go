@@ -253,10 +253,12 @@ func TestScenarios(t *testing.T) {
 					want(t, res, f, atLeast(2000), ">= 2000")
 				}
 				want(t, res, "raw_db_deleted", equal(2000), "2000")
+				want(t, res, "raw_slim_deleted", equal(2000), "2000")
 				want(t, res, "pending_after_relay", zero, "0")
 				want(t, res, "relay_dead_lettered", zero, "0")
-				for _, f := range []string{"raw_db_msgs_per_sec", "relay_msgs_per_sec", "raw_broker_msgs_per_sec",
-					"relay_over_raw_db", "relay_over_raw_broker", "load_seconds", "reload_seconds", "relay_seconds", "raw_db_seconds", "raw_broker_seconds"} {
+				for _, f := range []string{"raw_db_msgs_per_sec", "raw_slim_msgs_per_sec", "relay_msgs_per_sec", "raw_broker_msgs_per_sec",
+					"relay_over_raw_db", "relay_over_raw_slim", "relay_over_raw_broker", "load_seconds", "slim_load_seconds", "reload_seconds",
+					"relay_seconds", "raw_db_seconds", "raw_slim_seconds", "raw_broker_seconds"} {
 					want(t, res, f, positive, "> 0")
 				}
 				want(t, res, "relays", equal(2), "2")

@@ -8,7 +8,9 @@
 // Scenarios:
 //
 //	drain     relay throughput on a preloaded outbox, next to a plain
-//	          SELECT+DELETE loop (raw_db) and a bare Sarama producer (raw_broker)
+//	          SELECT+DELETE loop on the outbox table (raw_db) and on a slim
+//	          table of the same messages (raw_slim), and a bare Sarama
+//	          producer (raw_broker)
 //	latency   commit-to-consume latency under a steady open-loop load
 //	enqueue   Enqueue against a hand-written multi-row INSERT, and the
 //	          network round trips of each
