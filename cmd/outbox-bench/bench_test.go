@@ -151,6 +151,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"latency", "--rate", "0"}, 2},
 		{[]string{"latency", "--fetch-max-wait", "1ms"}, 2},
 		{[]string{"enqueue", "--iterations", "0"}, 2},
+		{[]string{"commit", "--writers", "1,0"}, 2},
+		{[]string{"commit", "--writers", "8,x"}, 2},
+		{[]string{"commit", "--rounds", "0"}, 2},
+		{[]string{"commit", "--wakes", "0"}, 2},
 		{[]string{"memory", "--batch-size", "-1"}, 2},
 		{[]string{"idle", "--duration", "0s"}, 2},
 		{[]string{childCommand}, 2}, // without its environment
@@ -368,6 +372,49 @@ func TestScenarios(t *testing.T) {
 				}
 				want(t, res, "one_round_trip_option.ratio_1_median", positive, "> 0")
 				want(t, res, "one_round_trip_option.ratio_100_mean", positive, "> 0")
+			})
+
+			t.Run("commit", func(t *testing.T) {
+				res := scenario(t, "commit", "--writers", "1,3", "--duration", "400ms", "--rounds", "2",
+					"--idle-before-wake", "300ms", "--wakes", "3", "--wake-idle", "100ms")
+				points, _ := res["points"].([]any)
+				if len(points) != 2 {
+					t.Fatalf("points: %v, want one per writer count", res["points"])
+				}
+				for i, w := range []float64{1, 3} {
+					p := "points." + strconv.Itoa(i)
+					pt := map[string]any{"p": points[i]}
+					want(t, pt, "p.writers", equal(w), strconv.Itoa(int(w)))
+					for _, v := range []string{"none", "plain", "enqueue"} {
+						for _, f := range []string{"tps", "transactions", "p50_ms", "p99_ms"} {
+							want(t, pt, "p."+v+"."+f, positive, p+": > 0")
+						}
+						if r, _ := pt["p"].(map[string]any)[v].(map[string]any)["tps_rounds"].([]any); len(r) != 2 {
+							t.Errorf("%s.%s.tps_rounds = %v, want one per round", p, v, r)
+						}
+					}
+					want(t, pt, "p.enqueue_over_plain", positive, "> 0")
+					want(t, pt, "p.enqueue_over_none", positive, "> 0")
+				}
+				enqueued := num(t, res, "enqueued")
+				want(t, res, "enqueued", positive, "> 0")
+				want(t, res, "relay_published", equal(enqueued), "= enqueued")
+				want(t, res, "topic_records", equal(enqueued+3), "= enqueued + 3 wake-ups")
+				want(t, res, "pending_after", zero, "0")
+				want(t, res, "wake_received", equal(3), "3")
+				if ms, _ := res["wake_ms"].([]any); len(ms) != 3 {
+					t.Errorf("wake_ms = %v, want 3 latencies", res["wake_ms"])
+				}
+				p50, p99, mx := num(t, res, "wake_p50_ms"), num(t, res, "wake_p99_ms"), num(t, res, "wake_max_ms")
+				if !(0 < p50 && p50 <= p99 && p99 <= mx) {
+					t.Errorf("wake percentiles: p50 %v p99 %v max %v", p50, p99, mx)
+				}
+				if name == "postgres" {
+					if res["wake"] != "pqnotify" || res["dsn_option"] != "binary_parameters=yes" {
+						t.Errorf("wake %v, dsn_option %v: want pqnotify, binary_parameters=yes", res["wake"], res["dsn_option"])
+					}
+					want(t, res, "wake_poll_interval_ms", equal(30000), "30000: wake-ups, not polls")
+				}
 			})
 
 			t.Run("memory", func(t *testing.T) {

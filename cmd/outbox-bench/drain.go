@@ -109,7 +109,7 @@ type drainResult struct {
 
 var drainScenario = scenario{
 	name:     "drain",
-	summary:  "relay throughput on a preloaded outbox, against raw database (outbox and slim table) and broker loops",
+	summary:  "relay throughput on a preloaded outbox, against raw database and broker loops",
 	about:    drainAbout,
 	examples: drainExamples,
 	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {

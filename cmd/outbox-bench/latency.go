@@ -477,6 +477,14 @@ func (a *arrivals) missing(sent map[string]sentMsg) int {
 	return n
 }
 
+// arrival returns when the record of the message id arrived, if it has.
+func (a *arrivals) arrival(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.recv[id]
+	return t, ok
+}
+
 // stop ends the consumer and waits for it; it may be called again.
 func (a *arrivals) stop() {
 	a.cancel()
