@@ -248,77 +248,130 @@ func (b *drainBench) rawSlim(ctx context.Context, e *env, res *drainResult, c *c
 // outbox, timed from their start until they have published -n messages;
 // then the topic is read back (rb).
 func (b *drainBench) relayPhase(ctx context.Context, e *env, rb *readback, res *drainResult, c *checks) error {
-	relays, err := newFleet(ctx, e, b.relays, b.load.shards, b.batch())
+	d, err := drainLoaded(ctx, e, rb, drainSettings{relays: b.relays, shards: b.load.shards, batch: b.batch(), n: b.load.n}, c)
 	if err != nil {
 		return err
+	}
+	t := d.totals
+	res.RelayPublished, res.RelayBatches, res.RelayDeadLetters, res.RelayRetried = t.published, t.batches, t.deadLettered, t.retried
+	res.RelayPublishCall, res.RelayPublishSecs = t.publishCalls, secs(t.publishTime)
+	res.RelaySeconds, res.RelayMsgsPerSec = secs(d.took), rate(int64(b.load.n), d.took)
+	res.RelayTopicGrowth, res.PendingAfter, res.deliveryCheck = d.records, d.pending, d.check
+	return nil
+}
+
+// drainSettings are the relays of a drain of a loaded outbox and what
+// they drain.
+type drainSettings struct {
+	relays, shards, batch int
+	n                     int           // messages loaded
+	window                time.Duration // > 0: the rate of every window of this length too
+}
+
+// relayDrain is what drainLoaded measured: the time until the relays had
+// published every loaded message, their statistics, the rate of each
+// window, and what the read-back found.
+type relayDrain struct {
+	took    time.Duration
+	totals  fleetTotals
+	windows []drainWindow
+	published
+}
+
+// drainWindow is the relays' rate over one window of a drain (the last
+// one may be shorter).
+type drainWindow struct {
+	EndSeconds float64 `json:"end_seconds"` // since the relays started
+	Published  int64   `json:"published"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+}
+
+// drainLoaded drains the s.n loaded messages with s.relays relays, timed
+// from their start until they have published s.n (under the CPU profile
+// of --cpuprofile); then it reads the topic back (rb) and records the
+// failed checks: fewer published or on the topic than loaded, rows left,
+// dead letters, and those of the read-back (duplicates included).
+func drainLoaded(ctx context.Context, e *env, rb *readback, s drainSettings, c *checks) (relayDrain, error) {
+	var d relayDrain
+	relays, err := newFleet(ctx, e, s.relays, s.shards, s.batch)
+	if err != nil {
+		return d, err
 	}
 	defer relays.close()
 	stopProfile, err := e.profile()
 	if err != nil {
-		return err
+		return d, err
 	}
 	defer stopProfile()
 	start := time.Now()
 	relays.start(ctx)
-	if err := waitPublished(ctx, e.stderr, int64(b.load.n), start, relays.published, c); err != nil {
-		return err
+	if d.windows, err = waitPublishedWindows(ctx, e.stderr, int64(s.n), start, relays.published, s.window, c); err != nil {
+		return d, err
 	}
-	took := time.Since(start)
+	d.took = time.Since(start)
 	if err := stopProfile(); err != nil {
-		return err
+		return d, err
 	}
 	relays.stop()
-	t := relays.totals()
-	res.RelayPublished, res.RelayBatches, res.RelayDeadLetters, res.RelayRetried = t.published, t.batches, t.deadLettered, t.retried
-	res.RelayPublishCall, res.RelayPublishSecs = t.publishCalls, secs(t.publishTime)
-	res.RelaySeconds, res.RelayMsgsPerSec = secs(took), rate(int64(b.load.n), took)
+	d.totals = relays.totals()
+	t := d.totals
 	fmt.Fprintf(e.stderr, "bench: relay: %d published in %.2fs (%.0f msg/s), %d batches, %.2fs in Publish\n",
-		res.RelayPublished, took.Seconds(), res.RelayMsgsPerSec, res.RelayBatches, t.publishTime.Seconds())
-	p, err := rb.finish(ctx, e, true, c)
-	if err != nil {
-		return err
+		t.published, d.took.Seconds(), rate(int64(s.n), d.took), t.batches, t.publishTime.Seconds())
+	if d.published, err = rb.finish(ctx, e, true, c); err != nil {
+		return d, err
 	}
-	res.RelayTopicGrowth, res.PendingAfter, res.deliveryCheck = p.records, p.pending, p.check
-	b.checkRelays(res, c)
-	return nil
-}
-
-// checkRelays records the failed checks of the relay phase.
-func (b *drainBench) checkRelays(res *drainResult, c *checks) {
-	n := b.load.n
-	if res.RelayPublished < int64(n) {
-		c.failf("relays published %d, want %d", res.RelayPublished, n)
+	if t.published < int64(s.n) {
+		c.failf("relays published %d, want %d", t.published, s.n)
 	}
-	if res.RelayTopicGrowth < int64(n) {
-		c.failf("topic %s holds %d new records after the relay phase, want at least %d", b.co.topic, res.RelayTopicGrowth, n)
+	if d.records < int64(s.n) {
+		c.failf("topic %s holds %d new records after the relay phase, want at least %d", rb.topic, d.records, s.n)
 	}
-	if res.PendingAfter != 0 {
-		c.failf("%d rows left in the outbox after the relay phase", res.PendingAfter)
+	if d.pending != 0 {
+		c.failf("%d rows left in the outbox after the relay phase", d.pending)
 	}
-	if res.RelayDeadLetters != 0 {
-		c.failf("%d messages dead-lettered", res.RelayDeadLetters)
+	if t.deadLettered != 0 {
+		c.failf("%d messages dead-lettered", t.deadLettered)
 	}
+	return d, nil
 }
 
 // waitPublished waits until published() reaches n, reporting progress
 // every 5s since start; a minute without progress is a failed check (and
 // the end of the wait).
 func waitPublished(ctx context.Context, stderr io.Writer, n int64, start time.Time, published func() int64, c *checks) error {
+	_, err := waitPublishedWindows(ctx, stderr, n, start, published, 0, c)
+	return err
+}
+
+// waitPublishedWindows is waitPublished that also returns, with window >
+// 0, what was published in each window of that length from start (read
+// every 10ms: the windows' ends are as precise).
+func waitPublishedWindows(ctx context.Context, stderr io.Writer, n int64, start time.Time, published func() int64, window time.Duration, c *checks) ([]drainWindow, error) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	lastReport, lastProgress, last := start, start, int64(0)
+	var windows []drainWindow
+	winStart, winFrom := start, int64(0)
+	closeWindow := func(now time.Time, got int64) {
+		windows = append(windows, drainWindow{EndSeconds: secs(now.Sub(start)), Published: got - winFrom,
+			MsgsPerSec: rate(got-winFrom, now.Sub(winStart))})
+		winStart, winFrom = now, got
+	}
 	for {
 		got := published()
-		if got >= n {
-			return nil
-		}
 		now := time.Now()
+		if window > 0 && (now.Sub(winStart) >= window || got >= n) {
+			closeWindow(now, got)
+		}
+		if got >= n {
+			return windows, nil
+		}
 		if got != last {
 			last, lastProgress = got, now
 		}
 		if now.Sub(lastProgress) > time.Minute {
 			c.failf("relay stalled: %d of %d published, nothing for a minute", got, n)
-			return nil
+			return windows, nil
 		}
 		if now.Sub(lastReport) >= 5*time.Second {
 			fmt.Fprintf(stderr, "bench: relay: %d/%d published (%.0f msg/s)\n", got, n, float64(got)/now.Sub(start).Seconds())
@@ -326,7 +379,7 @@ func waitPublished(ctx context.Context, stderr io.Writer, n int64, start time.Ti
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return windows, ctx.Err()
 		case <-tick.C:
 		}
 	}

@@ -18,6 +18,9 @@
 //	          Enqueue, with a plain insert into a table of the outbox's shape,
 //	          and with neither, a relay running; then how soon an idle relay
 //	          wakes after a commit
+//	pressure  the relay's drain rate or latency, over time and overall,
+//	          after a churn of messages under a snapshot another session
+//	          holds (dead rows vacuum cannot remove)
 //	memory    peak RSS of a relay process draining a large outbox
 //	idle      CPU of a relay process with nothing to do
 //	outage    CPU of a relay while the broker is gone, and its resumption
@@ -45,7 +48,7 @@
 // The code: scenario.go is the harness every scenario runs on (flags,
 // environment, result line), with flags.go, env.go, database.go and
 // report.go; each scenario's file (drain.go, latency.go, enqueue.go,
-// commit.go, memory.go, idle.go, outage.go) holds its entry in the table,
+// commit.go, pressure.go, memory.go, idle.go, outage.go) holds its entry in the table,
 // its flags and what it measures; tables.go makes the tables some of them
 // compare the outbox table with. verify.go reads a topic back against the loaded outbox;
 // rig.go and child.go run relays in this process and in a child.
@@ -72,7 +75,7 @@ func main() {
 }
 
 // benchmarks are the scenarios, in the order of the usage.
-var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &commitScenario, &memoryScenario, &idleScenario, &outageScenario}
+var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &commitScenario, &pressureScenario, &memoryScenario, &idleScenario, &outageScenario}
 
 // scenarios maps the command-line names to their commands. relay-child is
 // the hidden command the memory and idle scenarios start their relay with;
