@@ -24,16 +24,18 @@ cannot remove because another session holds an old snapshot.
             cannot pass it). A row committed into bench_hold right after must
             stay invisible to it until the end (snapshot_held), or the run
             fails
-  churn     --churn messages enqueued (transactions of 1000), then drained by
-            a relay to the broker: each leaves a dead row and dead index
-            entries, which vacuum cannot remove while the snapshot is held;
-            then VACUUM ANALYZE / ANALYZE TABLE / ANALYZE
+  churn     --churn messages loaded as drain loads them (transactions of
+            1000, then VACUUM ANALYZE / ANALYZE TABLE / ANALYZE), then
+            drained by a relay to the broker: each leaves a dead row and dead
+            index entries, which vacuum cannot remove while the snapshot is
+            held
   measure   --measure drain: -n messages loaded as drain loads them (VACUUM
             ANALYZE included), then one relay drains them, timed from its
             start until it has published them all, and the topic is read
             back as drain does (lost, duplicates, order); the rate of every
             --window as well as overall.
-            --measure latency: the latency scenario's open-loop load (--rate,
+            --measure latency: VACUUM ANALYZE (or ANALYZE) again, then the
+            latency scenario's open-loop load (--rate,
             --duration, --writers, ...) and its commit-to-consume latency,
             overall and for every --window of the measured load (by commit
             time: count, p50, p99, max, lost)
