@@ -14,7 +14,7 @@ bench:
 
 # The relay's figures (docs/benchmarks.md): every scenario on every dialect.
 bench-relay:
-	for d in postgres mysql sqlite; do for s in drain latency enqueue memory idle outage; do \
+	for d in postgres mysql sqlite; do for s in drain latency enqueue commit pressure memory idle outage; do \
 		go run ./cmd/outbox-bench $$s --dialect $$d || exit 1; done; done
 
 fuzz:

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -151,6 +152,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"latency", "--rate", "0"}, 2},
 		{[]string{"latency", "--fetch-max-wait", "1ms"}, 2},
 		{[]string{"enqueue", "--iterations", "0"}, 2},
+		{[]string{"commit", "--writers", "1,0"}, 2},
+		{[]string{"commit", "--writers", "8,x"}, 2},
+		{[]string{"commit", "--rounds", "0"}, 2},
+		{[]string{"commit", "--wakes", "0"}, 2},
+		{[]string{"pressure", "--measure", "vacuum"}, 2},
+		{[]string{"pressure", "--window", "0s"}, 2},
+		{[]string{"pressure", "--churn", "-1"}, 2},
+		{[]string{"pressure", "--measure", "latency", "--rate", "0"}, 2},
 		{[]string{"memory", "--batch-size", "-1"}, 2},
 		{[]string{"idle", "--duration", "0s"}, 2},
 		{[]string{childCommand}, 2}, // without its environment
@@ -253,10 +262,12 @@ func TestScenarios(t *testing.T) {
 					want(t, res, f, atLeast(2000), ">= 2000")
 				}
 				want(t, res, "raw_db_deleted", equal(2000), "2000")
+				want(t, res, "raw_slim_deleted", equal(2000), "2000")
 				want(t, res, "pending_after_relay", zero, "0")
 				want(t, res, "relay_dead_lettered", zero, "0")
-				for _, f := range []string{"raw_db_msgs_per_sec", "relay_msgs_per_sec", "raw_broker_msgs_per_sec",
-					"relay_over_raw_db", "relay_over_raw_broker", "load_seconds", "reload_seconds", "relay_seconds", "raw_db_seconds", "raw_broker_seconds"} {
+				for _, f := range []string{"raw_db_msgs_per_sec", "raw_slim_msgs_per_sec", "relay_msgs_per_sec", "raw_broker_msgs_per_sec",
+					"relay_over_raw_db", "relay_over_raw_slim", "relay_over_raw_broker", "load_seconds", "slim_load_seconds", "reload_seconds",
+					"relay_seconds", "raw_db_seconds", "raw_slim_seconds", "raw_broker_seconds"} {
 					want(t, res, f, positive, "> 0")
 				}
 				want(t, res, "relays", equal(2), "2")
@@ -366,6 +377,105 @@ func TestScenarios(t *testing.T) {
 				}
 				want(t, res, "one_round_trip_option.ratio_1_median", positive, "> 0")
 				want(t, res, "one_round_trip_option.ratio_100_mean", positive, "> 0")
+			})
+
+			t.Run("commit", func(t *testing.T) {
+				res := scenario(t, "commit", "--writers", "1,3", "--duration", "400ms", "--rounds", "2",
+					"--idle-before-wake", "300ms", "--wakes", "3", "--wake-idle", "100ms")
+				points, _ := res["points"].([]any)
+				if len(points) != 2 {
+					t.Fatalf("points: %v, want one per writer count", res["points"])
+				}
+				for i, w := range []float64{1, 3} {
+					p := "points." + strconv.Itoa(i)
+					pt := map[string]any{"p": points[i]}
+					want(t, pt, "p.writers", equal(w), strconv.Itoa(int(w)))
+					for _, v := range []string{"none", "plain", "enqueue"} {
+						for _, f := range []string{"tps", "transactions", "p50_ms", "p99_ms"} {
+							want(t, pt, "p."+v+"."+f, positive, p+": > 0")
+						}
+						if r, _ := pt["p"].(map[string]any)[v].(map[string]any)["tps_rounds"].([]any); len(r) != 2 {
+							t.Errorf("%s.%s.tps_rounds = %v, want one per round", p, v, r)
+						}
+					}
+					want(t, pt, "p.enqueue_over_plain", positive, "> 0")
+					want(t, pt, "p.enqueue_over_none", positive, "> 0")
+				}
+				enqueued := num(t, res, "enqueued")
+				want(t, res, "enqueued", positive, "> 0")
+				want(t, res, "relay_published", equal(enqueued), "= enqueued")
+				want(t, res, "topic_records", equal(enqueued+3), "= enqueued + 3 wake-ups")
+				want(t, res, "pending_after", zero, "0")
+				want(t, res, "wake_received", equal(3), "3")
+				if ms, _ := res["wake_ms"].([]any); len(ms) != 3 {
+					t.Errorf("wake_ms = %v, want 3 latencies", res["wake_ms"])
+				}
+				p50, p99, mx := num(t, res, "wake_p50_ms"), num(t, res, "wake_p99_ms"), num(t, res, "wake_max_ms")
+				if !(0 < p50 && p50 <= p99 && p99 <= mx) {
+					t.Errorf("wake percentiles: p50 %v p99 %v max %v", p50, p99, mx)
+				}
+				if name == "postgres" {
+					if res["wake"] != "pqnotify" || res["dsn_option"] != "binary_parameters=yes" {
+						t.Errorf("wake %v, dsn_option %v: want pqnotify, binary_parameters=yes", res["wake"], res["dsn_option"])
+					}
+					want(t, res, "wake_poll_interval_ms", equal(30000), "30000: wake-ups, not polls")
+				}
+			})
+
+			t.Run("pressure_drain", func(t *testing.T) {
+				res := scenario(t, "pressure", "--churn", "600", "-n", "500", "--keys", "50", "--window", "50ms")
+				if res["hold"] != true || res["snapshot_held"] != true || str(res["hold_statement"]) == "" {
+					t.Errorf("hold %v, snapshot_held %v, hold_statement %q: want the snapshot held to the end", res["hold"], res["snapshot_held"], res["hold_statement"])
+				}
+				want(t, res, "churn_relay_msgs_per_sec", positive, "> 0")
+				want(t, res, "drain.relay_published", equal(500), "500")
+				want(t, res, "drain.readback_records", equal(500), "500")
+				for _, f := range []string{"lost", "duplicates", "unknown", "order_violations", "split_keys", "pending_after_relay"} {
+					want(t, res, "drain."+f, zero, "0")
+				}
+				want(t, res, "drain.relay_msgs_per_sec", positive, "> 0")
+				windows, _ := res["drain"].(map[string]any)["windows"].([]any)
+				sum := 0.0
+				for i := range windows {
+					sum += num(t, map[string]any{"w": windows[i]}, "w.published")
+				}
+				if len(windows) == 0 || sum != 500 {
+					t.Errorf("windows %v: want the 500 messages spread over them", windows)
+				}
+				switch name {
+				case "postgres":
+					// The churn's dead rows: VACUUM cannot remove them under the
+					// held snapshot.
+					want(t, res, "dead_tuples", atLeast(600), ">= 600, the churn")
+				case "mysql":
+					want(t, res, "history_list_length", positive, "> 0")
+				}
+			})
+
+			t.Run("pressure_latency", func(t *testing.T) {
+				res := scenario(t, "pressure", "--measure", "latency", "--hold=false", "--churn", "300", "--rate", "200",
+					"--duration", "1s", "--warmup", "200ms", "--writers", "2", "--window", "500ms",
+					"--min-rate-fraction", "0.25", "--max-writer-lag", "1m")
+				if res["hold"] != false || res["snapshot_held"] != false {
+					t.Errorf("hold %v, snapshot_held %v: want neither", res["hold"], res["snapshot_held"])
+				}
+				want(t, res, "latency.lost", zero, "0")
+				want(t, res, "latency.duplicates", zero, "0")
+				want(t, res, "latency.count", atLeast(150), ">= 150 (200/s for 1s)")
+				windows, _ := res["latency_windows"].([]any)
+				if len(windows) != 2 {
+					t.Fatalf("latency_windows %v: want 2 of 500ms", res["latency_windows"])
+				}
+				count := 0.0
+				for i := range windows {
+					w := map[string]any{"w": windows[i]}
+					count += num(t, w, "w.count")
+					p50, p99, mx := num(t, w, "w.p50_ms"), num(t, w, "w.p99_ms"), num(t, w, "w.max_ms")
+					if !(p50 <= p99 && p99 <= mx && mx > 0) {
+						t.Errorf("window %d: p50 %v p99 %v max %v", i, p50, p99, mx)
+					}
+				}
+				want(t, res, "latency.count", equal(count), "the windows' counts added up")
 			})
 
 			t.Run("memory", func(t *testing.T) {
@@ -478,6 +588,36 @@ func TestCheckDelivery(t *testing.T) {
 	failDelivery(&c, got, topic, true)
 	if len(c.problems) != 5 {
 		t.Errorf("strict: problems %q, want duplicates too", c.problems)
+	}
+}
+
+// TestLatencyWindows: the measured messages go to the window of their
+// commit time, those that did not arrive count as lost there, and the
+// warm-up's are left out.
+func TestLatencyWindows(t *testing.T) {
+	t0 := time.Now()
+	w := &written{sent: map[string]sentMsg{}, measureFrom: t0}
+	arr := &arrivals{recv: map[string]time.Time{}}
+	add := func(id string, commit, latency time.Duration, measured, arrived bool) {
+		w.sent[id] = sentMsg{commit: t0.Add(commit), measured: measured}
+		if arrived {
+			arr.recv[id] = t0.Add(commit + latency)
+		}
+	}
+	add("warm", -time.Second, time.Hour, false, true)
+	for i := range 10 {
+		add("a"+strconv.Itoa(i), time.Duration(i)*10*time.Millisecond, time.Duration(i+1)*time.Millisecond, true, true)
+	}
+	add("b0", 1500*time.Millisecond, 50*time.Millisecond, true, true)
+	add("b1", 1600*time.Millisecond, 0, true, false)
+	got := latencyWindows(&latencyRun{w: w, arr: arr}, time.Second, 2500*time.Millisecond)
+	want := []latencyWindow{
+		{EndSeconds: 1, Count: 10, P50Ms: 5, P99Ms: 10, MaxMs: 10},
+		{EndSeconds: 2, Count: 2, P50Ms: 50, P99Ms: 50, MaxMs: 50, Lost: 1},
+		{EndSeconds: 2.5},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }
 

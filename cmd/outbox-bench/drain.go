@@ -22,8 +22,13 @@ const drainAbout = `Measures how fast the relay drains a preloaded outbox, again
   load        enqueue -n messages (transactions of 1000, keys as --keys and
               --key-skew say, random values), then VACUUM ANALYZE / ANALYZE
               TABLE / ANALYZE
+  slim        the loaded rows copied, in id order, into bench_slim_outbox: a
+              slim outbox table (id, topic, msg_key, payload, headers; the
+              primary key only); then VACUUM ANALYZE / ANALYZE it
   raw_db      on one connection, with no broker: SELECT ... ORDER BY id LIMIT
               <batch> and DELETE ... WHERE id IN (...) until the table is empty
+  raw_slim    the same loop over bench_slim_outbox (id, topic, msg_key,
+              payload, headers): what the outbox table itself costs
   reload      the same load again
   relay       --relays relays (each with its own pool of 4, its own Kafka
               publisher, pqnotify wake-ups on PostgreSQL), timed from their
@@ -42,8 +47,8 @@ const drainAbout = `Measures how fast the relay drains a preloaded outbox, again
               shape (the load's keys in the load's order, outbox-id header)
               into <topic>.raw, pipelined
 
-relay_over_raw_db and relay_over_raw_broker are the relay's rate divided by
-each floor's. relay_publish_seconds is the time the relays spent inside
+relay_over_raw_db, relay_over_raw_slim and relay_over_raw_broker are the
+relay's rate divided by each floor's. relay_publish_seconds is the time the relays spent inside
 Publish (the broker side); the rest of relay_seconds is the database side
 (reading and deleting) and the relay's own work.
 
@@ -74,6 +79,12 @@ type drainResult struct {
 	RawDBDeleted     int64   `json:"raw_db_deleted"`
 	RawDBSelectSecs  float64 `json:"raw_db_select_seconds"` // of raw_db_seconds: the SELECTs
 	RawDBDeleteSecs  float64 `json:"raw_db_delete_seconds"` // and the DELETEs
+	SlimLoadSeconds  float64 `json:"slim_load_seconds"`     // copying the load into the slim table
+	RawSlimSeconds   float64 `json:"raw_slim_seconds"`
+	RawSlimMsgsPerS  float64 `json:"raw_slim_msgs_per_sec"`
+	RawSlimDeleted   int64   `json:"raw_slim_deleted"`
+	RawSlimSelectSec float64 `json:"raw_slim_select_seconds"`
+	RawSlimDeleteSec float64 `json:"raw_slim_delete_seconds"`
 	ReloadSeconds    float64 `json:"reload_seconds"`
 	RelaySeconds     float64 `json:"relay_seconds"`
 	RelayMsgsPerSec  float64 `json:"relay_msgs_per_sec"`
@@ -90,6 +101,7 @@ type drainResult struct {
 	RawBrokerRate    float64 `json:"raw_broker_msgs_per_sec"`
 	RawBrokerRecords int64   `json:"raw_broker_topic_records"`
 	RelayOverRawDB   float64 `json:"relay_over_raw_db"`
+	RelayOverRawSlim float64 `json:"relay_over_raw_slim"`
 	RelayOverRawBrk  float64 `json:"relay_over_raw_broker"`
 	TotalSeconds     float64 `json:"total_seconds"`
 	verdict
@@ -147,7 +159,13 @@ func (b *drainBench) run(ctx context.Context, e *env, c *checks) (result, error)
 		return nil, err
 	}
 	res.LoadSeconds = secs(took)
+	if err := b.slim(ctx, e, res, c); err != nil {
+		return nil, err
+	}
 	if err := b.rawDB(ctx, e, res, c); err != nil {
+		return nil, err
+	}
+	if err := b.rawSlim(ctx, e, res, c); err != nil {
 		return nil, err
 	}
 	if took, err = e.load(ctx, spec, "reload"); err != nil {
@@ -165,15 +183,37 @@ func (b *drainBench) run(ctx context.Context, e *env, c *checks) (result, error)
 		return nil, err
 	}
 	res.RelayOverRawDB = ratio(res.RelayMsgsPerSec, res.RawDBMsgsPerSec)
+	res.RelayOverRawSlim = ratio(res.RelayMsgsPerSec, res.RawSlimMsgsPerS)
 	res.RelayOverRawBrk = ratio(res.RelayMsgsPerSec, res.RawBrokerRate)
 	res.TotalSeconds = e.elapsed()
 	return res, nil
 }
 
+// slim is the slim phase: the loaded rows copied into the slim table.
+func (b *drainBench) slim(ctx context.Context, e *env, res *drainResult, c *checks) error {
+	start := time.Now()
+	if err := e.createSlim(ctx); err != nil {
+		return err
+	}
+	copied, err := e.fillSlim(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.analyze(ctx, slimTable); err != nil {
+		return fmt.Errorf("analyzing %s: %w", slimTable, err)
+	}
+	res.SlimLoadSeconds = secs(time.Since(start))
+	fmt.Fprintf(e.stderr, "bench: slim: %d rows copied into %s and analyzed in %.1fs\n", copied, slimTable, res.SlimLoadSeconds)
+	if copied != int64(b.load.n) {
+		c.failf("%d rows copied into %s, want %d", copied, slimTable, b.load.n)
+	}
+	return nil
+}
+
 // rawDB is the raw_db phase: the preloaded outbox drained by a plain
 // SELECT + DELETE loop.
 func (b *drainBench) rawDB(ctx context.Context, e *env, res *drainResult, c *checks) error {
-	raw, err := rawDBDrain(ctx, e.db, b.batch())
+	raw, err := rawDBDrain(ctx, e.db, outboxRaw, b.batch())
 	if err != nil {
 		return fmt.Errorf("raw_db: %w", err)
 	}
@@ -187,81 +227,151 @@ func (b *drainBench) rawDB(ctx context.Context, e *env, res *drainResult, c *che
 	return nil
 }
 
+// rawSlim is the raw_slim phase: the slim table drained by the loop of
+// raw_db.
+func (b *drainBench) rawSlim(ctx context.Context, e *env, res *drainResult, c *checks) error {
+	raw, err := rawDBDrain(ctx, e.db, slimRaw, b.batch())
+	if err != nil {
+		return fmt.Errorf("raw_slim: %w", err)
+	}
+	res.RawSlimDeleted, res.RawSlimSeconds, res.RawSlimMsgsPerS = raw.deleted, secs(raw.took), rate(raw.deleted, raw.took)
+	res.RawSlimSelectSec, res.RawSlimDeleteSec = secs(raw.selecting), secs(raw.deleting)
+	fmt.Fprintf(e.stderr, "bench: raw_slim: %d rows read and deleted in %.2fs (%.0f msg/s; %.2fs in SELECT, %.2fs in DELETE)\n",
+		raw.deleted, raw.took.Seconds(), res.RawSlimMsgsPerS, raw.selecting.Seconds(), raw.deleting.Seconds())
+	if raw.deleted != int64(b.load.n) {
+		c.failf("raw_slim deleted %d rows, want %d", raw.deleted, b.load.n)
+	}
+	return nil
+}
+
 // relayPhase is the relay phase: --relays relays drain the reloaded
 // outbox, timed from their start until they have published -n messages;
 // then the topic is read back (rb).
 func (b *drainBench) relayPhase(ctx context.Context, e *env, rb *readback, res *drainResult, c *checks) error {
-	relays, err := newFleet(ctx, e, b.relays, b.load.shards, b.batch())
+	d, err := drainLoaded(ctx, e, rb, drainSettings{relays: b.relays, shards: b.load.shards, batch: b.batch(), n: b.load.n}, c)
 	if err != nil {
 		return err
+	}
+	t := d.totals
+	res.RelayPublished, res.RelayBatches, res.RelayDeadLetters, res.RelayRetried = t.published, t.batches, t.deadLettered, t.retried
+	res.RelayPublishCall, res.RelayPublishSecs = t.publishCalls, secs(t.publishTime)
+	res.RelaySeconds, res.RelayMsgsPerSec = secs(d.took), rate(int64(b.load.n), d.took)
+	res.RelayTopicGrowth, res.PendingAfter, res.deliveryCheck = d.records, d.pending, d.check
+	return nil
+}
+
+// drainSettings are the relays of a drain of a loaded outbox and what
+// they drain.
+type drainSettings struct {
+	relays, shards, batch int
+	n                     int           // messages loaded
+	window                time.Duration // > 0: the rate of every window of this length too
+}
+
+// relayDrain is what drainLoaded measured: the time until the relays had
+// published every loaded message, their statistics, the rate of each
+// window, and what the read-back found.
+type relayDrain struct {
+	took    time.Duration
+	totals  fleetTotals
+	windows []drainWindow
+	published
+}
+
+// drainWindow is the relays' rate over one window of a drain (the last
+// one may be shorter).
+type drainWindow struct {
+	EndSeconds float64 `json:"end_seconds"` // since the relays started
+	Published  int64   `json:"published"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+}
+
+// drainLoaded drains the s.n loaded messages with s.relays relays, timed
+// from their start until they have published s.n (under the CPU profile
+// of --cpuprofile); then it reads the topic back (rb) and records the
+// failed checks: fewer published or on the topic than loaded, rows left,
+// dead letters, and those of the read-back (duplicates included).
+func drainLoaded(ctx context.Context, e *env, rb *readback, s drainSettings, c *checks) (relayDrain, error) {
+	var d relayDrain
+	relays, err := newFleet(ctx, e, s.relays, s.shards, s.batch)
+	if err != nil {
+		return d, err
 	}
 	defer relays.close()
 	stopProfile, err := e.profile()
 	if err != nil {
-		return err
+		return d, err
 	}
 	defer stopProfile()
 	start := time.Now()
 	relays.start(ctx)
-	if err := waitPublished(ctx, e.stderr, int64(b.load.n), start, relays.published, c); err != nil {
-		return err
+	if d.windows, err = waitPublishedWindows(ctx, e.stderr, int64(s.n), start, relays.published, s.window, c); err != nil {
+		return d, err
 	}
-	took := time.Since(start)
+	d.took = time.Since(start)
 	if err := stopProfile(); err != nil {
-		return err
+		return d, err
 	}
 	relays.stop()
-	t := relays.totals()
-	res.RelayPublished, res.RelayBatches, res.RelayDeadLetters, res.RelayRetried = t.published, t.batches, t.deadLettered, t.retried
-	res.RelayPublishCall, res.RelayPublishSecs = t.publishCalls, secs(t.publishTime)
-	res.RelaySeconds, res.RelayMsgsPerSec = secs(took), rate(int64(b.load.n), took)
+	d.totals = relays.totals()
+	t := d.totals
 	fmt.Fprintf(e.stderr, "bench: relay: %d published in %.2fs (%.0f msg/s), %d batches, %.2fs in Publish\n",
-		res.RelayPublished, took.Seconds(), res.RelayMsgsPerSec, res.RelayBatches, t.publishTime.Seconds())
-	p, err := rb.finish(ctx, e, true, c)
-	if err != nil {
-		return err
+		t.published, d.took.Seconds(), rate(int64(s.n), d.took), t.batches, t.publishTime.Seconds())
+	if d.published, err = rb.finish(ctx, e, true, c); err != nil {
+		return d, err
 	}
-	res.RelayTopicGrowth, res.PendingAfter, res.deliveryCheck = p.records, p.pending, p.check
-	b.checkRelays(res, c)
-	return nil
-}
-
-// checkRelays records the failed checks of the relay phase.
-func (b *drainBench) checkRelays(res *drainResult, c *checks) {
-	n := b.load.n
-	if res.RelayPublished < int64(n) {
-		c.failf("relays published %d, want %d", res.RelayPublished, n)
+	if t.published < int64(s.n) {
+		c.failf("relays published %d, want %d", t.published, s.n)
 	}
-	if res.RelayTopicGrowth < int64(n) {
-		c.failf("topic %s holds %d new records after the relay phase, want at least %d", b.co.topic, res.RelayTopicGrowth, n)
+	if d.records < int64(s.n) {
+		c.failf("topic %s holds %d new records after the relay phase, want at least %d", rb.topic, d.records, s.n)
 	}
-	if res.PendingAfter != 0 {
-		c.failf("%d rows left in the outbox after the relay phase", res.PendingAfter)
+	if d.pending != 0 {
+		c.failf("%d rows left in the outbox after the relay phase", d.pending)
 	}
-	if res.RelayDeadLetters != 0 {
-		c.failf("%d messages dead-lettered", res.RelayDeadLetters)
+	if t.deadLettered != 0 {
+		c.failf("%d messages dead-lettered", t.deadLettered)
 	}
+	return d, nil
 }
 
 // waitPublished waits until published() reaches n, reporting progress
 // every 5s since start; a minute without progress is a failed check (and
 // the end of the wait).
 func waitPublished(ctx context.Context, stderr io.Writer, n int64, start time.Time, published func() int64, c *checks) error {
+	_, err := waitPublishedWindows(ctx, stderr, n, start, published, 0, c)
+	return err
+}
+
+// waitPublishedWindows is waitPublished that also returns, with window >
+// 0, what was published in each window of that length from start (read
+// every 10ms: the windows' ends are as precise).
+func waitPublishedWindows(ctx context.Context, stderr io.Writer, n int64, start time.Time, published func() int64, window time.Duration, c *checks) ([]drainWindow, error) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	lastReport, lastProgress, last := start, start, int64(0)
+	var windows []drainWindow
+	winStart, winFrom := start, int64(0)
+	closeWindow := func(now time.Time, got int64) {
+		windows = append(windows, drainWindow{EndSeconds: secs(now.Sub(start)), Published: got - winFrom,
+			MsgsPerSec: rate(got-winFrom, now.Sub(winStart))})
+		winStart, winFrom = now, got
+	}
 	for {
 		got := published()
-		if got >= n {
-			return nil
-		}
 		now := time.Now()
+		if window > 0 && (now.Sub(winStart) >= window || got >= n) {
+			closeWindow(now, got)
+		}
+		if got >= n {
+			return windows, nil
+		}
 		if got != last {
 			last, lastProgress = got, now
 		}
 		if now.Sub(lastProgress) > time.Minute {
 			c.failf("relay stalled: %d of %d published, nothing for a minute", got, n)
-			return nil
+			return windows, nil
 		}
 		if now.Sub(lastReport) >= 5*time.Second {
 			fmt.Fprintf(stderr, "bench: relay: %d/%d published (%.0f msg/s)\n", got, n, float64(got)/now.Sub(start).Seconds())
@@ -269,7 +379,7 @@ func waitPublished(ctx context.Context, stderr io.Writer, n int64, start time.Ti
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return windows, ctx.Err()
 		case <-tick.C:
 		}
 	}
@@ -304,17 +414,35 @@ type rawDrain struct {
 	selecting, deleting time.Duration // parts of took
 }
 
-// rawDBDrain empties the outbox the plain way, on one connection: SELECT
-// the oldest batch rows, DELETE them by id, until nothing is left.
-func rawDBDrain(ctx context.Context, db *sql.DB, batch int) (rawDrain, error) {
+// rawTable is a table the raw loops drain: its name and the columns they
+// read, id first.
+type rawTable struct {
+	name    string
+	columns []string
+}
+
+// The tables of raw_db and raw_slim.
+var (
+	outboxRaw = rawTable{dialect.TableMessages, []string{"id", "message_id", "topic", "msg_key", "payload", "headers"}}
+	slimRaw   = rawTable{slimTable, []string{"id", "topic", "msg_key", "payload", "headers"}}
+)
+
+// rawDBDrain empties table t the plain way, on one connection: SELECT the
+// oldest batch rows, DELETE them by id, until nothing is left.
+func rawDBDrain(ctx context.Context, db *sql.DB, t rawTable, batch int) (rawDrain, error) {
 	var out rawDrain
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return out, err
 	}
 	defer conn.Close()
-	sel := "SELECT id, message_id, topic, msg_key, payload, headers FROM " + dialect.TableMessages +
-		" ORDER BY id LIMIT " + strconv.Itoa(batch)
+	sel := "SELECT " + strings.Join(t.columns, ", ") + " FROM " + t.name + " ORDER BY id LIMIT " + strconv.Itoa(batch)
+	var id int64
+	cols := make([][]byte, len(t.columns)-1)
+	dest := []any{&id}
+	for i := range cols {
+		dest = append(dest, &cols[i])
+	}
 	ids := make([]int64, 0, batch)
 	var del strings.Builder
 	start := time.Now()
@@ -326,12 +454,7 @@ func rawDBDrain(ctx context.Context, db *sql.DB, batch int) (rawDrain, error) {
 		}
 		ids = ids[:0]
 		for rows.Next() {
-			var (
-				id                    int64
-				messageID, topic      string
-				key, payload, headers []byte
-			)
-			if err := rows.Scan(&id, &messageID, &topic, &key, &payload, &headers); err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				rows.Close()
 				return out, err
 			}
@@ -348,7 +471,7 @@ func rawDBDrain(ctx context.Context, db *sql.DB, batch int) (rawDrain, error) {
 		}
 		// Literal ids, as the relay sends them: one round trip, no prepare.
 		del.Reset()
-		del.WriteString("DELETE FROM " + dialect.TableMessages + " WHERE id IN (")
+		del.WriteString("DELETE FROM " + t.name + " WHERE id IN (")
 		for i, id := range ids {
 			if i > 0 {
 				del.WriteByte(',')

@@ -241,7 +241,7 @@ func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Durati
 			lastReport = time.Now()
 		}
 	}
-	if err := e.analyze(ctx); err != nil {
+	if err := e.analyze(ctx, dialect.TableMessages); err != nil {
 		return 0, fmt.Errorf("analyzing after the load: %w", err)
 	}
 	took := time.Since(start)
@@ -249,17 +249,17 @@ func (e *env) load(ctx context.Context, spec loadSpec, what string) (time.Durati
 	return took, nil
 }
 
-// analyze refreshes the planner statistics of the outbox table (and, on
-// PostgreSQL, vacuums it).
-func (e *env) analyze(ctx context.Context) error {
+// analyze refreshes the planner statistics of table (and, on PostgreSQL,
+// vacuums it).
+func (e *env) analyze(ctx context.Context, table string) error {
 	var q string
 	switch e.name {
 	case "postgres":
-		q = "VACUUM ANALYZE " + dialect.TableMessages
+		q = "VACUUM ANALYZE " + table
 	case "mysql":
-		q = "ANALYZE TABLE " + dialect.TableMessages
+		q = "ANALYZE TABLE " + table
 	default:
-		q = "ANALYZE"
+		q = "ANALYZE " + table
 	}
 	rows, err := e.db.QueryContext(ctx, q) // ANALYZE TABLE returns a result set
 	if err != nil {

@@ -146,7 +146,7 @@ func addCommon(fs *flag.FlagSet) *commonOpts {
 	fs.StringVar(&o.topic, "topic", defaultTopic, "topic to publish to (created if missing)")
 	fs.IntVar(&o.partitions, "partitions", defaultPartitions, "partitions of the topics the benchmark creates")
 	fs.StringVar(&o.namespace, "namespace", defaultNamespace, "schema (postgres) or database (mysql) created empty for the run and dropped at its end")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the measured phase to this file:\nthe relay phase (drain), the load (latency), the timed calls (enqueue),\nthe relay child's life (memory, idle)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile (go tool pprof) of the measured phase to this file:\nthe relay phase (drain), the load (latency), the timed calls (enqueue),\nthe writers (commit), the measured phase (pressure), the relay child's\nlife (memory, idle)")
 	fs.StringVar(&o.observe, "observe", "", observeHelp)
 	return &o
 }

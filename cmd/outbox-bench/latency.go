@@ -55,6 +55,13 @@ const latencyExamples = `  go run ./cmd/outbox-bench latency --dialect postgres
 // latencyResult is the JSON line of the latency scenario.
 type latencyResult struct {
 	header
+	latencyFigures
+	verdict
+}
+
+// latencyFigures are the settings and figures of a latency run (the
+// latency scenario's, and pressure's with --measure latency).
+type latencyFigures struct {
 	Rate            float64 `json:"rate"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	WarmupSeconds   float64 `json:"warmup_seconds"`
@@ -89,7 +96,6 @@ type latencyResult struct {
 	Duplicates   int                 `json:"duplicates"`
 	Lost         int                 `json:"lost"`
 	Published    int64               `json:"relay_published"`
-	verdict
 }
 
 // beforeCommitLatency are the percentiles of arrival - the stamp before
@@ -117,17 +123,26 @@ var latencyScenario = scenario{
 	examples: latencyExamples,
 	flags: func(fs *flag.FlagSet, co *commonOpts) benchmark {
 		addBrokerRTT(fs, co)
-		b := &latencyBench{co: co, lostAfter: 10 * time.Second}
-		fs.Float64Var(&b.rate, "rate", 1000, "messages per second, all writers together")
-		fs.DurationVar(&b.duration, "duration", 20*time.Second, "measured load time, after the warm-up")
-		fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "load time before the measurement (excluded from the figures)")
-		fs.Float64Var(&b.minRateFraction, "min-rate-fraction", defaultMinRateFraction, "fail when the achieved rate is below this share of --rate")
-		fs.DurationVar(&b.maxWriterLag, "max-writer-lag", defaultMaxWriterLag, "fail when a writer falls further behind its schedule")
-		fs.IntVar(&b.writers, "writers", 8, "writer goroutines, each with its own transactions")
+		b := addLatencyFlags(fs, co, 20*time.Second, "")
 		b.load = addLoad(fs, 0, false)
-		fs.DurationVar(&b.fetch, "fetch-max-wait", 10*time.Millisecond, "the consumer's FetchMaxWait: 10ms is franz-go's minimum; kfake answers a waiting fetch\nas soon as data arrives, yet a 1s wait measured ~0.5ms more at p50 and twice the p99")
 		return b
 	},
+}
+
+// addLatencyFlags registers the flags of the load and the consumer of a
+// latency run (--duration defaulting to duration), each help text
+// suffixed with note, and returns the run they configure (without its
+// load flags).
+func addLatencyFlags(fs *flag.FlagSet, co *commonOpts, duration time.Duration, note string) *latencyBench {
+	b := &latencyBench{co: co, lostAfter: 10 * time.Second}
+	fs.Float64Var(&b.rate, "rate", 1000, "messages per second, all writers together"+note)
+	fs.DurationVar(&b.duration, "duration", duration, "measured load time, after the warm-up"+note)
+	fs.DurationVar(&b.warmup, "warmup", 2*time.Second, "load time before the measurement (excluded from the figures)"+note)
+	fs.Float64Var(&b.minRateFraction, "min-rate-fraction", defaultMinRateFraction, "fail when the achieved rate is below this share of --rate"+note)
+	fs.DurationVar(&b.maxWriterLag, "max-writer-lag", defaultMaxWriterLag, "fail when a writer falls further behind its schedule"+note)
+	fs.IntVar(&b.writers, "writers", 8, "writer goroutines, each with its own transactions"+note)
+	fs.DurationVar(&b.fetch, "fetch-max-wait", 10*time.Millisecond, "the consumer's FetchMaxWait: 10ms is franz-go's minimum; kfake answers a waiting fetch\nas soon as data arrives, yet a 1s wait measured ~0.5ms more at p50 and twice the p99"+note)
+	return b
 }
 
 // latencyBench is the latency scenario with its flags.
@@ -163,10 +178,28 @@ type sentMsg struct {
 	measured             bool
 }
 
-// run starts the consumer and the relay, applies the load, waits for the
-// stragglers, and computes the figures.
+// run measures and returns the result line.
 func (b *latencyBench) run(ctx context.Context, e *env, c *checks) (result, error) {
-	res := &latencyResult{header: e.header(), Rate: b.rate, DurationSeconds: b.duration.Seconds(),
+	h := e.header()
+	m, err := b.measure(ctx, e, c)
+	if err != nil {
+		return nil, err
+	}
+	return &latencyResult{header: h, latencyFigures: m.figures}, nil
+}
+
+// latencyRun is what measure measured: the figures, and what was committed
+// and received, for figures of parts of the run.
+type latencyRun struct {
+	figures latencyFigures
+	w       *written
+	arr     *arrivals
+}
+
+// measure starts the consumer and the relay, applies the load, waits for
+// the stragglers, computes the figures and records the failed checks.
+func (b *latencyBench) measure(ctx context.Context, e *env, c *checks) (*latencyRun, error) {
+	res := &latencyFigures{Rate: b.rate, DurationSeconds: b.duration.Seconds(),
 		WarmupSeconds: b.warmup.Seconds(), Writers: b.writers, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
 		KeySkew: b.load.skew, BrokerRTTMs: e.brokerRTTMs(),
 		Shards: b.load.shards, FetchMaxWaitMs: round(float64(b.fetch)/float64(time.Millisecond), 3), Wake: e.wake()}
@@ -206,11 +239,11 @@ func (b *latencyBench) run(ctx context.Context, e *env, c *checks) (result, erro
 	fmt.Fprintf(e.stderr, "bench: latency: %d measured at %.1f msg/s (writers at most %.1fms behind schedule), p50 %.2fms p99 %.2fms max %.2fms (before Commit: p50 %.2fms p99 %.2fms), lost %d\n",
 		res.Count, res.AchievedRate, res.LagMaxMs, res.P50Ms, res.P99Ms, res.MaxMs, res.BeforeCommit.P50Ms, res.BeforeCommit.P99Ms, res.Lost)
 	b.checkFigures(res, w.lagMax, rig.relay.Stats().DeadLettered, c)
-	return res, nil
+	return &latencyRun{figures: *res, w: w, arr: arr}, nil
 }
 
 // figures computes the latencies of the measured messages.
-func (b *latencyBench) figures(res *latencyResult, w *written, arr *arrivals) {
+func (b *latencyBench) figures(res *latencyFigures, w *written, arr *arrivals) {
 	var lat, latBefore []float64
 	var commits []time.Time
 	for id, s := range w.sent {
@@ -246,7 +279,7 @@ func (b *latencyBench) figures(res *latencyResult, w *written, arr *arrivals) {
 
 // checkFigures records the failed checks: lost messages, a load below what
 // was asked, messages published before their commit.
-func (b *latencyBench) checkFigures(res *latencyResult, lagMax time.Duration, deadLettered int64, c *checks) {
+func (b *latencyBench) checkFigures(res *latencyFigures, lagMax time.Duration, deadLettered int64, c *checks) {
 	if res.Lost > 0 {
 		c.failf("%d committed messages not received %s after the load ended", res.Lost, b.lostAfter)
 	}
@@ -272,10 +305,11 @@ func (b *latencyBench) checkFigures(res *latencyResult, lagMax time.Duration, de
 
 // written is what the writers committed.
 type written struct {
-	mu      sync.Mutex
-	sent    map[string]sentMsg
-	txTimes []float64     // ms, BEGIN to the end of COMMIT, measured messages
-	lagMax  time.Duration // worst start behind schedule, measured messages
+	mu          sync.Mutex
+	sent        map[string]sentMsg
+	txTimes     []float64     // ms, BEGIN to the end of COMMIT, measured messages
+	lagMax      time.Duration // worst start behind schedule, measured messages
+	measureFrom time.Time     // the schedule of the measured messages starts here
 }
 
 // schedule is the open-loop timetable of the writers.
@@ -297,7 +331,7 @@ func (b *latencyBench) write(ctx context.Context, e *env, runID string) (*writte
 	sch.loadEnd = sch.measureFrom.Add(b.duration)
 	fmt.Fprintf(e.stderr, "bench: latency: %d writers, %.0f msg/s (one every %s per writer), %s warm-up + %s\n",
 		b.writers, b.rate, sch.interval, b.warmup, b.duration)
-	w := &written{sent: map[string]sentMsg{}}
+	w := &written{sent: map[string]sentMsg{}, measureFrom: sch.measureFrom}
 	wr := writer{b: b, e: e, ob: ob, runID: runID, sch: sch, out: w, values: latencyValues(b.load.valueBytes), keys: keyBytes(b.load.keys)}
 	var wg sync.WaitGroup
 	werr := make(chan error, b.writers)
@@ -475,6 +509,14 @@ func (a *arrivals) missing(sent map[string]sentMsg) int {
 		}
 	}
 	return n
+}
+
+// arrival returns when the record of the message id arrived, if it has.
+func (a *arrivals) arrival(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.recv[id]
+	return t, ok
 }
 
 // stop ends the consumer and waits for it; it may be called again.

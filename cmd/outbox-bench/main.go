@@ -8,12 +8,22 @@
 // Scenarios:
 //
 //	drain     relay throughput on a preloaded outbox, next to a plain
-//	          SELECT+DELETE loop (raw_db) and a bare Sarama producer (raw_broker)
+//	          SELECT+DELETE loop on the outbox table (raw_db) and on a slim
+//	          table of the same messages (raw_slim), and a bare Sarama
+//	          producer (raw_broker)
 //	latency   commit-to-consume latency under a steady open-loop load
 //	enqueue   Enqueue against a hand-written multi-row INSERT, and the
 //	          network round trips of each
+//	commit    the application's business transactions a second with
+//	          Enqueue, with a plain insert into a table of the outbox's shape,
+//	          and with neither, a relay running; then how soon an idle relay
+//	          wakes after a commit
+//	pressure  the relay's drain rate or latency, over time and overall,
+//	          after a churn of messages under a snapshot another session
+//	          holds (dead rows vacuum cannot remove)
 //	memory    peak RSS of a relay process draining a large outbox
 //	idle      CPU of a relay process with nothing to do
+//	outage    CPU of a relay while the broker is gone, and its resumption
 //
 // Every scenario prints exactly one JSON line on stdout (its settings, its
 // figures, "go", "cpus", "time", "ok" and any "problems"); progress and
@@ -38,8 +48,9 @@
 // The code: scenario.go is the harness every scenario runs on (flags,
 // environment, result line), with flags.go, env.go, database.go and
 // report.go; each scenario's file (drain.go, latency.go, enqueue.go,
-// memory.go, idle.go) holds its entry in the table, its flags and what it
-// measures. verify.go reads a topic back against the loaded outbox;
+// commit.go, pressure.go, memory.go, idle.go, outage.go) holds its entry in the table,
+// its flags and what it measures; tables.go makes the tables some of them
+// compare the outbox table with. verify.go reads a topic back against the loaded outbox;
 // rig.go and child.go run relays in this process and in a child.
 package main
 
@@ -64,7 +75,7 @@ func main() {
 }
 
 // benchmarks are the scenarios, in the order of the usage.
-var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &memoryScenario, &idleScenario, &outageScenario}
+var benchmarks = []*scenario{&drainScenario, &latencyScenario, &enqueueScenario, &commitScenario, &pressureScenario, &memoryScenario, &idleScenario, &outageScenario}
 
 // scenarios maps the command-line names to their commands. relay-child is
 // the hidden command the memory and idle scenarios start their relay with;

@@ -27,8 +27,10 @@ type relaySettings struct {
 	brokers     []string
 	id          string
 	numShards   int
-	batchSize   int          // 0: the relay's default
-	instr       *instruments // --observe; nil: off
+	batchSize   int // 0: the relay's default
+	// pollInterval is RelayConfig.PollInterval (0: the relay's default).
+	pollInterval time.Duration
+	instr        *instruments // --observe; nil: off
 }
 
 // relayRig is a relay with its own pool, publisher and (on PostgreSQL)
@@ -62,7 +64,8 @@ func newRelayRig(ctx context.Context, s relaySettings, log *slog.Logger) (_ *rel
 		return nil, err
 	}
 	r.timed = &timedPublisher{Publisher: r.pub}
-	cfg := outbox.RelayConfig{Dialect: s.dialect, NumShards: s.numShards, ID: s.id, BatchSize: s.batchSize, Logger: log}
+	cfg := outbox.RelayConfig{Dialect: s.dialect, NumShards: s.numShards, ID: s.id, BatchSize: s.batchSize,
+		PollInterval: s.pollInterval, Logger: log}
 	s.instr.relay(&cfg)
 	if s.dialect.SupportsNotify() {
 		if r.listener, err = pqnotify.New(ctx, s.dsn, log); err != nil {

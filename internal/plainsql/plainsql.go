@@ -21,8 +21,14 @@ var Now = map[dialect.Name]string{
 // (message_id, topic, msg_key, key_hash, payload, headers, shard per row)
 // for the dialect named dialectName: the floor Enqueue is compared with.
 func Insert(dialectName dialect.Name, rows int) string {
+	return InsertInto(dialect.TableMessages, dialectName, rows)
+}
+
+// InsertInto is Insert into table, a table with the outbox table's
+// columns.
+func InsertInto(table string, dialectName dialect.Name, rows int) string {
 	var q strings.Builder
-	q.WriteString("INSERT INTO " + dialect.TableMessages +
+	q.WriteString("INSERT INTO " + table +
 		" (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ")
 	n := 0
 	for i := range rows {

@@ -25,6 +25,16 @@ func TestInsert(t *testing.T) {
 	}
 }
 
+func TestInsertInto(t *testing.T) {
+	q := plainsql.InsertInto("bench_plain_outbox", dialect.NamePostgres, 1)
+	if want := "INSERT INTO bench_plain_outbox (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES ($1,$2,$3,$4,$5,$6,$7,now(),now())"; q != want {
+		t.Errorf("got  %s\nwant %s", q, want)
+	}
+	if q, want := plainsql.Insert(dialect.NameMySQL, 2), plainsql.InsertInto(dialect.TableMessages, dialect.NameMySQL, 2); q != want {
+		t.Errorf("Insert %s, InsertInto the outbox table %s", q, want)
+	}
+}
+
 func ExampleInsert() {
 	fmt.Println(plainsql.Insert(dialect.NameMySQL, 1))
 	// Output: INSERT INTO outbox_messages (message_id, topic, msg_key, key_hash, payload, headers, shard, created_at, available_at) VALUES (?,?,?,?,?,?,?,UTC_TIMESTAMP(6),UTC_TIMESTAMP(6))
