@@ -127,6 +127,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.work(ctx, work)
 	stopWork()
 	<-keeperDone
+	r.floor.wait()
 
 	// Hand everything back so other relays take over at once.
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

@@ -45,16 +45,25 @@ const settleEvery = 20 * time.Millisecond
 // that only loses shards keeps its floor. The floor is shared by the worker
 // and the goroutine that reads ahead, one read at a time.
 type readFloor struct {
-	hz  dialect.Horizon // nil: reads start at the lowest id
+	hz  dialect.Horizon // nil: reads start at the lowest id (set to nil under mu)
 	db  *sql.DB
 	log *slog.Logger
 
-	mu      sync.Mutex
-	shards  []int // the shard set floor is for
-	floor   int64
-	settled int64 // every id up to it is committed or will never be
-	mark    dialect.SettleMark
-	markAt  time.Time
+	mu       sync.Mutex
+	shards   []int // the shard set floor is for
+	floor    int64
+	settled  int64 // every id up to it is committed or will never be
+	mark     dialect.SettleMark
+	markAt   time.Time // when the last mark was asked for
+	settling bool      // a mark is being taken
+	wg       sync.WaitGroup
+}
+
+// wait waits for the settle mark being taken, if any.
+func (f *readFloor) wait() {
+	if f != nil {
+		f.wg.Wait()
+	}
 }
 
 func newReadFloor(d dialect.Dialect, db *sql.DB, log *slog.Logger) *readFloor {
@@ -63,30 +72,46 @@ func newReadFloor(d dialect.Dialect, db *sql.DB, log *slog.Logger) *readFloor {
 }
 
 // start returns where a read of shards starts (ids above it) and the
-// settled horizon to bound what the read may prove. It advances the horizon
-// first when the last mark is old enough.
-func (f *readFloor) start(ctx context.Context, shards []int) (from, settled int64) {
-	if f == nil || f.hz == nil {
+// settled horizon to bound what the read may prove. When the last mark is
+// old enough it takes a new one in the background, until work ends: the
+// read does not wait for the lock table, and uses the horizon of the marks
+// taken before it.
+func (f *readFloor) start(work context.Context, shards []int) (from, settled int64) {
+	if f == nil {
 		return 0, 0
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.hz == nil {
+		return 0, 0
+	}
 	if !subset(shards, f.shards) {
 		f.shards = slices.Clone(shards)
 		f.floor = 0
 	}
-	if time.Since(f.markAt) >= settleEvery {
-		f.advanceHorizon(ctx)
+	if !f.settling && time.Since(f.markAt) >= settleEvery {
+		f.settling = true
+		f.markAt = time.Now()
+		f.wg.Add(1)
+		go f.advanceHorizon(work, f.hz, f.mark)
 	}
 	return f.floor, f.settled
 }
 
-// advanceHorizon takes a new settle mark: the previous one's ids are
-// settled when its transactions have ended, the new one's at once when it
-// has none to wait for. Called with f.mu held.
-func (f *readFloor) advanceHorizon(ctx context.Context) {
-	f.markAt = time.Now()
-	next, prevSettled, err := f.hz.Settle(ctx, f.db, f.mark)
+// settleTimeout bounds a settle mark's query.
+const settleTimeout = 5 * time.Second
+
+// advanceHorizon takes a new settle mark after prev: prev's ids are settled
+// when its transactions have ended, the new one's at once when it has none
+// to wait for.
+func (f *readFloor) advanceHorizon(ctx context.Context, hz dialect.Horizon, prev dialect.SettleMark) {
+	defer f.wg.Done()
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	next, prevSettled, err := hz.Settle(ctx, f.db, prev)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.settling = false
 	switch {
 	case errors.Is(err, dialect.ErrNoHorizon):
 		f.log.Info("reads start at the lowest id of the outbox (each read walks the rows vacuum has not removed yet)", "reason", err)
@@ -98,9 +123,11 @@ func (f *readFloor) advanceHorizon(ctx context.Context) {
 			f.log.Debug("reading the settled outbox ids failed; keeping the floor", "err", err)
 		}
 		return
+	case f.hz == nil:
+		return
 	}
 	if prevSettled {
-		f.settled = max(f.settled, f.mark.MaxID)
+		f.settled = max(f.settled, prev.MaxID)
 	}
 	if next.Settled() {
 		f.settled = max(f.settled, next.MaxID)
@@ -108,11 +135,23 @@ func (f *readFloor) advanceHorizon(ctx context.Context) {
 	f.mark = next
 }
 
+// raiseStep is the least a read must be able to raise the floor by for
+// the relay to look up the lowest deferred row (a query) and raise it: a
+// read that starts a few ids low walks a few dead rows at most, and an
+// idle relay woken for one message publishes it without the query.
+const raiseStep = 256
+
 // raise records what a read of shards that started above from, with the
 // horizon settled, leaving out exclude, proved by returning recs (in id
 // order).
 func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64, exclude []int64, recs []dialect.Row) {
-	if f == nil || f.hz == nil {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	hz := f.hz
+	f.mu.Unlock()
+	if hz == nil {
 		return
 	}
 	c := settled
@@ -122,10 +161,10 @@ func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64
 	if len(recs) > 0 {
 		c = min(c, recs[0].RowID-1)
 	}
-	if c <= from {
+	if c < from+raiseStep {
 		return
 	}
-	d, ok, err := f.hz.LowestDeferred(ctx, f.db, shards)
+	d, ok, err := hz.LowestDeferred(ctx, f.db, shards)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.log.Debug("reading the lowest deferred row failed; keeping the floor", "err", err)
@@ -138,6 +177,7 @@ func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
+	case f.hz == nil:
 	case subset(f.shards, shards):
 		f.floor = max(f.floor, c)
 	case subset(shards, f.shards):

@@ -48,37 +48,41 @@ func rows(ids ...int64) []dialect.Row {
 // shard starts again from 0.
 func TestReadFloorBounds(t *testing.T) {
 	ctx := context.Background()
-	h := &scriptedHorizon{maxID: 100, settled: true}
+	h := &scriptedHorizon{maxID: 100000, settled: true}
 	f := &readFloor{hz: h, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	step := func(shards []int, exclude []int64, recs []dialect.Row, want int64) {
 		t.Helper()
 		f.markAt = time.Time{} // take a new mark at every read
+		f.start(ctx, shards)
+		f.wait()
 		from, settled := f.start(ctx, shards)
 		f.raise(ctx, shards, from, settled, exclude, recs)
 		if f.floor != want {
 			t.Fatalf("floor %d, want %d (shards %v, exclude %v, %d rows, settled %d)", f.floor, want, shards, exclude, len(recs), settled)
 		}
 	}
-	step([]int{0, 1}, nil, nil, 100)            // empty read: up to the settled horizon
-	h.maxID = 200                               // ids 101..200 handed out
-	step([]int{0, 1}, nil, rows(150, 151), 149) // the first row returned bounds it
-	step([]int{0, 1}, []int64{170}, rows(180), 169)
-	h.deferred = 160
-	step([]int{0, 1}, nil, nil, 169) // never goes down
-	h.deferred = 190
-	step([]int{0, 1}, nil, nil, 189)
+	step([]int{0, 1}, nil, nil, 100000)                  // empty read: up to the settled horizon
+	h.maxID = 200000                                     // ids up to 200000 handed out
+	step([]int{0, 1}, nil, rows(150000, 151000), 149999) // the first row returned bounds it
+	step([]int{0, 1}, []int64{170000}, rows(180000), 169999)
+	h.deferred = 160000
+	step([]int{0, 1}, nil, nil, 169999) // never goes down
+	h.deferred = 190000
+	step([]int{0, 1}, nil, nil, 189999)
 	h.deferred = 0
-	step([]int{0, 1}, nil, nil, 200)
+	step([]int{0, 1}, nil, nil, 200000)
 	h.err = errors.New("connection refused")
-	h.maxID = 300
-	step([]int{0, 1}, nil, nil, 200) // no new mark: the horizon stays
+	h.maxID = 300000
+	step([]int{0, 1}, nil, nil, 200000) // no new mark: the horizon stays
 	h.err = nil
-	step([]int{0}, nil, nil, 300)        // a subset keeps the floor, and raises it
-	step([]int{0, 1}, nil, rows(50), 49) // regained shard 1: from 0 again, a row at 50
-	step([]int{0, 1, 2}, nil, rows(20), 19)
+	step([]int{0}, nil, nil, 300000) // a subset keeps the floor, and raises it
+	h.maxID = 400000
+	step([]int{0}, nil, rows(300100), 300000)  // 99 ids: not worth a query
+	step([]int{0, 1}, nil, rows(50000), 49999) // regained shard 1: from 0 again, a row at 50000
+	step([]int{0, 1, 2}, nil, rows(20000), 19999)
 
 	h.err = dialect.ErrNoHorizon
-	step([]int{0, 1, 2}, nil, rows(30), 0)
+	step([]int{0, 1, 2}, nil, rows(30000), 0)
 	if f.hz != nil {
 		t.Fatal("the floor still asks a dialect that has no horizon")
 	}

@@ -308,7 +308,7 @@ func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]d
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
 		start := time.Now()
-		from, settled := r.floor.start(rctx, req.Shards)
+		from, settled := r.floor.start(work, req.Shards)
 		req.After = from
 		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, req)
 		if err == nil {
