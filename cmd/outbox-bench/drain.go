@@ -52,13 +52,20 @@ relay's rate divided by each floor's. relay_publish_seconds is the time the rela
 Publish (the broker side); the rest of relay_seconds is the database side
 (reading and deleting) and the relay's own work.
 
+--hold holds a snapshot open on a connection of its own from before the
+load to the end, as a long report or an idle-in-transaction session does
+(see the pressure scenario): every row deleted after it stays dead, for the
+raw loops and the relay alike, and the run fails if the snapshot was not held
+to the end.
+
 --broker-rtt puts a round trip between kfake and all its clients, the relays
 and raw_broker's producer alike, so both floors and the relay see the same
 broker.`
 
 const drainExamples = `  go run ./cmd/outbox-bench drain --dialect postgres
   go run ./cmd/outbox-bench drain --dialect mysql -n 100000 --relays 2
-  go run ./cmd/outbox-bench drain --dialect sqlite --batch-size 500`
+  go run ./cmd/outbox-bench drain --dialect sqlite --batch-size 500
+  go run ./cmd/outbox-bench drain --dialect postgres --hold`
 
 // drainResult is the JSON line of the drain scenario.
 type drainResult struct {
@@ -72,6 +79,9 @@ type drainResult struct {
 	BatchSize      int     `json:"batch_size"`
 	Shards         int     `json:"shards"`
 	RawDBBatchSize int     `json:"raw_db_batch_size"`
+	Hold           bool    `json:"hold"`
+	HoldStatement  string  `json:"hold_statement,omitempty"`
+	SnapshotHeld   bool    `json:"snapshot_held,omitempty"` // --hold: still held at the end
 
 	LoadSeconds      float64 `json:"load_seconds"`
 	RawDBSeconds     float64 `json:"raw_db_seconds"`
@@ -117,6 +127,7 @@ var drainScenario = scenario{
 		b := &drainBench{co: co, load: addLoad(fs, 200_000, true)}
 		fs.IntVar(&b.relays, "relays", 1, "relays draining side by side, in this process")
 		fs.IntVar(&b.batchSize, "batch-size", 0, "relay batch size; also the raw_db loop's LIMIT (0: the relay's default, 1000)")
+		fs.BoolVar(&b.hold, "hold", false, "hold a snapshot open on another connection for the whole run")
 		return b
 	},
 }
@@ -126,6 +137,7 @@ type drainBench struct {
 	co                *commonOpts
 	load              *loadOpts
 	relays, batchSize int
+	hold              bool
 }
 
 func (b *drainBench) check() error {
@@ -152,7 +164,20 @@ func (b *drainBench) run(ctx context.Context, e *env, c *checks) (result, error)
 	n := b.load.n
 	res := &drainResult{header: e.header(), N: n, ValueBytes: b.load.valueBytes, Keys: b.load.keys,
 		KeySkew: b.load.skew, BrokerRTTMs: e.brokerRTTMs(),
-		Relays: b.relays, BatchSize: b.batch(), Shards: b.load.shards, RawDBBatchSize: b.batch()}
+		Relays: b.relays, BatchSize: b.batch(), Shards: b.load.shards, RawDBBatchSize: b.batch(), Hold: b.hold}
+	if b.hold {
+		h, err := holdSnapshot(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("holding a snapshot: %w", err)
+		}
+		defer h.close()
+		res.HoldStatement = h.statement
+		defer func() {
+			if res.SnapshotHeld, err = h.held(ctx); err != nil || !res.SnapshotHeld {
+				c.failf("the snapshot was not held to the end (%v): the holding transaction sees a row committed after it began", err)
+			}
+		}()
+	}
 	spec := b.load.spec(b.co.topic)
 	took, err := e.load(ctx, spec, "load")
 	if err != nil {

@@ -387,7 +387,7 @@ func holdSnapshot(ctx context.Context, e *env) (_ *heldSnapshot, err error) {
 	if err := e.exec(ctx, "INSERT INTO "+holdTable+" (id) VALUES (1)"); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stderr, "bench: pressure: a snapshot is held (%s)\n", h.statement)
+	fmt.Fprintf(e.stderr, "bench: a snapshot is held (%s)\n", h.statement)
 	return h, nil
 }
 
