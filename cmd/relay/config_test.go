@@ -131,7 +131,7 @@ func TestSecretFromFile(t *testing.T) {
 
 func TestHelpAndUsageErrors(t *testing.T) {
 	noenv := func(string) string { return "" }
-	for _, cmd := range []string{"run", "migrate", "demo"} {
+	for _, cmd := range []string{"run", "migrate"} {
 		var out, errOut bytes.Buffer
 		if code := realMain([]string{cmd, "--help"}, &out, &errOut, noenv); code != 0 {
 			t.Errorf("relay %s --help exited %d", cmd, code)
@@ -159,7 +159,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		"bad batch":         {"run", "--batch-size", "-5"},
 		"lease too short":   {"run", "--lease-duration", "1ms"},
 		"one connection":    {"run", "--db-max-conns", "1"},
-		"bad demo n":        {"demo", "-n", "0"},
+		"demo moved out":    {"demo", "-n", "10"},
 		"migrate bad flags": {"migrate", "--nope"},
 	}
 	for name, args := range cases {

@@ -1,9 +1,8 @@
 // Command relay publishes committed outbox messages to Kafka, applies the
-// outbox migrations, and runs a self-contained demo.
+// outbox migrations, and shows and repairs the outbox's state.
 //
 //	relay run       the daemon (run one or many, next to the database)
 //	relay migrate   create or upgrade the outbox tables
-//	relay demo      a zero-setup end-to-end run with SQLite and an in-process broker
 //	relay stats     the state of the outbox: pending, retries, dead letters, shards, relays
 //	relay dlq       list, show, replay and purge dead letters
 //	relay prune     delete old dead letters
@@ -40,20 +39,20 @@ Usage:
 Commands:
   run       publish outbox messages to Kafka until SIGTERM/SIGINT
   migrate   create or upgrade the outbox tables
-  demo      run an end-to-end demo with SQLite and an in-process Kafka broker
   stats     show pending messages, retries, dead letters, shards and relays
   dlq       list, show, replay or purge dead letters (relay dlq --help)
   prune     delete dead letters older than an age
   version   print the version, commit and Go version
 
 Examples:
-  go run ./cmd/relay demo -n 20000
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay migrate
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app OUTBOX_KAFKA_BROKERS=kafka:9092 relay run
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay stats
   OUTBOX_DATABASE_URL=postgres://app@db:5432/app relay dlq list --since 24h
 
-Run "relay <command> --help" for the flags of a command.
+Run "relay <command> --help" for the flags of a command. The end-to-end demo
+(SQLite and an in-process Kafka broker, nothing to install) is a command of its
+own: go run ./cmd/outbox-demo
 `
 
 // realMain runs the command line args and returns the exit status: 0 on
@@ -70,7 +69,9 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 	case "migrate":
 		err = cmdMigrate(args[1:], stdout, stderr, getenv)
 	case "demo":
-		err = cmdDemo(args[1:], stdout, stderr, getenv)
+		// relay demo was a command before the demo moved out of relay's binary.
+		fmt.Fprintln(stderr, "relay: the demo is a command of its own: go run ./cmd/outbox-demo (from a checkout)")
+		return 2
 	case "stats":
 		err = cmdStats(args[1:], stdout, stderr, getenv)
 	case "dlq":
@@ -90,7 +91,7 @@ func realMain(args []string, stdout, stderr io.Writer, getenv func(string) strin
 }
 
 // commands are relay's commands, for "did you mean".
-var commands = []string{"run", "migrate", "demo", "stats", "dlq", "prune", "version"}
+var commands = []string{"run", "migrate", "stats", "dlq", "prune", "version"}
 
 // didYouMean is ` (did you mean "x"?)` for the candidate closest to s, or "".
 func didYouMean(s string, candidates []string) string {

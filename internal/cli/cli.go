@@ -22,7 +22,7 @@ import (
 
 // Usage is what a subcommand's --help prints.
 type Usage struct {
-	Program, Command string // "relay", "run"
+	Program, Command string // "relay", "run"; Command is empty for a program without subcommands
 	About, Examples  string // Examples is left out when empty
 	FlagsHeading     string // the line above the flags, e.g. "Flags:"
 	// Env, when set, names the environment variable of each flag, shown
@@ -38,7 +38,7 @@ func FlagSet(u Usage, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(u.Command, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: %s %s [flags]\n\n%s\n", u.Program, u.Command, u.About)
+		fmt.Fprintf(out, "Usage: %s [flags]\n\n%s\n", name(u.Program, u.Command), u.About)
 		if u.Examples != "" {
 			fmt.Fprintf(out, "\nExamples:\n%s\n", u.Examples)
 		}
@@ -64,9 +64,15 @@ func FlagSet(u Usage, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// name is "program command", or program when command is empty.
+func name(program, command string) string {
+	return strings.TrimSpace(program + " " + command)
+}
+
 // Exit prints err of program's command to stderr and returns the exit
 // status: 0 for no error or --help, 2 for an error wrapping usage (a bad
-// command line; a leading "usage: " is left out), 1 for any other.
+// command line; a leading "usage: " is left out), 1 for any other. command
+// is empty for a program without subcommands.
 func Exit(stderr io.Writer, program, command string, err, usage error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -74,10 +80,10 @@ func Exit(stderr io.Writer, program, command string, err, usage error) int {
 	case errors.Is(err, usage):
 		// "usage: --x must be ..." reads better without its label: the
 		// exit status says it is a usage error.
-		fmt.Fprintf(stderr, "%s %s: %s\n", program, command, strings.TrimPrefix(err.Error(), usage.Error()+": "))
+		fmt.Fprintf(stderr, "%s: %s\n", name(program, command), strings.TrimPrefix(err.Error(), usage.Error()+": "))
 		return 2
 	default:
-		fmt.Fprintf(stderr, "%s %s: %v\n", program, command, err)
+		fmt.Fprintf(stderr, "%s: %v\n", name(program, command), err)
 		return 1
 	}
 }

@@ -28,6 +28,11 @@ func TestExit(t *testing.T) {
 		if got := cli.Exit(&b, "prog", "cmd", tc.err, errUsage); got != tc.want || b.String() != tc.out {
 			t.Errorf("Exit(%v) = %d, %q; want %d, %q", tc.err, got, b.String(), tc.want, tc.out)
 		}
+		b.Reset()
+		want := strings.ReplaceAll(tc.out, "prog cmd:", "prog:")
+		if got := cli.Exit(&b, "prog", "", tc.err, errUsage); got != tc.want || b.String() != want {
+			t.Errorf("Exit(%v) without a command = %d, %q; want %d, %q", tc.err, got, b.String(), tc.want, want)
+		}
 	}
 }
 

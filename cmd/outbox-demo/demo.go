@@ -1,22 +1,43 @@
+// Command outbox-demo runs the whole outbox pipeline on this machine with
+// nothing to install: a SQLite database in a temporary directory, an
+// in-process Kafka-protocol broker on loopback, writers that commit orders
+// with outbox messages (rolling some back on purpose), relays, and a
+// consumer that checks the topic against what was committed.
+//
+//	go run ./cmd/outbox-demo
+//	go run ./cmd/outbox-demo -n 100000 -relays 3 -writers 16
+//
+// It prints one summary line on stdout and exits 0 only if no committed
+// message was lost, no rolled-back message was published and every key kept
+// its order; 1 otherwise, 2 on bad flags.
+//
+// It is a command of its own, not a subcommand of relay, so that relay's
+// binary does not link the in-process broker (franz-go's kfake).
 package main
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	_ "modernc.org/sqlite" // the demo's database
 
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/dialect"
+	"github.com/outboxrelay/outbox/internal/cli"
 	"github.com/outboxrelay/outbox/internal/localkafka"
 	"github.com/outboxrelay/outbox/internal/verify"
 	"github.com/outboxrelay/outbox/migrations"
@@ -31,20 +52,41 @@ and checks it against what was committed. It exits 0 only if no committed
 message is lost, no rolled-back message is published and every key kept its
 order.`
 
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// realMain runs the demo with args and returns the exit status: 0 when the
+// demo's checks pass (or for --help), 1 when they fail, 2 on bad flags.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Exit(stderr, "outbox-demo", "", runDemo(ctx, args, stdout, stderr), errUsage)
+}
+
+// errUsage is wrapped by the errors of bad flags, which exit with status 2.
+var errUsage = errors.New("usage")
+
+// sqliteDSN are the pragmas the relay needs on SQLite (those relay run
+// adds to a sqlite: URL): WAL, a busy timeout, immediate transactions.
+const sqliteDSN = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
 const demoTopic = "demo.orders"
 
 // errDemoFailed is returned when the demo's checks fail.
 var errDemoFailed = errors.New("demo: a guarantee was violated (see the summary line)")
 
-// demoOptions are the flags of relay demo.
+// demoOptions are the flags of outbox-demo.
 type demoOptions struct {
 	n, writers, keys, relays, rollbackPct, partitions int
 	timeout                                           time.Duration
 	logLevel                                          string
 }
 
-func parseDemoFlags(args []string, help io.Writer, getenv func(string) string) (*demoOptions, error) {
-	fs := newFlagSet("demo", demoAbout, "  go run ./cmd/relay demo\n  go run ./cmd/relay demo -n 100000 -relays 3 -writers 16", help)
+func parseDemoFlags(args []string, help io.Writer) (*demoOptions, error) {
+	fs := cli.FlagSet(cli.Usage{Program: "outbox-demo", About: demoAbout, FlagsHeading: "Flags:", ShortDash: true,
+		Examples: "  go run ./cmd/outbox-demo\n  go run ./cmd/outbox-demo -n 100000 -relays 3 -writers 16"}, help)
 	o := &demoOptions{}
 	fs.IntVar(&o.n, "n", 20000, "messages to enqueue (committed and rolled back)")
 	fs.IntVar(&o.writers, "writers", 8, "writer goroutines")
@@ -54,18 +96,26 @@ func parseDemoFlags(args []string, help io.Writer, getenv func(string) string) (
 	fs.IntVar(&o.partitions, "partitions", 8, "partitions of the demo topic")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up when the topic is not complete by then")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "relay log level: debug, info, warn or error")
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return nil, err
+	cli.OneOf(fs, "log-level", []string{"debug", "info", "warn", "error"}, "")
+	if err := cli.Parse(fs, args, "go run ./cmd/outbox-demo --help"); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q; see go run ./cmd/outbox-demo --help", errUsage, fs.Arg(0))
 	}
 	switch {
 	case o.n < 1, o.writers < 1, o.keys < o.writers, o.relays < 1, o.partitions < 1, o.rollbackPct < 0, o.rollbackPct > 90:
-		return nil, fmt.Errorf("%w: need -n >= 1, -writers >= 1, -keys >= -writers, -relays >= 1, -partitions >= 1, 0 <= -rollback-percent <= 90", ErrUsage)
+		return nil, fmt.Errorf("%w: need -n >= 1, -writers >= 1, -keys >= -writers, -relays >= 1, -partitions >= 1, 0 <= -rollback-percent <= 90", errUsage)
 	}
 	return o, nil
 }
 
-func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	o, err := parseDemoFlags(args, stdout, getenv)
+// runDemo runs the demo until its checks pass or fail, or ctx ends.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseDemoFlags(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -73,12 +123,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 	// Relay logs and the progress line share stderr: one writer at a time.
 	stderr = &lockedWriter{w: stderr}
 	progress.w = stderr
-	log, err := newLogger(stderr, "text", o.logLevel)
-	if err != nil {
-		return err
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil { // checked by cli.OneOf
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	ctx, stop := signalContext(func(os.Signal) {})
-	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
@@ -87,7 +136,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer, getenv func(string) string
 		return err
 	}
 	defer os.RemoveAll(dir)
-	dsn := "file:" + filepath.Join(dir, "demo.db") + "?" + sqliteDefaults
+	dsn := "file:" + filepath.Join(dir, "demo.db") + sqliteDSN
 	appDB, err := openDemoDB(dsn)
 	if err != nil {
 		return err
