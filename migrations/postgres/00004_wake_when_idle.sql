@@ -13,46 +13,66 @@
 -- notification is dropped and the relays wake at their next poll instead
 -- (PollInterval, 250ms by default).
 --
--- outbox_wake_arm() returns true when it found the flag disarmed: a row
--- was inserted since the last arming, and may have committed after the
--- relay's last read, so the relay reads once more before it waits. False:
--- nothing was inserted since, and any insert from now on notifies.
+-- outbox_wake_arm() returns true when it found the flag disarmed (or at
+-- 2): a row may have been inserted since the last arming, and commit after
+-- the relay's last read, so the relay reads once more, and waits for the
+-- transactions then inserting, before it trusts a wait. False: nothing was
+-- inserted since, and any insert from now on notifies.
 --
--- Upgrade the relays before applying this migration: relays of earlier
--- versions never arm the flag, so they poll.
-CREATE SEQUENCE IF NOT EXISTS outbox_wake AS smallint MINVALUE 0 MAXVALUE 1 START WITH 1 NO CYCLE;
+-- The flag starts at 2, "always notify", as before this migration: relays
+-- of earlier versions never arm it, and keep being woken by every commit
+-- until the first relay of this version arms it (1). From then on, relays
+-- of earlier versions still running (a rolling update) are woken by their
+-- polls only.
+CREATE SEQUENCE IF NOT EXISTS outbox_wake AS smallint MINVALUE 0 MAXVALUE 2 START WITH 2 NO CYCLE;
 
 -- The functions run as their owner (SECURITY DEFINER), so the roles that
--- enqueue and relay need no grant on the sequence; every name in them is
--- qualified with the schema this migration runs in, and their search_path
--- is pg_catalog only.
+-- enqueue and relay need no grant on the sequence; their search_path is
+-- pg_catalog only. The trigger finds the flag in the schema of the table
+-- it fires on (a renamed schema keeps working: without a flag it notifies
+-- on every insert, as before), with function calls only: no statement to
+-- plan on the enqueue path. The relays' arming function names the schema
+-- this migration ran in.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    flag regclass := to_regclass(quote_ident(TG_TABLE_SCHEMA) || '.outbox_wake');
+BEGIN
+    IF flag IS NULL THEN
+        PERFORM pg_notify('outbox_messages', TG_TABLE_SCHEMA);
+        RETURN NULL;
+    END IF;
+    -- NULL: never set since it was created at 2.
+    CASE coalesce(pg_sequence_last_value(flag), 2)
+    WHEN 1 THEN
+        PERFORM setval(flag, 0);
+        PERFORM pg_notify('outbox_messages', TG_TABLE_SCHEMA);
+    WHEN 2 THEN
+        PERFORM pg_notify('outbox_messages', TG_TABLE_SCHEMA);
+    ELSE
+    END CASE;
+    RETURN NULL;
+END
+$body$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 DO $migration$
 DECLARE
     wake text := quote_ident(current_schema()) || '.outbox_wake';
 BEGIN
     EXECUTE format($f$
-        CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
-        BEGIN
-            IF (SELECT last_value FROM %1$s) = 1 THEN
-                PERFORM setval(%2$L, 0);
-                PERFORM pg_notify('outbox_messages', TG_TABLE_SCHEMA);
-            END IF;
-            RETURN NULL;
-        END
-        $body$$f$, wake, wake);
-    EXECUTE format($f$
         CREATE OR REPLACE FUNCTION outbox_wake_arm() RETURNS boolean
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
         BEGIN
-            IF (SELECT last_value FROM %1$s) = 1 THEN
+            IF coalesce(pg_sequence_last_value(%1$L), 2) = 1 THEN
                 RETURN false;
             END IF;
-            PERFORM setval(%2$L, 1);
+            PERFORM setval(%1$L, 1);
             RETURN true;
         END
-        $body$$f$, wake, wake);
+        $body$$f$, wake);
 END
 $migration$;
 -- +goose StatementEnd
