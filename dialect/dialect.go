@@ -193,11 +193,16 @@ type Dialect interface {
 // before each wait, or it is woken by its polls only.
 type WakeArmer interface {
 	// ArmWake arms the wake-up. It reports whether the wake-up was disarmed
-	// until now: a row was inserted since the last arming and may have
-	// committed after the caller's last read, which the caller should
-	// therefore read again before it waits; false means no row was inserted
-	// since, and the next committed insert notifies.
-	ArmWake(ctx context.Context, db *sql.DB) (disarmed bool, err error)
+	// until now: rows were inserted since the last arming, by the
+	// transactions still inserting (writers) or by others that ended, and
+	// may have committed after the caller's last read without notifying.
+	// The caller should read again, and not trust a wait for a
+	// notification until WritersEnded says the writers have ended and it
+	// has read once more. False means no row was inserted since, and the
+	// next committed insert notifies.
+	ArmWake(ctx context.Context, db *sql.DB) (disarmed bool, writers Writers, err error)
+	// WritersEnded reports whether every transaction of w has ended.
+	WritersEnded(ctx context.Context, db *sql.DB, w Writers) (bool, error)
 }
 
 // Operator is the operators' side of a dialect: the state of the outbox

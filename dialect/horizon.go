@@ -83,34 +83,60 @@ func (d *sqlDialect) Settle(ctx context.Context, db *sql.DB, prev SettleMark) (S
 // keeps it to the end of its transaction); and whether any transaction of
 // the previous mark still runs (a running transaction always holds the lock
 // on its own virtual transaction id). The sub-select of the lock holders
-// refers to s.l, so it runs after the sequence was read. A sequence with a
-// cache would let a session hand out ids below the one read here later, so
-// the query reports the cache and Settle refuses it.
+// refers to s.l, so it runs after the sequence was read. It also reports
+// what would make a mark wrong: a sequence with a cache (a session could
+// hand out ids below the one read here later), a prepared transaction
+// holding the lock (its virtual transaction id is not a running backend's,
+// and changes across a restart: such a mark is never settled while one
+// does), and whether the partial index that LowestDeferred needs exists
+// and is valid (a failed CONCURRENTLY build leaves it invalid).
 const settleSQL = `SELECT s.l, s.cache,
  ARRAY(SELECT DISTINCT k.virtualtransaction FROM pg_locks k
   WHERE k.locktype = 'relation' AND k.relation = s.rel AND k.mode = 'RowExclusiveLock'
    AND k.pid IS DISTINCT FROM pg_backend_pid() AND s.l >= 0),
- EXISTS (SELECT 1 FROM pg_locks k WHERE k.virtualtransaction = ANY (CAST($1 AS text[])))
+ EXISTS (SELECT 1 FROM pg_locks k WHERE k.virtualtransaction = ANY (CAST($1 AS text[]))),
+ EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'relation' AND k.relation = s.rel AND k.mode = 'RowExclusiveLock' AND k.pid IS NULL),
+ COALESCE((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass('` + deferredIndex + `')), false)
 FROM (SELECT COALESCE(pg_sequence_last_value(q.seqrelid), 0) AS l, q.seqcache AS cache, CAST('` + TableMessages + `' AS regclass) AS rel
  FROM pg_sequence q WHERE q.seqrelid = CAST(pg_get_serial_sequence('` + TableMessages + `', 'id') AS regclass) OFFSET 0) s`
 
+// deferredIndex is the partial index of migration 00005 that LowestDeferred
+// reads.
+const deferredIndex = "outbox_messages_deferred"
+
 func (d *sqlDialect) settlePostgres(ctx context.Context, db *sql.DB, prev SettleMark) (SettleMark, bool, error) {
 	var (
-		next    SettleMark
-		cache   int64
-		pending string
-		running bool
+		next                  SettleMark
+		cache                 int64
+		pending               string
+		running, prepared, ok bool
 	)
-	err := db.QueryRowContext(ctx, settleSQL, textArray(prev.pending)).Scan(&next.MaxID, &cache, &pending, &running)
-	if err != nil {
+	err := db.QueryRowContext(ctx, settleSQL, textArray(prev.pending)).Scan(&next.MaxID, &cache, &pending, &running, &prepared, &ok)
+	var st interface{ SQLState() string }
+	switch {
+	case errors.As(err, &st) && st.SQLState() == "42501":
+		return SettleMark{}, false, fmt.Errorf("%w: the relay's role may not read the sequence of %s.id (GRANT SELECT ON SEQUENCE ... TO the relay's role): %v", ErrNoHorizon, TableMessages, err)
+	case err != nil:
 		return SettleMark{}, false, err
-	}
-	if cache > 1 {
+	case cache > 1:
 		return SettleMark{}, false, fmt.Errorf("%w: the sequence of %s.id caches %d values per session (ALTER ... SET CACHE 1 to let relays skip dead rows)", ErrNoHorizon, TableMessages, cache)
+	case !ok:
+		return SettleMark{}, false, fmt.Errorf("%w: the index %s is missing or invalid (run relay migrate; drop an invalid one first)", ErrNoHorizon, deferredIndex)
 	}
 	next.pending = parseTextArray(pending)
+	if prepared {
+		// Never settled while a prepared transaction may hold ids.
+		next.pending = append(next.pending, preparedPending)
+		return next, false, nil
+	}
 	return next, !running, nil
 }
+
+// preparedPending stands, in a mark's pending list, for the prepared
+// transactions that held the lock when it was taken: no running
+// transaction has this virtual id, so it is the marks taken while none is
+// prepared that settle.
+const preparedPending = "-1/0"
 
 // textArray writes ss as a PostgreSQL array literal. Virtual transaction
 // ids are digits and a slash: nothing to quote.

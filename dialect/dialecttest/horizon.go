@@ -89,6 +89,21 @@ func (s suite) settleWaitsForOpenInserts(t *testing.T, db *sql.DB) {
 		t.Fatal("a mark stayed unsettled after the insert it waited for committed")
 	}
 
+	// Without the partial index LowestDeferred would scan the table: no
+	// horizon until it is back.
+	if _, err := db.ExecContext(ctx, "DROP INDEX outbox_messages_deferred"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Settle(ctx, db, m3); !errors.Is(err, dialect.ErrNoHorizon) {
+		t.Fatalf("Settle without the deferred index: %v, want ErrNoHorizon", err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE INDEX outbox_messages_deferred ON "+dialect.TableMessages+" (id) WHERE available_at > created_at"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Settle(ctx, db, m3); err != nil {
+		t.Fatalf("Settle with the index back: %v", err)
+	}
+
 	// A sequence that caches ids hands them out out of order across
 	// sessions: no horizon, and the relay reads from the lowest id.
 	if _, err := db.ExecContext(ctx, "ALTER SEQUENCE "+pgSerialSequence(t, db)+" CACHE 20"); err != nil {

@@ -2,8 +2,10 @@ package pqnotify_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func woken(ch <-chan struct{}, within time.Duration) bool {
 // and reports whether it was disarmed.
 func arm(t *testing.T, db *dbtest.DB) bool {
 	t.Helper()
-	disarmed, err := db.Dialect.(dialect.WakeArmer).ArmWake(context.Background(), db.DB)
+	disarmed, _, err := db.Dialect.(dialect.WakeArmer).ArmWake(context.Background(), db.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +52,18 @@ func TestWakeOnCommitOnly(t *testing.T) {
 	ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect})
 	msg := outbox.Message{Topic: "t", Value: []byte("v")}
 
-	// A fresh schema is armed: the first insert notifies.
-	if arm(t, db) {
-		t.Fatal("a fresh schema's wake-up was disarmed")
+	// A fresh schema notifies on every commit, as before the flag existed
+	// (relays of earlier versions never arm it), until a relay arms it.
+	for i := range 2 {
+		if err := ob.Enqueue(ctx, db.DB, msg); err != nil {
+			t.Fatal(err)
+		}
+		if !woken(l.Wake(), 5*time.Second) {
+			t.Fatalf("commit %d in a schema no relay armed yet did not wake the listener", i+1)
+		}
+	}
+	if !arm(t, db) {
+		t.Fatal("the first arming did not report that the flag was not armed")
 	}
 	tx, _ := db.BeginTx(ctx, nil)
 	if err := ob.Enqueue(ctx, tx, msg); err != nil {
@@ -141,6 +152,109 @@ func TestRelayWokenByNotify(t *testing.T) {
 	for len(pub.Published()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the relay was not woken by the commit (it polls once a minute)")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// An insert that ran while the wake-up was disarmed (another transaction's
+// insert disarmed it and will notify) commits after the relay was woken,
+// read, and armed again: its commit does not notify, and the relay, which
+// polls once a minute, must still publish it promptly. The arming that
+// found the flag disarmed names the transactions then inserting; the relay
+// polls until they have ended.
+func TestRelayNotLostBehindADisarmedWake(t *testing.T) {
+	db := dbtest.Open(t, "postgres")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, err := pqnotify.New(ctx, db.DSN, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pub := outboxtest.NewFakePublisher()
+	var mu sync.Mutex
+	published := map[string]time.Time{}
+	pub.SetHook(func(r outbox.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		published[r.MessageID] = time.Now()
+		return nil
+	})
+	relay, err := outbox.NewRelay(db.DB, pub, outbox.RelayConfig{
+		Dialect: db.Dialect, PollInterval: time.Minute, MinPollInterval: 5 * time.Millisecond,
+		Wake: l.Wake(), Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	flag := func() int64 {
+		var v int64
+		if err := db.QueryRow("SELECT last_value FROM outbox_wake").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for flag() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the relay did not arm the wake-up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // the relay's idle wait has grown long
+
+	ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect})
+	begin := func(id string) *sql.Tx {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Enqueue(ctx, tx, outbox.Message{ID: id, Topic: "t", Value: []byte(id)}); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	t1 := begin("first")  // disarms the flag; notifies at its commit
+	t2 := begin("second") // finds it disarmed: will not notify
+	if err := t1.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	at := func(id string) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		p, ok := published[id]
+		return p, ok
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := at("first"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first message was not published: its commit did not wake the relay")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // the relay has read, armed again, and its idle wait has grown
+	if err := t2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
+	deadline = committed.Add(20 * time.Second)
+	for {
+		if p, ok := at("second"); ok {
+			t.Logf("the second message went out %s after its commit", p.Sub(committed).Round(time.Millisecond))
+			if d := p.Sub(committed); d > time.Second {
+				t.Errorf("the second message went out %s after its commit: the relay waited for its poll", d)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second message was not published within 20s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
