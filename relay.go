@@ -48,6 +48,7 @@ type Relay struct {
 	floor      *readFloor            // where reads start (shared with the read ahead)
 	arm        dialect.WakeArmer     // arms the wake-up before an idle wait; nil: none
 	armAfter   time.Time             // no arming before (after a failure)
+	wake       wakeState             // worker only
 	// recordBytes is the mean size of a record of the last batch: reads ask
 	// for no more rows than BatchBytes holds, so that the rows a read stops
 	// short of (at BatchBytes) are not sent by the database for nothing.

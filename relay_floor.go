@@ -13,9 +13,10 @@ import (
 )
 
 // settleEvery is the shortest time between two settle marks: each one reads
-// the lock table, and a floor that trails the newest ids by a few dozen
+// the lock table (pg_locks takes every lock-manager partition lock, so it
+// must stay rare), and a floor that trails the newest ids by a few hundred
 // milliseconds of traffic costs a read almost nothing.
-const settleEvery = 20 * time.Millisecond
+const settleEvery = 100 * time.Millisecond
 
 // readFloor is where the relay's reads start: an id at or below which its
 // shards hold no live row, so that a read does not walk the dead rows (and
@@ -56,6 +57,7 @@ type readFloor struct {
 	mark     dialect.SettleMark
 	markAt   time.Time // when the last mark was asked for
 	settling bool      // a mark is being taken
+	gen      int       // grows when the id sequence went back: reads begun before prove nothing
 	wg       sync.WaitGroup
 }
 
@@ -71,19 +73,26 @@ func newReadFloor(d dialect.Dialect, db *sql.DB, log *slog.Logger) *readFloor {
 	return &readFloor{hz: hz, db: db, log: log}
 }
 
-// start returns where a read of shards starts (ids above it) and the
+// floorRead is what a read starts from: its floor, the settled horizon,
+// and the generation of both.
+type floorRead struct {
+	from, settled int64
+	gen           int
+}
+
+// start returns where a read of shards starts (ids above from) and the
 // settled horizon to bound what the read may prove. When the last mark is
 // old enough it takes a new one in the background, until work ends: the
 // read does not wait for the lock table, and uses the horizon of the marks
 // taken before it.
-func (f *readFloor) start(work context.Context, shards []int) (from, settled int64) {
+func (f *readFloor) start(work context.Context, shards []int) floorRead {
 	if f == nil {
-		return 0, 0
+		return floorRead{}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.hz == nil {
-		return 0, 0
+		return floorRead{}
 	}
 	if !subset(shards, f.shards) {
 		f.shards = slices.Clone(shards)
@@ -95,7 +104,7 @@ func (f *readFloor) start(work context.Context, shards []int) (from, settled int
 		f.wg.Add(1)
 		go f.advanceHorizon(work, f.hz, f.mark)
 	}
-	return f.floor, f.settled
+	return floorRead{from: f.floor, settled: f.settled, gen: f.gen}
 }
 
 // settleTimeout bounds a settle mark's query.
@@ -125,6 +134,15 @@ func (f *readFloor) advanceHorizon(ctx context.Context, hz dialect.Horizon, prev
 		return
 	case f.hz == nil:
 		return
+	case next.MaxID < prev.MaxID || next.MaxID < f.settled:
+		// The sequence went back: TRUNCATE ... RESTART IDENTITY, a setval,
+		// a restore, a failover to a standby that had not seen the last
+		// ids. New rows may take ids the floor has passed: start again.
+		f.log.Warn("the outbox's id sequence went back; reads start at the lowest id again",
+			"was", max(prev.MaxID, f.settled), "now", next.MaxID)
+		f.floor, f.settled, f.mark = 0, 0, dialect.SettleMark{}
+		f.gen++
+		return
 	}
 	if prevSettled {
 		f.settled = max(f.settled, prev.MaxID)
@@ -144,7 +162,7 @@ const raiseStep = 256
 // raise records what a read of shards that started above from, with the
 // horizon settled, leaving out exclude, proved by returning recs (in id
 // order).
-func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64, exclude []int64, recs []dialect.Row) {
+func (f *readFloor) raise(ctx context.Context, shards []int, at floorRead, exclude []int64, recs []dialect.Row) {
 	if f == nil {
 		return
 	}
@@ -154,7 +172,7 @@ func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64
 	if hz == nil {
 		return
 	}
-	c := settled
+	from, c := at.from, at.settled
 	if len(exclude) > 0 {
 		c = min(c, slices.Min(exclude)-1)
 	}
@@ -177,7 +195,7 @@ func (f *readFloor) raise(ctx context.Context, shards []int, from, settled int64
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case f.hz == nil:
+	case f.hz == nil || f.gen != at.gen:
 	case subset(f.shards, shards):
 		f.floor = max(f.floor, c)
 	case subset(shards, f.shards):

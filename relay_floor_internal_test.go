@@ -55,10 +55,10 @@ func TestReadFloorBounds(t *testing.T) {
 		f.markAt = time.Time{} // take a new mark at every read
 		f.start(ctx, shards)
 		f.wait()
-		from, settled := f.start(ctx, shards)
-		f.raise(ctx, shards, from, settled, exclude, recs)
+		at := f.start(ctx, shards)
+		f.raise(ctx, shards, at, exclude, recs)
 		if f.floor != want {
-			t.Fatalf("floor %d, want %d (shards %v, exclude %v, %d rows, settled %d)", f.floor, want, shards, exclude, len(recs), settled)
+			t.Fatalf("floor %d, want %d (shards %v, exclude %v, %d rows, settled %d)", f.floor, want, shards, exclude, len(recs), at.settled)
 		}
 	}
 	step([]int{0, 1}, nil, nil, 100000)                  // empty read: up to the settled horizon
@@ -80,6 +80,17 @@ func TestReadFloorBounds(t *testing.T) {
 	step([]int{0}, nil, rows(300100), 300000)  // 99 ids: not worth a query
 	step([]int{0, 1}, nil, rows(50000), 49999) // regained shard 1: from 0 again, a row at 50000
 	step([]int{0, 1, 2}, nil, rows(20000), 19999)
+
+	h.maxID = 500000
+	step([]int{0, 1, 2}, nil, nil, 500000)
+	// TRUNCATE ... RESTART IDENTITY: new rows take low ids again.
+	h.maxID = 10
+	stale := f.start(ctx, []int{0, 1, 2}) // a read begun before the reset was seen
+	step([]int{0, 1, 2}, nil, rows(5), 0)
+	f.raise(ctx, []int{0, 1, 2}, stale, nil, nil)
+	if f.floor != 0 {
+		t.Fatalf("a read begun before the sequence went back raised the floor to %d", f.floor)
+	}
 
 	h.err = dialect.ErrNoHorizon
 	step([]int{0, 1, 2}, nil, rows(30000), 0)

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/outboxrelay/outbox/dialect"
@@ -20,31 +21,80 @@ func wakeArmer(cfg RelayConfig) dialect.WakeArmer {
 // armWake asks the next committed insert to notify, before an idle wait:
 // the database notifies only while a relay waits, so busy writers do not
 // serialize their commits on NOTIFY. It reports whether the caller should
-// read once more before it waits: the wake-up was disarmed, so a row was
-// inserted since the last arming, and it may have committed after the
-// caller's last read without notifying anyone.
+// read once more before it waits.
+//
+// An arming that finds the flag disarmed means rows were inserted since the
+// last one, without notifying; those committed are visible to a new read,
+// but the transactions still inserting (the writers) may commit after it,
+// and their commit will not notify. So the relay reads again, and until
+// those writers have ended it does not trust a wait: it waits at most
+// unsureWait between reads, and once they have ended it reads once more.
 //
 // A relay that cannot arm (a database migrated before the wake-up existed
 // notifies on every insert anyway; one that is down fails the next read
 // too) waits as it would have: woken by a notification if one comes, else
-// at its next poll. After a failure it does not try again for armRetry: a
-// database whose migrations predate the wake-up would fail every time.
+// at its next poll. When the arming function does not exist it does not
+// try again for armRetry.
 func (r *Relay) armWake(ctx context.Context) (readAgain bool) {
 	if r.arm == nil || time.Now().Before(r.armAfter) {
 		return false
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	disarmed, err := r.arm.ArmWake(actx, r.db)
+	if r.wake.unsure {
+		ended, err := r.arm.WritersEnded(actx, r.db, r.wake.writers)
+		if err != nil {
+			return false // still unsure: the next poll asks again
+		}
+		if ended {
+			r.wake.unsure = false
+			readAgain = true
+		}
+	}
+	disarmed, writers, err := r.arm.ArmWake(actx, r.db)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Debug("arming the wake-up failed; the relay may wait for its next poll", "err", err)
-			r.armAfter = time.Now().Add(armRetry)
+			if isUndefinedFunction(err) {
+				r.armAfter = time.Now().Add(armRetry)
+			}
 		}
-		return false
+		return readAgain
 	}
-	return disarmed
+	if disarmed {
+		r.wake.unsure, r.wake.writers = !writers.None(), writers
+		return true
+	}
+	return readAgain
 }
 
-// armRetry is the pause after a failure to arm the wake-up.
+// wakeState is the worker's knowledge of the wake-up: whether a wait for a
+// notification can be trusted.
+type wakeState struct {
+	unsure  bool            // writers may commit without notifying
+	writers dialect.Writers // until these have ended
+}
+
+// idleFor is how long the worker waits after an empty read, idle as the
+// backoff says, or less while a notification cannot be trusted.
+func (r *Relay) idleFor(idle time.Duration) time.Duration {
+	if r.wake.unsure {
+		return min(idle, max(r.cfg.MinPollInterval, unsureWait))
+	}
+	return idle
+}
+
+// unsureWait is the longest wait between two reads while writers that may
+// commit without notifying are running.
+const unsureWait = 25 * time.Millisecond
+
+// armRetry is the pause after a failure to arm the wake-up because the
+// arming function does not exist (a database not migrated yet).
 const armRetry = time.Minute
+
+// isUndefinedFunction reports whether err is PostgreSQL's "function does
+// not exist" (SQLSTATE 42883).
+func isUndefinedFunction(err error) bool {
+	var st interface{ SQLState() string }
+	return errors.As(err, &st) && st.SQLState() == "42883"
+}

@@ -51,7 +51,7 @@ func (r *Relay) work(ctx, work context.Context) {
 				continue
 			}
 			reread = false
-			r.idleWait(ctx, idle)
+			r.idleWait(ctx, r.idleFor(idle))
 			idle = min(idle*2, r.cfg.PollInterval)
 			continue
 		}
@@ -308,13 +308,13 @@ func (r *Relay) reader(shards []int, exclude []int64) func(context.Context) ([]d
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration)
 		defer cancel()
 		start := time.Now()
-		from, settled := r.floor.start(work, req.Shards)
-		req.After = from
+		at := r.floor.start(work, req.Shards)
+		req.After = at.from
 		recs, err := r.cfg.Dialect.ReadBatch(rctx, r.db, req)
 		if err == nil {
-			r.floor.raise(rctx, req.Shards, from, settled, exclude, recs)
+			r.floor.raise(rctx, req.Shards, at, exclude, recs)
 		}
-		r.readEvent(len(req.Shards), len(recs), from, time.Since(start), err)
+		r.readEvent(len(req.Shards), len(recs), at.from, time.Since(start), err)
 		return recs, err
 	}
 }
