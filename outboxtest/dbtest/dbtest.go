@@ -114,6 +114,55 @@ func Open(tb testing.TB, name dialect.Name) *DB {
 	return db
 }
 
+// OpenOwnDatabase is Open, but on PostgreSQL in a database of its own
+// (created for the test and dropped after it) instead of a schema of the
+// shared one. Use it for a test that holds a snapshot open (a long
+// REPEATABLE READ transaction): CREATE INDEX CONCURRENTLY, which the
+// migrations use, waits for every snapshot older than it in the same
+// database, so the migrations of every other test running at the same
+// time would wait for it. On MySQL and SQLite Open already gives each test
+// a database of its own.
+func OpenOwnDatabase(tb testing.TB, name dialect.Name) *DB {
+	tb.Helper()
+	if name != dialect.NamePostgres {
+		return Open(tb, name)
+	}
+	base := PostgresDSN()
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	defer admin.Close()
+	requireServer(tb, "postgres", admin)
+	dbname := uniqueName()
+	if _, err := admin.Exec("CREATE DATABASE " + dbname); err != nil {
+		tb.Fatalf("dbtest: create database: %v", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("dbtest: OUTBOX_TEST_POSTGRES_DSN must be a postgres:// URL")
+	}
+	u.Path = "/" + dbname
+	dsn := u.String()
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	tb.Cleanup(func() {
+		db.Close()
+		if a, err := sql.Open("postgres", base); err == nil {
+			_, _ = a.Exec("DROP DATABASE IF EXISTS " + dbname + " WITH (FORCE)")
+			a.Close()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := migrations.Up(ctx, db, dialect.Postgres()); err != nil {
+		tb.Fatalf("dbtest: migrate postgres: %v", err)
+	}
+	return &DB{DB: db, Name: dialect.NamePostgres, Dialect: dialect.Postgres(), DriverName: "postgres", DSN: dsn}
+}
+
 // OpenEmpty is Open without the migrations.
 func OpenEmpty(tb testing.TB, name dialect.Name) *DB {
 	tb.Helper()

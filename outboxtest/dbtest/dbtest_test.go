@@ -2,6 +2,7 @@ package dbtest_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/outboxrelay/outbox/dialect"
@@ -70,3 +71,18 @@ func TestDialect(t *testing.T) {
 
 // TestExample runs the test of the package example.
 func TestExample(t *testing.T) { testEnqueue(t) }
+
+// OpenOwnDatabase gives a PostgreSQL test a migrated database of its own.
+func TestOpenOwnDatabase(t *testing.T) {
+	db := dbtest.OpenOwnDatabase(t, dialect.NamePostgres)
+	var name string
+	if err := db.QueryRow("SELECT current_database()").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(name, "outbox_t_") {
+		t.Fatalf("current_database() = %q, want a database of the test's own", name)
+	}
+	if _, err := db.Exec("SELECT COUNT(*) FROM " + dialect.TableMessages); err != nil {
+		t.Fatalf("not migrated: %v", err)
+	}
+}

@@ -3,7 +3,8 @@
 package chaos
 
 // TestChaos runs, for each dialect, three relay processes, a broker and
-// writers (about 150 transactions a second, some held open for seconds) for
+// writers (about 150 transactions a second, some held open for seconds),
+// with a snapshot held open on another connection all along (dead rows stay), for
 // a while, injecting faults on a random schedule that the run prints: two
 // overlapping streams of faults, then every kind of fault alone. Then it
 // checks every record the broker holds against the ledger tables the
@@ -198,7 +199,9 @@ func (h *harness) faultWindows() []faultWindow {
 }
 
 func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
-	db := dbtest.Open(t, dialect.Name(name))
+	// A database of its own: the snapshot held all along would make the
+	// migrations of other tests wait (CREATE INDEX CONCURRENTLY).
+	db := dbtest.OpenOwnDatabase(t, dialect.Name(name))
 	dir := t.TempDir()
 	if keep := os.Getenv("OUTBOX_CHAOS_LOG_DIR"); keep != "" {
 		dir = filepath.Join(keep, fmt.Sprintf("%s-%s", name, time.Now().Format("150405")))
@@ -234,6 +237,9 @@ func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
 		h.relays.start(fmt.Sprintf("relay-%d", i))
 	}
 
+	snap := startSnapshotHolder(h)
+	t.Cleanup(func() { snap.stop() }) // idempotent
+
 	h.writers, err = startWriters(h, seed+1)
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +269,9 @@ func runChaos(t *testing.T, name, bin string, dur time.Duration, seed uint64) {
 	}
 
 	h.relays.stopAll()
+	if held, reopened := snap.stop(); held > 0 {
+		h.logf("a snapshot was held open %.0fs of the run (taken again %d times after connection kills)", held.Seconds(), reopened)
+	}
 
 	// Restart the broker once more: everything it acknowledged must be
 	// read back from its data directory.
