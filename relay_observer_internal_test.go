@@ -14,7 +14,7 @@ func TestRecordEventAllocatesNothing(t *testing.T) {
 	recs := []dialect.Row{{RowID: 1, MessageID: "m", Topic: "t", Shard: 3, CreatedAt: time.Now()}}
 	for _, obs := range []RelayObserver{nil, NopObserver{}} {
 		r := &Relay{obs: observing{obs: obs}}
-		r.obs.clock.set(time.Millisecond, true, time.Now())
+		r.obs.clock.set(time.Millisecond)
 		b := &batchRun{r: r, recs: recs}
 		errs := []error{nil}
 		allocs := testing.AllocsPerRun(100, func() {

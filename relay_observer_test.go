@@ -211,3 +211,47 @@ func TestRelayObserverSeesOutage(t *testing.T) {
 		t.Errorf("%d published events, want 1", n)
 	}
 }
+
+// A database clock read that hangs (it serves only the observer's
+// commit-to-publish delays) slows no lease round and fails none: the relay
+// takes and keeps its shards while every read after the first stalls.
+func TestRelayClockReadOffTheLeaseRound(t *testing.T) {
+	db := dbtest.Open(t, "sqlite")
+	cfg := fastConfig(db)
+	cfg.Observer = &recorder{}
+	r, err := outbox.NewRelay(db.DB, outboxtest.NewFakePublisher(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	reads := 0
+	outbox.SetClockReaderForTest(r, func(ctx context.Context) (time.Time, error) {
+		mu.Lock()
+		reads++
+		first := reads == 1
+		mu.Unlock()
+		if first {
+			return time.Now(), nil
+		}
+		<-ctx.Done() // stalled until its timeout
+		return time.Time{}, ctx.Err()
+	}, 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, 10*time.Second, "the shards", func() bool { return r.Stats().Shards == testShards })
+	// Several lease rounds (RenewInterval 300ms, rounds bounded by half the
+	// 1.5s lease) while the clock read hangs.
+	time.Sleep(3 * cfg.LeaseDuration)
+	mu.Lock()
+	n := reads
+	mu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d clock reads: the stall was not exercised", n)
+	}
+	if got := r.Stats().Shards; got != testShards {
+		t.Errorf("%d shards held while the clock read hangs, want all %d", got, testShards)
+	}
+}
