@@ -37,6 +37,11 @@ type RelayObserver interface {
 	// OnLeases is called when the relay acquired, lost or handed back
 	// shard leases.
 	OnLeases(LeaseEvent)
+	// OnLeaseRound is called after every round of the lease keeper
+	// (heartbeat, renew, hand back, acquire), done or failed. A relay whose
+	// keeper stops calling it is stuck: its leases expire while its work
+	// loop may still turn.
+	OnLeaseRound(LeaseRoundEvent)
 	// OnBackoff is called before the relay waits on purpose: the broker is
 	// unavailable, a topic is paused, a read or an ack failed.
 	OnBackoff(BackoffEvent)
@@ -54,6 +59,7 @@ func (NopObserver) OnPublishCall(PublishCallEvent) {} // OnPublishCall ignores t
 func (NopObserver) OnRecord(RecordEvent)           {} // OnRecord ignores the event.
 func (NopObserver) OnSettle(SettleEvent)           {} // OnSettle ignores the event.
 func (NopObserver) OnLeases(LeaseEvent)            {} // OnLeases ignores the event.
+func (NopObserver) OnLeaseRound(LeaseRoundEvent)   {} // OnLeaseRound ignores the event.
 func (NopObserver) OnBackoff(BackoffEvent)         {} // OnBackoff ignores the event.
 func (NopObserver) OnProbe(ProbeEvent)             {} // OnProbe ignores the event.
 
@@ -185,6 +191,13 @@ type BackoffEvent struct {
 	Reason   BackoffReason
 	Topic    string // for BackoffTopicPaused
 	Duration time.Duration
+}
+
+// LeaseRoundEvent is one round of the lease keeper.
+type LeaseRoundEvent struct {
+	Held     int           // shards held after the round
+	Duration time.Duration // the round's duration
+	Err      error         // nil, or why the round failed
 }
 
 // ProbeEvent is one probe of the broker while it is unavailable.
@@ -320,6 +333,12 @@ func (r *Relay) settleEvent(out batchOutcome, d time.Duration, err error) {
 func (r *Relay) leaseEvent(change LeaseChange, n int) {
 	if r.obs.obs != nil && n > 0 {
 		r.obs.obs.OnLeases(LeaseEvent{Change: change, Count: n, Held: r.leases.count()})
+	}
+}
+
+func (r *Relay) leaseRoundEvent(d time.Duration, err error) {
+	if r.obs.obs != nil {
+		r.obs.obs.OnLeaseRound(LeaseRoundEvent{Held: r.leases.count(), Duration: d, Err: err})
 	}
 }
 

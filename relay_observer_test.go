@@ -21,6 +21,7 @@ type recorder struct {
 	settles  []outbox.SettleEvent
 	leases   []outbox.LeaseEvent
 	backoffs []outbox.BackoffEvent
+	rounds   []outbox.LeaseRoundEvent
 }
 
 func (o *recorder) OnCycle(outbox.CycleEvent) { o.mu.Lock(); o.cycles++; o.mu.Unlock() }
@@ -55,6 +56,11 @@ func (o *recorder) OnBackoff(e outbox.BackoffEvent) {
 	o.backoffs = append(o.backoffs, e)
 }
 func (o *recorder) OnProbe(outbox.ProbeEvent) {}
+func (o *recorder) OnLeaseRound(e outbox.LeaseRoundEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rounds = append(o.rounds, e)
+}
 
 // count returns how many record events match.
 func (o *recorder) count(topic string, out outbox.RecordOutcome, kind outbox.FailureKind) int {
@@ -166,6 +172,15 @@ func TestRelayObserverSeesOutcomes(t *testing.T) {
 		}
 		if got[outbox.LeaseAcquired] != testShards || got[outbox.LeaseHandedBack] != testShards || got[outbox.LeaseLost] != 0 {
 			t.Errorf("lease changes %v: want all %d shards acquired and handed back at the stop, none lost", got, testShards)
+		}
+		full := 0
+		for _, r := range rec.rounds {
+			if r.Err == nil && r.Held == testShards && r.Duration > 0 {
+				full++
+			}
+		}
+		if full == 0 {
+			t.Errorf("no lease round seen done with all %d shards held: %+v", testShards, rec.rounds)
 		}
 		if last := rec.leases[len(rec.leases)-1]; last.Held != 0 {
 			t.Errorf("last lease event %+v: want none held after the stop", last)

@@ -39,7 +39,8 @@ import (
 // published and dead-lettered counters equal to what the test enqueued.
 // Then /readyz fails while the database is cut off and recovers, and
 // /healthz fails while the work loop is stuck on a locked table and
-// recovers when the lock goes.
+// recovers when the lock goes, and the same with the lease keeper stuck in
+// a heartbeat.
 func TestE2EMetricsAndProbes(t *testing.T) {
 	t.Parallel()
 	relayBinary(t)
@@ -141,6 +142,17 @@ func TestE2EMetricsAndProbes(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	waitHTTP(t, p, base+"/healthz", http.StatusOK)
+
+	// The lease keeper hangs in its heartbeat, behind a frozen connection:
+	// the work loop turns on (idle once the leases expire) but /healthz
+	// fails, naming the keeper; the heartbeat goes through: healthy.
+	proxy.StallOn("INSERT INTO outbox_relays")
+	waitHTTP(t, p, base+"/healthz", http.StatusServiceUnavailable)
+	if _, body := get(t, base+"/healthz"); !strings.Contains(body, "lease keeper") {
+		t.Errorf("/healthz with the lease keeper stuck: %q, want it named", body)
+	}
+	proxy.Release()
 	waitHTTP(t, p, base+"/healthz", http.StatusOK)
 
 	p.signal(t, syscall.SIGTERM)
