@@ -80,9 +80,17 @@ func NewTracer(tp trace.TracerProvider, p propagation.TextMapPropagator) *Tracer
 // span), whose own context replaces it in rec's headers. A span that is not
 // recorded (its trace not sampled) leaves the headers as they are, so the
 // trace id and the sampling decision travel on at little cost.
+//
+// A record enqueued without a trace context gets no span at all, whatever
+// the sampler: the relay continues traces, it does not start them (a root
+// span per record would make a one-span trace of every untraced message,
+// at the full cost of a sampled span).
 func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(error) {
 	in := HeaderCarrier(rec.Headers)
 	parent := t.prop.Extract(ctx, &in)
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		return endNothing
+	}
 	ctx, span := t.tracer.Start(parent, "send "+rec.Topic, producer)
 	if !span.IsRecording() {
 		span.End()
