@@ -1,15 +1,29 @@
 package outbox
 
-import "context"
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+)
 
 // withContextHeaders returns msgs with the headers of Config.ContextHeaders
-// added to each (new messages, msgs untouched), or msgs itself when there
-// is no hook or it returns nothing: without a hook Enqueue pays nothing.
+// and the trace context of Config.Propagator added to each (new messages,
+// msgs untouched), or msgs itself when there are none: without a hook and
+// without a propagator set Enqueue pays nothing.
 func (o *Outbox) withContextHeaders(ctx context.Context, msgs []Message) []Message {
-	if o.cfg.ContextHeaders == nil {
-		return msgs
+	var extra []Header
+	if o.cfg.ContextHeaders != nil {
+		extra = o.cfg.ContextHeaders(ctx)
 	}
-	extra := o.cfg.ContextHeaders(ctx)
+	if trace := o.traceHeaders(ctx); len(trace) > 0 {
+		if len(extra) == 0 {
+			extra = trace
+		} else {
+			// ContextHeaders' own header of a name wins.
+			extra = mergeHeaders(extra, trace, false)
+		}
+	}
 	if len(extra) == 0 {
 		return msgs
 	}
@@ -54,3 +68,54 @@ func hasHeader(hs []Header, name string) bool {
 	}
 	return false
 }
+
+// traceHeaders returns the headers Config.Propagator (nil: OpenTelemetry's
+// global propagator, looked up at each call) writes for ctx: the W3C trace
+// context and baggage with the usual propagators. With no propagator set
+// (the global default is a no-op with no fields) it returns nil at once and
+// allocates nothing.
+func (o *Outbox) traceHeaders(ctx context.Context) []Header {
+	p := o.cfg.Propagator
+	if p == nil {
+		p = otel.GetTextMapPropagator()
+	}
+	if len(p.Fields()) == 0 {
+		return nil
+	}
+	var c headerCarrier
+	p.Inject(ctx, &c)
+	return c
+}
+
+// headerCarrier is a propagation.TextMapCarrier over headers, for
+// traceHeaders. (Package outboxotel has the exported one, HeaderCarrier.)
+type headerCarrier []Header
+
+func (c headerCarrier) Get(key string) string {
+	for _, h := range c {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (c *headerCarrier) Set(key, value string) {
+	for i := range *c {
+		if (*c)[i].Key == key {
+			(*c)[i].Value = []byte(value)
+			return
+		}
+	}
+	*c = append(*c, Header{Key: key, Value: []byte(value)})
+}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, len(c))
+	for i, h := range c {
+		keys[i] = h.Key
+	}
+	return keys
+}
+
+var _ propagation.TextMapCarrier = (*headerCarrier)(nil)

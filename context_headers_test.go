@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"testing"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/outboxrelay/outbox"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 )
@@ -89,5 +93,60 @@ func TestContextHeadersValidated(t *testing.T) {
 	}
 	if n := len(readAvailable(t, db)); n != 0 {
 		t.Fatalf("%d messages written, want none", n)
+	}
+}
+
+// Enqueue writes the trace context of its ctx through OpenTelemetry's
+// global propagator by default; Config.Propagator replaces it (an empty
+// composite turns it off); a message's own traceparent wins.
+func TestEnqueueInjectsTraceContext(t *testing.T) {
+	prev := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() {
+		if len(prev.Fields()) == 0 {
+			prev = propagation.NewCompositeTextMapPropagator() // the global default cannot be set back
+		}
+		otel.SetTextMapPropagator(prev)
+	})
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	const want = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	own := outbox.Header{Key: "traceparent", Value: []byte("00-11111111111111111111111111111111-2222222222222222-01")}
+	for _, tc := range []struct {
+		name    string
+		prop    propagation.TextMapPropagator
+		headers []outbox.Header
+		want    string // the stored traceparent, "" for none
+	}{
+		{"the global propagator by default", nil, nil, want},
+		{"an explicit propagator", propagation.TraceContext{}, nil, want},
+		{"turned off", propagation.NewCompositeTextMapPropagator(), nil, ""},
+		{"the caller's own traceparent wins", nil, []outbox.Header{own}, string(own.Value)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := dbtest.Open(t, "sqlite")
+			ob, err := outbox.New(outbox.Config{Dialect: db.Dialect, NumShards: testShards, Propagator: tc.prop})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ob.Enqueue(ctx, db.DB, outbox.Message{Topic: "t", Value: []byte("v"), Headers: tc.headers}); err != nil {
+				t.Fatal(err)
+			}
+			hs, err := outbox.DecodeHeaders(readAvailable(t, db)[0].Headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, n := "", 0
+			for _, h := range hs {
+				if h.Key == "traceparent" {
+					got, n = string(h.Value), n+1
+				}
+			}
+			if got != tc.want || n > 1 {
+				t.Errorf("stored traceparent %q (%d of them), want %q", got, n, tc.want)
+			}
+		})
 	}
 }

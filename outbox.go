@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/outboxrelay/outbox/dialect"
 )
 
@@ -62,14 +64,25 @@ type Config struct {
 	// transaction. Default: no logging.
 	Logger *slog.Logger
 	// ContextHeaders, when set, returns headers taken from Enqueue's ctx
-	// (a request id, a tenant, a user; the W3C trace context with
-	// outboxotel.ContextHeaders) that Enqueue adds to every message of the
-	// call. They are validated like the message's own headers (a bad one
-	// fails the call, nothing written). A message's own header of the same
-	// name wins, unless OverrideHeaders is set. Default: none, at no cost.
+	// (a request id, a tenant, a user) that Enqueue adds to every message
+	// of the call. They are validated like the message's own headers (a
+	// bad one fails the call, nothing written). A message's own header of
+	// the same name wins, unless OverrideHeaders is set. Default: none, at
+	// no cost.
 	ContextHeaders func(ctx context.Context) []Header
-	// OverrideHeaders lets the headers of ContextHeaders replace a
-	// message's own headers of the same name. Default false.
+	// Propagator writes the trace context of Enqueue's ctx into every
+	// message's headers (traceparent, tracestate and baggage with the W3C
+	// propagators), so that the relay's span and the consumer continue the
+	// request's trace. Default nil: OpenTelemetry's global propagator
+	// (otel.SetTextMapPropagator), looked up at each call; with none set,
+	// the global default, Enqueue adds nothing and allocates nothing for
+	// it. propagation.NewCompositeTextMapPropagator() (no propagators)
+	// turns it off whatever the global one. Its headers obey the rules of
+	// ContextHeaders (validated; a message's own header, and one of
+	// ContextHeaders, of the same name wins unless OverrideHeaders).
+	Propagator propagation.TextMapPropagator
+	// OverrideHeaders lets the headers of ContextHeaders and Propagator
+	// replace a message's own headers of the same name. Default false.
 	OverrideHeaders bool
 }
 

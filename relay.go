@@ -120,14 +120,26 @@ func (r *Relay) Run(ctx context.Context) error {
 	})
 	defer stop()
 
+	// The database clock, for commit-to-publish delays, before the first
+	// shards are taken; then on its own schedule, off the lease rounds.
+	cctx, cancel := context.WithTimeout(work, firstClockTimeout)
+	r.measureClock(cctx)
+	cancel()
+
 	keeperDone := make(chan struct{})
 	go func() {
 		defer close(keeperDone)
 		r.keepLeases(ctx, work)
 	}()
+	clockDone := make(chan struct{})
+	go func() {
+		defer close(clockDone)
+		r.keepClock(work)
+	}()
 	r.work(ctx, work)
 	stopWork()
 	<-keeperDone
+	<-clockDone
 	r.floor.wait()
 
 	// Hand everything back so other relays take over at once.

@@ -59,8 +59,9 @@ func (r *Relay) keepLeases(ctx, work context.Context) {
 		// A round that hangs (a half-open connection) must not outlive the
 		// leases it is meant to keep.
 		rctx, cancel := context.WithTimeout(work, r.cfg.LeaseDuration/2)
-		r.measureClock(rctx) // before the first shards are taken
+		start := time.Now()
 		err := r.leaseRound(rctx, ctx.Err() == nil, &wait)
+		r.leaseRoundEvent(time.Since(start), err)
 		if err == nil && time.Since(lastCheck) > time.Minute {
 			r.checkShardCount(rctx)
 			lastCheck = time.Now()

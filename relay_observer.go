@@ -37,6 +37,11 @@ type RelayObserver interface {
 	// OnLeases is called when the relay acquired, lost or handed back
 	// shard leases.
 	OnLeases(LeaseEvent)
+	// OnLeaseRound is called after every round of the lease keeper
+	// (heartbeat, renew, hand back, acquire), done or failed. A relay whose
+	// keeper stops calling it is stuck: its leases expire while its work
+	// loop may still turn.
+	OnLeaseRound(LeaseRoundEvent)
 	// OnBackoff is called before the relay waits on purpose: the broker is
 	// unavailable, a topic is paused, a read or an ack failed.
 	OnBackoff(BackoffEvent)
@@ -54,6 +59,7 @@ func (NopObserver) OnPublishCall(PublishCallEvent) {} // OnPublishCall ignores t
 func (NopObserver) OnRecord(RecordEvent)           {} // OnRecord ignores the event.
 func (NopObserver) OnSettle(SettleEvent)           {} // OnSettle ignores the event.
 func (NopObserver) OnLeases(LeaseEvent)            {} // OnLeases ignores the event.
+func (NopObserver) OnLeaseRound(LeaseRoundEvent)   {} // OnLeaseRound ignores the event.
 func (NopObserver) OnBackoff(BackoffEvent)         {} // OnBackoff ignores the event.
 func (NopObserver) OnProbe(ProbeEvent)             {} // OnProbe ignores the event.
 
@@ -187,6 +193,13 @@ type BackoffEvent struct {
 	Duration time.Duration
 }
 
+// LeaseRoundEvent is one round of the lease keeper.
+type LeaseRoundEvent struct {
+	Held     int           // shards held after the round
+	Duration time.Duration // the round's duration
+	Err      error         // nil, or why the round failed
+}
+
 // ProbeEvent is one probe of the broker while it is unavailable.
 type ProbeEvent struct {
 	Duration time.Duration
@@ -197,9 +210,13 @@ type ProbeEvent struct {
 // database clock offset. Its methods do nothing without an observer.
 type observing struct {
 	obs RelayObserver
-	// offset is the database clock minus the local clock, measured by the
-	// lease keeper (clockAt is when); read by the worker.
+	// clock is the database clock minus the local clock, measured by
+	// keepClock; read by the worker.
 	clock clockOffset
+	// readClock reads the database clock (nil: dialect.Now) every
+	// clockEvery (0: clockInterval). Tests change both.
+	readClock  func(context.Context) (time.Time, error)
+	clockEvery time.Duration
 	// callEnd is when the last publish call returned, and callOffset
 	// (when callOffsetOK) the clock offset then. Worker only.
 	callEnd      time.Time
@@ -207,13 +224,12 @@ type observing struct {
 	callOffsetOK bool
 }
 
-// clockOffset is the database clock minus the local clock, shared by the
-// lease keeper (which measures it) and the worker.
+// clockOffset is the database clock minus the local clock, shared by
+// keepClock (which measures it) and the worker.
 type clockOffset struct {
-	mu       sync.Mutex
-	offset   time.Duration
-	known    bool
-	measured time.Time // last attempt
+	mu     sync.Mutex
+	offset time.Duration
+	known  bool
 }
 
 func (c *clockOffset) get() (time.Duration, bool) {
@@ -222,26 +238,23 @@ func (c *clockOffset) get() (time.Duration, bool) {
 	return c.offset, c.known
 }
 
-// stale reports whether the last attempt is older than clockInterval.
-func (c *clockOffset) stale(now time.Time) bool {
+// set records a measured offset.
+func (c *clockOffset) set(offset time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.measured.IsZero() || now.Sub(c.measured) >= clockInterval
+	c.offset, c.known = offset, true
 }
 
-// set records an attempt at now: the offset when ok.
-func (c *clockOffset) set(offset time.Duration, ok bool, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.measured = now
-	if ok {
-		c.offset, c.known = offset, true
-	}
-}
-
-// clockInterval is how often the lease keeper measures the database clock
-// offset, at most.
+// clockInterval is how often keepClock measures the database clock offset.
 const clockInterval = 30 * time.Second
+
+// clockTimeout bounds one reading of the database clock, and
+// firstClockTimeout the first, which the relay waits for before it takes
+// shards (so that the first records published carry their delay).
+const (
+	clockTimeout      = 10 * time.Second
+	firstClockTimeout = 2 * time.Second
+)
 
 func (r *Relay) cycleEvent() {
 	if r.obs.obs == nil {
@@ -323,6 +336,12 @@ func (r *Relay) leaseEvent(change LeaseChange, n int) {
 	}
 }
 
+func (r *Relay) leaseRoundEvent(d time.Duration, err error) {
+	if r.obs.obs != nil {
+		r.obs.obs.OnLeaseRound(LeaseRoundEvent{Held: r.leases.count(), Duration: d, Err: err})
+	}
+}
+
 func (r *Relay) backoffEvent(reason BackoffReason, topic string, d time.Duration) {
 	if r.obs.obs != nil {
 		r.obs.obs.OnBackoff(BackoffEvent{Reason: reason, Topic: topic, Duration: d})
@@ -335,25 +354,55 @@ func (r *Relay) probeEvent(d time.Duration, err error) {
 	}
 }
 
-// measureClock measures the database clock offset (one SELECT) when an
-// observer wants delays and the last measure is older than clockInterval.
-// Lease keeper only.
-func (r *Relay) measureClock(ctx context.Context) {
-	if r.obs.obs == nil || !r.obs.clock.stale(time.Now()) {
+// keepClock measures the database clock offset (one SELECT) every
+// clockInterval until work ends, when an observer wants delays; Run makes
+// the first measure before it starts. It runs on its own, off the lease
+// rounds: a slow or failing clock read delays no lease renewal and fails
+// none (published records carry no delay until a read succeeds).
+func (r *Relay) keepClock(work context.Context) {
+	if r.obs.obs == nil {
 		return
 	}
+	every := r.obs.clockEvery
+	if every <= 0 {
+		every = clockInterval
+	}
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-work.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(work, clockTimeout)
+		r.measureClock(ctx)
+		cancel()
+		t.Reset(every)
+	}
+}
+
+// measureClock measures the database clock offset once, when an observer
+// wants delays.
+func (r *Relay) measureClock(ctx context.Context) {
+	if r.obs.obs == nil {
+		return
+	}
+	read := r.obs.readClock
+	if read == nil {
+		read = func(ctx context.Context) (time.Time, error) { return dialect.Now(ctx, r.cfg.Dialect, r.db) }
+	}
 	before := time.Now()
-	dbNow, err := dialect.Now(ctx, r.cfg.Dialect, r.db)
+	dbNow, err := read(ctx)
 	after := time.Now()
 	if err != nil {
-		r.obs.clock.set(0, false, after)
 		r.log.Debug("reading the database clock failed; commit-to-publish delays wait for the next try", "err", err)
 		return
 	}
 	// The database read its clock somewhere during the round trip: assume
 	// the middle.
 	mid := before.Add(after.Sub(before) / 2)
-	r.obs.clock.set(dbNow.Sub(mid), true, after)
+	r.obs.clock.set(dbNow.Sub(mid))
 }
 
 // untouchedEvent reports a record left untouched: the broker unavailable

@@ -21,6 +21,7 @@ type recorder struct {
 	settles  []outbox.SettleEvent
 	leases   []outbox.LeaseEvent
 	backoffs []outbox.BackoffEvent
+	rounds   []outbox.LeaseRoundEvent
 }
 
 func (o *recorder) OnCycle(outbox.CycleEvent) { o.mu.Lock(); o.cycles++; o.mu.Unlock() }
@@ -55,6 +56,11 @@ func (o *recorder) OnBackoff(e outbox.BackoffEvent) {
 	o.backoffs = append(o.backoffs, e)
 }
 func (o *recorder) OnProbe(outbox.ProbeEvent) {}
+func (o *recorder) OnLeaseRound(e outbox.LeaseRoundEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rounds = append(o.rounds, e)
+}
 
 // count returns how many record events match.
 func (o *recorder) count(topic string, out outbox.RecordOutcome, kind outbox.FailureKind) int {
@@ -167,6 +173,15 @@ func TestRelayObserverSeesOutcomes(t *testing.T) {
 		if got[outbox.LeaseAcquired] != testShards || got[outbox.LeaseHandedBack] != testShards || got[outbox.LeaseLost] != 0 {
 			t.Errorf("lease changes %v: want all %d shards acquired and handed back at the stop, none lost", got, testShards)
 		}
+		full := 0
+		for _, r := range rec.rounds {
+			if r.Err == nil && r.Held == testShards && r.Duration > 0 {
+				full++
+			}
+		}
+		if full == 0 {
+			t.Errorf("no lease round seen done with all %d shards held: %+v", testShards, rec.rounds)
+		}
 		if last := rec.leases[len(rec.leases)-1]; last.Held != 0 {
 			t.Errorf("last lease event %+v: want none held after the stop", last)
 		}
@@ -209,5 +224,49 @@ func TestRelayObserverSeesOutage(t *testing.T) {
 	}
 	if n := rec.count("orders", outbox.OutcomePublished, outbox.FailureNone); n != 1 {
 		t.Errorf("%d published events, want 1", n)
+	}
+}
+
+// A database clock read that hangs (it serves only the observer's
+// commit-to-publish delays) slows no lease round and fails none: the relay
+// takes and keeps its shards while every read after the first stalls.
+func TestRelayClockReadOffTheLeaseRound(t *testing.T) {
+	db := dbtest.Open(t, "sqlite")
+	cfg := fastConfig(db)
+	cfg.Observer = &recorder{}
+	r, err := outbox.NewRelay(db.DB, outboxtest.NewFakePublisher(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	reads := 0
+	outbox.SetClockReaderForTest(r, func(ctx context.Context) (time.Time, error) {
+		mu.Lock()
+		reads++
+		first := reads == 1
+		mu.Unlock()
+		if first {
+			return time.Now(), nil
+		}
+		<-ctx.Done() // stalled until its timeout
+		return time.Time{}, ctx.Err()
+	}, 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, 10*time.Second, "the shards", func() bool { return r.Stats().Shards == testShards })
+	// Several lease rounds (RenewInterval 300ms, rounds bounded by half the
+	// 1.5s lease) while the clock read hangs.
+	time.Sleep(3 * cfg.LeaseDuration)
+	mu.Lock()
+	n := reads
+	mu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d clock reads: the stall was not exercised", n)
+	}
+	if got := r.Stats().Shards; got != testShards {
+		t.Errorf("%d shards held while the clock read hangs, want all %d", got, testShards)
 	}
 }

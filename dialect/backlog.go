@@ -15,11 +15,15 @@ import (
 // whatever the size of the table:
 //   - pending: COUNT(*) of at most limit rows of the outbox (any index, or a
 //     scan that stops after limit rows);
-//   - the oldest due message: the first window rows in id order (the
-//     primary key), the earliest created_at among those whose available_at
-//     has passed. Ids follow commit order closely, so the first due row in
-//     id order is the oldest due message, unless more than window delayed
-//     or retrying rows come before it (then the age is understated);
+//   - the oldest due message: the earliest created_at among the first
+//     window rows in id order (the primary key) whose available_at has
+//     passed. Ids follow commit order closely, so the first due rows in id
+//     order hold the oldest due message (window of them absorbs the skew of
+//     long transactions). Delayed and retrying rows are skipped, not
+//     counted in the window: the walk reads every not-yet-due row that
+//     comes before the window's due rows in id order, so its cost grows
+//     with them (one index entry and one row each), and the statement is
+//     bounded in time by its context (see docs/operations.md for figures);
 //   - dead letters: COUNT(*) of at most limit rows of the dead-letter
 //     table;
 //   - the database clock, so the age needs no relay clock.
@@ -32,8 +36,8 @@ var ErrNoBacklog = errors.New("dialect: this dialect has no backlog queries")
 // when given a limit of 0 or less.
 const DefaultBacklogLimit = 100_000
 
-// backlogWindow is how many rows, in id order, ReadBacklog looks at for the
-// oldest due message.
+// backlogWindow is how many due rows, in id order, ReadBacklog looks at for
+// the oldest due message.
 const backlogWindow = 10_000
 
 // Backlog is a bounded look at the outbox tables.
@@ -85,8 +89,8 @@ func (d *sqlDialect) backlogSQL(limit int) string {
 	w := strconv.Itoa(backlogWindow)
 	return "SELECT" +
 		" (SELECT COUNT(*) FROM (SELECT 1 AS x FROM " + TableMessages + " LIMIT " + n + ") p)," +
-		" (SELECT MIN(CASE WHEN o.available_at <= " + d.f.now + " THEN o.created_at END) FROM" +
-		" (SELECT created_at, available_at FROM " + TableMessages + " ORDER BY id LIMIT " + w + ") o)," +
+		" (SELECT MIN(o.created_at) FROM" +
+		" (SELECT created_at FROM " + TableMessages + " WHERE available_at <= " + d.f.now + " ORDER BY id LIMIT " + w + ") o)," +
 		" (SELECT COUNT(*) FROM (SELECT 1 AS x FROM " + TableDeadLetters + " LIMIT " + n + ") d)," +
 		" " + d.f.now
 }

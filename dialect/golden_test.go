@@ -141,7 +141,7 @@ func goldenStatements(d *sqlDialect) []golden {
 	add(fromSq("dead_letter_copy", "DeadLetter (transaction): copy them with their error", d.deadLetterSQL(ids, fails)))
 	add(golden{name: "dead_letter_delete", about: "DeadLetter (transaction): delete them", sql: d.deleteRowsSQL(ids)})
 	add(fromSq("stats", "Stats", d.statsSQL()))
-	add(golden{name: "backlog", about: "ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 by id", sql: d.backlogSQL(DefaultBacklogLimit)})
+	add(golden{name: "backlog", about: "ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 due rows by id (delayed and retrying rows skipped)", sql: d.backlogSQL(DefaultBacklogLimit)})
 	add(fromSq("overview_clock", "Overview: the database clock", d.clockSQL()))
 	add(fromSq("overview_first", "Overview: the first message in line", d.firstInLineSQL()))
 	add(fromSq("overview_count", "Overview: count the outbox, reading at most 100,001 rows", d.boundedCountSQL(100_001)))

@@ -2,18 +2,20 @@
 // request that enqueues a message, the relay that publishes it and the
 // consumer that handles it share one trace.
 //
-//   - ContextHeaders is an outbox.Config.ContextHeaders hook: Enqueue
-//     writes the W3C trace context of its ctx (traceparent, tracestate,
-//     baggage) into the message's headers, through a TextMapPropagator
-//     (the global one by default).
+//   - Enqueue itself writes the W3C trace context of its ctx (traceparent,
+//     tracestate, baggage) into the message's headers, through
+//     outbox.Config.Propagator (the global one by default).
+//     ContextHeaders does the same as an outbox.Config.ContextHeaders
+//     hook, for code that combines it with other values.
 //   - NewTracer is an outbox.RelayConfig.Tracer: the relay starts a
 //     producer span per record (OpenTelemetry messaging semantic
 //     conventions for Kafka) as a child of the enqueuing span, and sends
 //     its context in the record's headers, so a consumer that extracts them
 //     continues the same trace.
 //
-// The root package does not depend on OpenTelemetry; only programs that
-// import this package do, and only they pay for it.
+// The root package depends on OpenTelemetry's API only (propagation);
+// the SDK comes with this package's users (and tests), and only they pay
+// for it.
 package outboxotel
 
 import (
@@ -80,9 +82,17 @@ func NewTracer(tp trace.TracerProvider, p propagation.TextMapPropagator) *Tracer
 // span), whose own context replaces it in rec's headers. A span that is not
 // recorded (its trace not sampled) leaves the headers as they are, so the
 // trace id and the sampling decision travel on at little cost.
+//
+// A record enqueued without a trace context gets no span at all, whatever
+// the sampler: the relay continues traces, it does not start them (a root
+// span per record would make a one-span trace of every untraced message,
+// at the full cost of a sampled span).
 func (t *Tracer) StartPublish(ctx context.Context, rec *outbox.Record) func(error) {
 	in := HeaderCarrier(rec.Headers)
 	parent := t.prop.Extract(ctx, &in)
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		return endNothing
+	}
 	ctx, span := t.tracer.Start(parent, "send "+rec.Topic, producer)
 	if !span.IsRecording() {
 		span.End()

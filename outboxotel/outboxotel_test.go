@@ -158,6 +158,30 @@ func TestContextHeadersUnset(t *testing.T) {
 	}
 }
 
+// A record enqueued without a trace context gets no span, even with a
+// sampler that samples every root, and its headers stay as they were; a
+// record with one gets its producer span.
+func TestNoRootSpanForUntracedRecords(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	tr := outboxotel.NewTracer(tp, propagation.TraceContext{})
+	own := []outbox.Header{{Key: "request-id", Value: []byte("r1")}}
+	untraced := outbox.Record{Topic: topic, MessageID: "m1", Headers: own}
+	tr.StartPublish(context.Background(), &untraced)(nil)
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans for a record without a trace context, want none", n)
+	}
+	if len(untraced.Headers) != 1 || &untraced.Headers[0] != &own[0] {
+		t.Errorf("headers of an untraced record changed: %v", untraced.Headers)
+	}
+	traced := outbox.Record{Topic: topic, MessageID: "m2", Headers: []outbox.Header{
+		{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}}
+	tr.StartPublish(context.Background(), &traced)(nil)
+	if spans := rec.Ended(); len(spans) != 1 || spans[0].Parent().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("spans %v for a traced record, want one in its trace", spans)
+	}
+}
+
 func keys(m map[string]sdktrace.ReadOnlySpan) []string {
 	var out []string
 	for k := range m {

@@ -110,3 +110,31 @@ func TestE2EConfigErrors(t *testing.T) {
 		{"relay help", base, []string{"--help"}, 0, "", "Commands:"},
 	})
 }
+
+// TestE2EOtelConfigErrors: an OTEL_* value relay run cannot honour fails it
+// at start, with status 2 and a line naming the variable and what it
+// accepts (the SDK alone would log a line and go on with its default).
+func TestE2EOtelConfigErrors(t *testing.T) {
+	base := []string{"OUTBOX_DATABASE_URL=sqlite:" + t.TempDir() + "/x.db", "OUTBOX_KAFKA_BROKERS=127.0.0.1:1"}
+	env := func(kv ...string) []string { return append(append([]string{}, base...), kv...) }
+	runCLICases(t, []cliCase{
+		{"sampler", env("OTEL_TRACES_SAMPLER=bogus"), []string{"run"}, 2,
+			`relay run: OTEL_TRACES_SAMPLER="bogus" is not supported (use one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`, ""},
+		{"sampler ratio", env("OTEL_TRACES_SAMPLER=traceidratio", "OTEL_TRACES_SAMPLER_ARG=2"), []string{"run"}, 2,
+			`relay run: OTEL_TRACES_SAMPLER_ARG="2" must be a ratio between 0 and 1`, ""},
+		{"protocol", env("OTEL_EXPORTER_OTLP_PROTOCOL=carrier-pigeon"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon" is not supported (use one of http/protobuf)`, ""},
+		{"endpoint", env("OTEL_EXPORTER_OTLP_ENDPOINT=not a url"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_ENDPOINT="not a url" is not a collector URL (use http://host:port or https://host:port, e.g. http://otel-collector:4318)`, ""},
+		{"traces endpoint without scheme", env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=collector:4318"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="collector:4318" is not a collector URL (use http://host:port or https://host:port, e.g. http://otel-collector:4318)`, ""},
+		{"endpoint without host, its password hidden", env("OTEL_EXPORTER_OTLP_ENDPOINT=https://user:secret@/v1"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_ENDPOINT="https://REDACTED@/v1" is not a collector URL (use http://host:port or https://host:port, e.g. http://otel-collector:4318)`, ""},
+		{"timeout", env("OTEL_EXPORTER_OTLP_TIMEOUT=10s"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_TIMEOUT="10s" is not supported (use a whole number, of milliseconds for a delay or timeout)`, ""},
+		{"compression", env("OTEL_EXPORTER_OTLP_COMPRESSION=zstd"), []string{"run"}, 2,
+			`relay run: OTEL_EXPORTER_OTLP_COMPRESSION="zstd" is not supported (use one of gzip, none)`, ""},
+		{"propagator", env("OTEL_PROPAGATORS=tracecontext,b3"), []string{"run"}, 2,
+			`relay run: OTEL_PROPAGATORS: "b3" is not supported (use tracecontext, baggage or none)`, ""},
+	})
+}

@@ -11,24 +11,31 @@ import (
 	"github.com/outboxrelay/outbox"
 )
 
-// health follows the relay's work loop for /healthz, /readyz and
-// --liveness-file. The loop is healthy while its last turn is at most
-// maxStall ago, or while it waits out a backoff of the whole loop it
-// announced (plus maxStall), and before its first turn (the relay is
+// health follows the relay's work loop and lease keeper for /healthz,
+// /readyz and --liveness-file. The loop is healthy while its last turn is
+// at most maxStall ago, or while it waits out a backoff of the whole loop
+// it announced (plus maxStall), and before its first turn (the relay is
 // waiting for its database or broker then, with a line per try: readiness,
-// not liveness, is what fails).
+// not liveness, is what fails). The lease keeper is healthy while it
+// finished a round, done or failed (a database that does not answer is
+// readiness's failure), at most keeperGap + maxStall ago, counted from the
+// loop's first turn until its first round: a keeper stuck in a round lets
+// the leases expire while the loop turns on, idle.
 type health struct {
 	outbox.NopObserver
 	maxStall     time.Duration
+	keeperGap    time.Duration // the longest a healthy keeper goes between rounds
 	livenessFile string
 	log          *slog.Logger
 
-	mu        sync.Mutex
-	lastCycle time.Time
-	waitUntil time.Time // end of the last backoff announced
-	shards    int
-	lastTouch time.Time
-	touchErr  bool // a failure to touch the liveness file was logged
+	mu         sync.Mutex
+	firstCycle time.Time
+	lastCycle  time.Time
+	lastRound  time.Time // the lease keeper's last round ended
+	waitUntil  time.Time // end of the last backoff announced
+	shards     int
+	lastTouch  time.Time
+	touchErr   bool // a failure to touch the liveness file was logged
 }
 
 // touchEvery bounds how often the liveness file is touched: at most once a
@@ -44,8 +51,11 @@ func (h *health) OnCycle(e outbox.CycleEvent) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.firstCycle.IsZero() {
+		h.firstCycle = now
+	}
 	h.lastCycle, h.shards = now, e.Shards
-	if h.livenessFile != "" && now.Sub(h.lastTouch) >= touchEvery {
+	if h.livenessFile != "" && now.Sub(h.lastTouch) >= touchEvery && h.keeperErr(now) == nil {
 		h.lastTouch = now
 		h.touch(now)
 	}
@@ -65,7 +75,7 @@ func (h *health) OnBackoff(e outbox.BackoffEvent) {
 	defer h.mu.Unlock()
 	if until.After(h.waitUntil) {
 		h.waitUntil = until
-		if h.livenessFile != "" {
+		if h.livenessFile != "" && h.keeperErr(time.Now()) == nil {
 			h.touch(until)
 		}
 	}
@@ -76,6 +86,31 @@ func (h *health) OnLeases(e outbox.LeaseEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.shards = e.Held
+}
+
+// OnLeaseRound implements outbox.RelayObserver: the lease keeper is alive.
+func (h *health) OnLeaseRound(e outbox.LeaseRoundEvent) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastRound, h.shards = now, e.Held
+}
+
+// keeperErr returns why the lease keeper is stuck, or nil. Called with
+// h.mu held.
+func (h *health) keeperErr(now time.Time) error {
+	last := h.lastRound
+	if last.IsZero() {
+		last = h.firstCycle
+	}
+	if last.IsZero() {
+		return nil
+	}
+	bound := h.keeperGap + h.maxStall
+	if now.Sub(last) <= bound {
+		return nil
+	}
+	return fmt.Errorf("the lease keeper finished no round for %s (bound %s)", now.Sub(last).Round(time.Millisecond), bound)
 }
 
 // touch sets the liveness file's times to now (or the end of a wait),
@@ -105,7 +140,7 @@ func (h *health) healthy(now time.Time) error {
 		return nil // not started: waiting for the database or the broker
 	}
 	if now.Sub(last) <= h.maxStall || now.Before(h.waitUntil.Add(h.maxStall)) {
-		return nil
+		return h.keeperErr(now)
 	}
 	return fmt.Errorf("the work loop made no progress for %s (bound %s)", now.Sub(last).Round(time.Millisecond), h.maxStall)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 // its dependencies), while it turns, and while it waits out a backoff of
 // the whole loop; a paused topic does not cover a stuck loop.
 func TestHealth(t *testing.T) {
-	const stall = time.Second
+	const stall, keeperGap = time.Second, 3 * time.Second
 	t0 := time.Now()
 	for _, tc := range []struct {
 		name    string
@@ -28,6 +29,7 @@ func TestHealth(t *testing.T) {
 		{"waiting out an outage", func(h *health) {
 			h.OnCycle(outbox.CycleEvent{})
 			h.OnBackoff(outbox.BackoffEvent{Reason: outbox.BackoffUnavailable, Duration: time.Minute})
+			h.lastRound = t0.Add(29 * time.Second) // the lease keeper goes on
 		}, 30 * time.Second, true},
 		{"stuck after the outage wait and the bound", func(h *health) {
 			h.OnCycle(outbox.CycleEvent{})
@@ -37,9 +39,30 @@ func TestHealth(t *testing.T) {
 			h.OnCycle(outbox.CycleEvent{})
 			h.OnBackoff(outbox.BackoffEvent{Reason: outbox.BackoffTopicPaused, Topic: "t", Duration: time.Minute})
 		}, 30 * time.Second, false},
+		{"the lease keeper stuck while the loop turns", func(h *health) {
+			h.OnLeaseRound(outbox.LeaseRoundEvent{})
+			h.lastRound = h.lastRound.Add(-time.Hour)
+			h.OnCycle(outbox.CycleEvent{})
+		}, stall / 2, false},
+		{"the lease keeper stuck in its first round", func(h *health) {
+			h.OnCycle(outbox.CycleEvent{})
+			h.firstCycle = h.firstCycle.Add(-time.Hour)
+		}, stall / 2, false},
+		{"the lease keeper stuck during an outage wait", func(h *health) {
+			h.OnLeaseRound(outbox.LeaseRoundEvent{})
+			h.lastRound = h.lastRound.Add(-time.Hour)
+			h.OnCycle(outbox.CycleEvent{})
+			h.OnBackoff(outbox.BackoffEvent{Reason: outbox.BackoffUnavailable, Duration: time.Minute})
+		}, 30 * time.Second, false},
+		{"the lease keeper between rounds, a failed one included", func(h *health) {
+			h.OnLeaseRound(outbox.LeaseRoundEvent{Err: errors.New("database down")})
+			h.lastRound = h.lastRound.Add(-keeperGap)
+			h.OnCycle(outbox.CycleEvent{})
+		}, stall / 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHealth(stall, "", slog.New(slog.DiscardHandler))
+			h.keeperGap = keeperGap
 			tc.events(h)
 			err := h.healthy(t0.Add(tc.at))
 			if (err == nil) != tc.healthy {

@@ -63,6 +63,13 @@ func (o *observeOptions) start(ctx context.Context, d database, rcfg *outbox.Rel
 		stall = max(rcfg.PublishTimeout, rcfg.PollInterval) + rcfg.LeaseDuration + 30*time.Second
 	}
 	h := newHealth(stall, o.livenessFile, log)
+	// A healthy lease keeper finishes a round at least every renew interval
+	// plus a round's own bound (half a lease).
+	renew := rcfg.RenewInterval
+	if renew == 0 {
+		renew = rcfg.LeaseDuration / 3 // RelayConfig's default
+	}
+	h.keeperGap = renew + rcfg.LeaseDuration/2
 	if o.httpAddr == "" {
 		rcfg.Observer = h
 		return &observability{}, nil
@@ -185,6 +192,12 @@ func (all observers) OnSettle(e outbox.SettleEvent) {
 func (all observers) OnLeases(e outbox.LeaseEvent) {
 	for _, o := range all {
 		o.OnLeases(e)
+	}
+}
+
+func (all observers) OnLeaseRound(e outbox.LeaseRoundEvent) {
+	for _, o := range all {
+		o.OnLeaseRound(e)
 	}
 }
 

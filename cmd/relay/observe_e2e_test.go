@@ -39,7 +39,8 @@ import (
 // published and dead-lettered counters equal to what the test enqueued.
 // Then /readyz fails while the database is cut off and recovers, and
 // /healthz fails while the work loop is stuck on a locked table and
-// recovers when the lock goes.
+// recovers when the lock goes, and the same with the lease keeper stuck in
+// a heartbeat.
 func TestE2EMetricsAndProbes(t *testing.T) {
 	t.Parallel()
 	relayBinary(t)
@@ -141,6 +142,17 @@ func TestE2EMetricsAndProbes(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	waitHTTP(t, p, base+"/healthz", http.StatusOK)
+
+	// The lease keeper hangs in its heartbeat, behind a frozen connection:
+	// the work loop turns on (idle once the leases expire) but /healthz
+	// fails, naming the keeper; the heartbeat goes through: healthy.
+	proxy.StallOn("INSERT INTO outbox_relays")
+	waitHTTP(t, p, base+"/healthz", http.StatusServiceUnavailable)
+	if _, body := get(t, base+"/healthz"); !strings.Contains(body, "lease keeper") {
+		t.Errorf("/healthz with the lease keeper stuck: %q, want it named", body)
+	}
+	proxy.Release()
 	waitHTTP(t, p, base+"/healthz", http.StatusOK)
 
 	p.signal(t, syscall.SIGTERM)
@@ -392,4 +404,44 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestE2ETraceExportFailureLogged: the OpenTelemetry SDK's own errors (here
+// a collector that refuses every export) reach the relay's log as JSON
+// lines, not the standard logger's plain lines.
+func TestE2ETraceExportFailureLogged(t *testing.T) {
+	t.Parallel()
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "no", http.StatusBadRequest) // permanent: not retried
+	}))
+	defer collector.Close()
+	db := dbtest.Open(t, "sqlite")
+	dbURL, _ := databaseURL(t, "sqlite", db)
+	broker, err := localkafka.Start(1, []string{e2eTopic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	ob, err := outbox.New(outbox.Config{Dialect: db.Dialect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Enqueue(context.Background(), db.DB, outbox.Message{Topic: e2eTopic, Value: []byte("v"),
+		Headers: []outbox.Header{{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := startRelay(t, "relay-otel-refused", []string{"OUTBOX_DATABASE_URL=" + dbURL,
+		"OUTBOX_KAFKA_BROKERS=" + strings.Join(broker.Addrs, ","), "OUTBOX_LOG_FORMAT=json",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + collector.URL, "OTEL_BSP_SCHEDULE_DELAY=100"}, "run", "--poll-interval", "50ms")
+	if !waitFor(30*time.Second, func() bool { return strings.Contains(p.stderr.String(), "OpenTelemetry error") }) {
+		t.Fatalf("no OpenTelemetry error logged within 30s\n%s", p.stderr.String())
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr.String())
+	}
+	if n := countMsg(logLines(t, p), "OpenTelemetry error: spans may be lost"); n == 0 {
+		t.Errorf("no JSON line for the refused export:\n%s", p.stderr.String())
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/url"
@@ -21,6 +22,40 @@ type tcpProxy struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	// stall, when set, holds every client message containing it (and all
+	// that follows on its connection) until released is closed.
+	stall    []byte
+	released chan struct{}
+}
+
+// StallOn holds, from now on, every client message that contains pattern
+// (a statement's text) before it reaches the server, with all that follows
+// on its connection, until Release: the client waits for an answer that
+// does not come, as behind a frozen network.
+func (p *tcpProxy) StallOn(pattern string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stall, p.released = []byte(pattern), make(chan struct{})
+}
+
+// Release lets the held messages through and stalls no more.
+func (p *tcpProxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stall != nil {
+		close(p.released)
+		p.stall = nil
+	}
+}
+
+// hold returns the channel to wait on before forwarding b, or nil.
+func (p *tcpProxy) hold(b []byte) chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stall != nil && bytes.Contains(b, p.stall) {
+		return p.released
+	}
+	return nil
 }
 
 // newTCPProxy reserves a loopback port for target without listening on it
@@ -61,6 +96,7 @@ func (p *tcpProxy) Start() {
 // Stop closes the listener and every connection through it: the database
 // is gone for its clients.
 func (p *tcpProxy) Stop() {
+	p.Release()
 	p.mu.Lock()
 	if p.ln != nil {
 		_ = p.ln.Close()
@@ -102,8 +138,30 @@ func (p *tcpProxy) accept(ln net.Listener) {
 			continue
 		}
 		p.wg.Add(2)
-		go p.pipe(server, client)
+		go p.pipeHeld(server, client)
 		go p.pipe(client, server)
+	}
+}
+
+// pipeHeld copies the client's messages to the server, holding those that
+// StallOn names.
+func (p *tcpProxy) pipeHeld(dst, src net.Conn) {
+	defer p.wg.Done()
+	defer func() { _ = dst.Close(); _ = src.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if wait := p.hold(buf[:n]); wait != nil {
+				<-wait
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 

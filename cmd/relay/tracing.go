@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,22 @@ var otelChoices = map[string][]string{
 	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": {"http/protobuf"},
 	"OTEL_TRACES_SAMPLER": {"always_on", "always_off", "traceidratio",
 		"parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"},
+	"OTEL_EXPORTER_OTLP_COMPRESSION":        {"gzip", "none"},
+	"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": {"gzip", "none"},
+	"OTEL_SDK_DISABLED":                     {"true", "false"},
 }
+
+// otelEndpoints are the OTEL_* variables that hold the collector's URL,
+// and otelMillis those that hold a whole number of milliseconds (or, for
+// the batch span processor's sizes, of spans). The SDK would ignore a bad
+// value of either, with a line on the standard logger, and export to its
+// default (localhost:4318) or with its default timing: relay run refuses
+// them instead.
+var (
+	otelEndpoints = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"}
+	otelMillis    = []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+		"OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"}
+)
 
 // checkOtelEnv reports the first OTEL_* variable relay run cannot honour.
 func checkOtelEnv(getenv func(string) string) error {
@@ -53,6 +69,23 @@ func checkOtelEnv(getenv func(string) string) error {
 	for _, p := range strings.Split(getenv("OTEL_PROPAGATORS"), ",") {
 		if p = strings.TrimSpace(p); p != "" && !contains([]string{"tracecontext", "baggage", "none"}, p) {
 			return fmt.Errorf("%w: OTEL_PROPAGATORS: %q is not supported (use tracecontext, baggage or none)", ErrUsage, p)
+		}
+	}
+	for _, name := range otelEndpoints {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: %s=%q is not a collector URL (use http://host:port or https://host:port, e.g. http://otel-collector:4318)",
+				ErrUsage, name, redactEndpoint(v))
+		}
+	}
+	for _, name := range otelMillis {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 0 {
+				return fmt.Errorf("%w: %s=%q is not supported (use a whole number, of milliseconds for a delay or timeout)", ErrUsage, name, v)
+			}
 		}
 	}
 	if arg := getenv("OTEL_TRACES_SAMPLER_ARG"); arg != "" && strings.HasSuffix(getenv("OTEL_TRACES_SAMPLER"), "traceidratio") {
@@ -85,6 +118,11 @@ func startTracing(ctx context.Context, getenv func(string) string, rcfg *outbox.
 	if endpoint == "" || getenv("OTEL_TRACES_EXPORTER") == "none" || getenv("OTEL_SDK_DISABLED") == "true" {
 		return &tracing{}, nil
 	}
+	// The SDK's own errors (a failed export, a dropped span) go to the
+	// relay's log, not to the standard logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("OpenTelemetry error: spans may be lost", "err", err)
+	}))
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("OpenTelemetry exporter: %w", err)

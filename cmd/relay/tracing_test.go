@@ -20,6 +20,9 @@ func TestCheckOtelEnv(t *testing.T) {
 		{map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, false},
 		{map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, false},
 		{map[string]string{"OTEL_PROPAGATORS": "tracecontext,b3"}, false},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example:4318", "OTEL_EXPORTER_OTLP_TIMEOUT": "5000", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}, true},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "not a url"}, false},
+		{map[string]string{"OTEL_BSP_SCHEDULE_DELAY": "-1"}, false},
 	} {
 		err := checkOtelEnv(func(k string) string { return tc.env[k] })
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrUsage)) {

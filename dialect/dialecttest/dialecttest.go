@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"Release", s.release},
 		{"Heartbeat", s.heartbeat},
 		{"Stats", s.stats},
+		{"BacklogPastDelayedRows", s.backlogPastDelayedRows},
 		{"OverviewExact", s.overviewExact},
 		{"OverviewSampled", s.overviewSampled},
 		{"OverviewCapped", s.overviewCapped},

@@ -1,2 +1,2 @@
--- ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 by id
-SELECT (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_messages LIMIT 100000) p), (SELECT MIN(CASE WHEN o.available_at <= now() THEN o.created_at END) FROM (SELECT created_at, available_at FROM outbox_messages ORDER BY id LIMIT 10000) o), (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_dead_letters LIMIT 100000) d), now();
+-- ReadBacklog (prommetrics gauges): pending and dead letters counted up to 100000, the oldest due message among the first 10000 due rows by id (delayed and retrying rows skipped)
+SELECT (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_messages LIMIT 100000) p), (SELECT MIN(o.created_at) FROM (SELECT created_at FROM outbox_messages WHERE available_at <= now() ORDER BY id LIMIT 10000) o), (SELECT COUNT(*) FROM (SELECT 1 AS x FROM outbox_dead_letters LIMIT 100000) d), now();
