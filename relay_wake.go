@@ -18,40 +18,40 @@ func wakeArmer(cfg RelayConfig) dialect.WakeArmer {
 	return a
 }
 
-// armWake asks the next committed insert to notify, before an idle wait:
-// the database notifies only while a relay waits, so busy writers do not
-// serialize their commits on NOTIFY. It reports whether the caller should
-// read once more before it waits.
+// armWake asks the next committed insert to notify, before an idle wait of
+// idle: the database notifies only while a relay waits, so busy writers do
+// not serialize their commits on NOTIFY. It reports whether the caller
+// should read once more before it waits.
 //
 // An arming that finds the flag disarmed means rows were inserted since the
 // last one, without notifying; those committed are visible to a new read,
 // but the transactions still inserting (the writers) may commit after it,
 // and their commit will not notify. So the relay reads again, and until
-// those writers have ended it does not trust a wait: it waits at most
-// unsureWait between reads, and once they have ended it reads once more.
+// those writers have ended it does not trust a long wait: it waits at most
+// unsureWait between reads. Before a wait longer than that it asks which
+// transactions are inserting (a read of pg_locks, kept out of the short
+// waits of a busy relay), and once they have ended it reads once more.
 //
 // A relay that cannot arm (a database migrated before the wake-up existed
 // notifies on every insert anyway; one that is down fails the next read
 // too) waits as it would have: woken by a notification if one comes, else
 // at its next poll. When the arming function does not exist it does not
 // try again for armRetry.
-func (r *Relay) armWake(ctx context.Context) (readAgain bool) {
+func (r *Relay) armWake(ctx context.Context, idle time.Duration) (readAgain bool) {
 	if r.arm == nil || time.Now().Before(r.armAfter) {
 		return false
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if r.wake.unsure {
-		ended, err := r.arm.WritersEnded(actx, r.db, r.wake.writers)
-		if err != nil {
-			return false // still unsure: the next poll asks again
-		}
-		if ended {
-			r.wake.unsure = false
+	w := &r.wake
+	if w.unsure && w.known {
+		ended, err := r.arm.WritersEnded(actx, r.db, w.writers)
+		if err == nil && ended {
+			w.unsure, w.known = false, false
 			readAgain = true
 		}
 	}
-	disarmed, writers, err := r.arm.ArmWake(actx, r.db)
+	disarmed, err := r.arm.ArmWake(actx, r.db)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Debug("arming the wake-up failed; the relay may wait for its next poll", "err", err)
@@ -62,8 +62,21 @@ func (r *Relay) armWake(ctx context.Context) (readAgain bool) {
 		return readAgain
 	}
 	if disarmed {
-		r.wake.unsure, r.wake.writers = !writers.None(), writers
+		w.unsure, w.known = true, false
 		return true
+	}
+	if w.unsure && !w.known && idle > unsureWait {
+		// Whoever inserted while the flag was disarmed and has not ended
+		// holds its lock still: the list is a superset of what to wait for.
+		writers, err := r.arm.InFlightWriters(actx, r.db)
+		if err != nil {
+			return readAgain
+		}
+		if writers.None() {
+			w.unsure = false
+			return true
+		}
+		w.writers, w.known = writers, true
 	}
 	return readAgain
 }
@@ -72,7 +85,8 @@ func (r *Relay) armWake(ctx context.Context) (readAgain bool) {
 // notification can be trusted.
 type wakeState struct {
 	unsure  bool            // writers may commit without notifying
-	writers dialect.Writers // until these have ended
+	known   bool            // writers lists them (a superset)
+	writers dialect.Writers // wait for these to end
 }
 
 // idleFor is how long the worker waits after an empty read, idle as the

@@ -46,7 +46,7 @@ func (r *Relay) work(ctx, work context.Context) {
 			// Read once more when the arming found rows inserted since the
 			// last one; not twice in a row, or a relay whose shards stay
 			// empty while others' fill would never wait.
-			if r.armWake(work) && !reread {
+			if r.armWake(work, idle) && !reread {
 				reread = true
 				continue
 			}

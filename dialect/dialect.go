@@ -193,14 +193,16 @@ type Dialect interface {
 // before each wait, or it is woken by its polls only.
 type WakeArmer interface {
 	// ArmWake arms the wake-up. It reports whether the wake-up was disarmed
-	// until now: rows were inserted since the last arming, by the
-	// transactions still inserting (writers) or by others that ended, and
-	// may have committed after the caller's last read without notifying.
-	// The caller should read again, and not trust a wait for a
-	// notification until WritersEnded says the writers have ended and it
-	// has read once more. False means no row was inserted since, and the
-	// next committed insert notifies.
-	ArmWake(ctx context.Context, db *sql.DB) (disarmed bool, writers Writers, err error)
+	// until now: rows were inserted since the last arming without
+	// notifying, and may have committed after the caller's last read. The
+	// caller should read again, and not trust a long wait for a
+	// notification until the transactions that were inserting then
+	// (InFlightWriters, asked after this arming) have ended (WritersEnded)
+	// and it has read once more. False means no row was inserted since the
+	// last arming, and the next committed insert notifies.
+	ArmWake(ctx context.Context, db *sql.DB) (disarmed bool, err error)
+	// InFlightWriters lists the transactions inserting into the outbox now.
+	InFlightWriters(ctx context.Context, db *sql.DB) (Writers, error)
 	// WritersEnded reports whether every transaction of w has ended.
 	WritersEnded(ctx context.Context, db *sql.DB, w Writers) (bool, error)
 }

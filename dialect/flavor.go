@@ -76,6 +76,12 @@ type flavor struct {
 	// (SQLite would read every row of the shards and sort them, instead of
 	// walking the primary key in order until the batch is full).
 	shardNoIndex bool
+	// readOnPrimary makes ReadBatch walk the primary key (MySQL: FORCE
+	// INDEX). Through (shard, id) InnoDB read the range of every shard and
+	// sorted them, walking every delete-marked entry that purge had not
+	// removed (a held transaction keeps all of them) on every batch; on the
+	// primary key the read stops at the batch's last row.
+	readOnPrimary bool
 	// nullFlags: the driver reads an empty BLOB as nil (modernc.org/sqlite),
 	// so ReadBatch also selects IS NULL to tell a null key or value from an
 	// empty one.

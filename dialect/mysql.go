@@ -35,6 +35,7 @@ func MySQL() Dialect {
 		textLiteral:     func(b *strings.Builder, s string) { mysqlHex(b, []byte(s)) },
 		contains:        "LOCATE(?, last_error) > 0",
 		forceShardIndex: true,
+		readOnPrimary:   true,
 		// DATETIME(6) columns hold UTC; the driver writes a time in its
 		// location, UTC unless the DSN says loc=.
 		timeArg: func(t time.Time) any { return t.UTC().Format(mysqlLayout) },

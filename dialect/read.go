@@ -76,7 +76,11 @@ func (d *sqlDialect) readSQL(shards []int64, req ReadRequest, waits []waitingKey
 	if d.f.nullFlags {
 		s.WriteString(", m.msg_key IS NULL, m.payload IS NULL")
 	}
-	s.WriteString(" FROM " + TableMessages + " m WHERE ")
+	s.WriteString(" FROM " + TableMessages + " m")
+	if d.f.readOnPrimary {
+		s.WriteString(" FORCE INDEX (PRIMARY)")
+	}
+	s.WriteString(" WHERE ")
 	if d.f.shardNoIndex {
 		s.WriteByte('+')
 	}

@@ -7,37 +7,40 @@ import (
 
 var _ WakeArmer = (*sqlDialect)(nil)
 
-// Writers are the transactions that were inserting into the outbox when a
-// wake-up was armed (PostgreSQL virtual transaction ids).
+// Writers are the transactions that were inserting into the outbox at a
+// moment (PostgreSQL virtual transaction ids).
 type Writers struct{ vxids []string }
 
 // None reports whether there were none.
 func (w Writers) None() bool { return len(w.vxids) == 0 }
 
-// armSQL arms the wake-up of migrations/postgres/00004_wake_when_idle.sql
-// and, only when it found the flag disarmed, lists the transactions that
-// hold ROW EXCLUSIVE on the outbox (every insert takes it before it runs
-// the trigger, and keeps it to its end), after the arming: the inserts
-// that may have run while the flag was disarmed and not committed yet.
-const armSQL = `SELECT s.a, CASE WHEN s.a THEN ARRAY(SELECT DISTINCT k.virtualtransaction FROM pg_locks k
-  WHERE s.a AND k.locktype = 'relation' AND k.relation = CAST('` + TableMessages + `' AS regclass)
-   AND k.mode = 'RowExclusiveLock' AND k.pid IS DISTINCT FROM pg_backend_pid()) END
-FROM (SELECT outbox_wake_arm() AS a OFFSET 0) s`
-
-// ArmWake arms the wake-up; it does nothing where the dialect has no
-// notifications.
-func (d *sqlDialect) ArmWake(ctx context.Context, db *sql.DB) (bool, Writers, error) {
+// ArmWake arms the wake-up of migrations/postgres/00004_wake_when_idle.sql;
+// it does nothing where the dialect has no notifications.
+func (d *sqlDialect) ArmWake(ctx context.Context, db *sql.DB) (bool, error) {
 	if !d.f.notify {
-		return false, Writers{}, nil
+		return false, nil
 	}
-	var (
-		disarmed bool
-		list     sql.NullString
-	)
-	if err := db.QueryRowContext(ctx, armSQL).Scan(&disarmed, &list); err != nil {
-		return false, Writers{}, err
+	var disarmed bool
+	err := db.QueryRowContext(ctx, "SELECT outbox_wake_arm()").Scan(&disarmed)
+	return disarmed, err
+}
+
+// writersSQL lists the transactions that hold ROW EXCLUSIVE on the outbox:
+// every insert takes it before its trigger runs, and keeps it to its end.
+const writersSQL = `SELECT ARRAY(SELECT DISTINCT k.virtualtransaction FROM pg_locks k
+ WHERE k.locktype = 'relation' AND k.relation = CAST('` + TableMessages + `' AS regclass)
+  AND k.mode = 'RowExclusiveLock' AND k.pid IS DISTINCT FROM pg_backend_pid())`
+
+// InFlightWriters lists the transactions inserting into the outbox now.
+func (d *sqlDialect) InFlightWriters(ctx context.Context, db *sql.DB) (Writers, error) {
+	if !d.f.notify {
+		return Writers{}, nil
 	}
-	return disarmed, Writers{vxids: parseTextArray(list.String)}, nil
+	var list string
+	if err := db.QueryRowContext(ctx, writersSQL).Scan(&list); err != nil {
+		return Writers{}, err
+	}
+	return Writers{vxids: parseTextArray(list)}, nil
 }
 
 // WritersEnded reports whether every transaction of w has ended.

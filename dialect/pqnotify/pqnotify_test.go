@@ -31,7 +31,7 @@ func woken(ch <-chan struct{}, within time.Duration) bool {
 // and reports whether it was disarmed.
 func arm(t *testing.T, db *dbtest.DB) bool {
 	t.Helper()
-	disarmed, _, err := db.Dialect.(dialect.WakeArmer).ArmWake(context.Background(), db.DB)
+	disarmed, err := db.Dialect.(dialect.WakeArmer).ArmWake(context.Background(), db.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
