@@ -116,28 +116,41 @@ func TestWakeOnCommitOnly(t *testing.T) {
 	}
 }
 
-// With the listener, a relay whose poll has backed off to a minute still
-// publishes at once.
-func TestRelayWokenByNotify(t *testing.T) {
-	db := dbtest.Open(t, "postgres")
+// runListening runs a relay woken by a pqnotify listener, polling once a
+// minute, until the test ends.
+func runListening(t *testing.T, db *dbtest.DB, pub outbox.Publisher, minPoll time.Duration) *outbox.Relay {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	l, err := pqnotify.New(ctx, db.DSN, quiet())
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer l.Close()
-	pub := outboxtest.NewFakePublisher()
 	relay, err := outbox.NewRelay(db.DB, pub, outbox.RelayConfig{
-		Dialect: db.Dialect, PollInterval: time.Minute, MinPollInterval: time.Minute,
+		Dialect: db.Dialect, PollInterval: time.Minute, MinPollInterval: minPoll,
 		Wake: l.Wake(), Logger: quiet(),
 	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- relay.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		l.Close()
+	})
+	return relay
+}
+
+// With the listener, a relay whose poll has backed off to a minute still
+// publishes at once.
+func TestRelayWokenByNotify(t *testing.T) {
+	db := dbtest.Open(t, "postgres")
+	ctx := context.Background()
+	pub := outboxtest.NewFakePublisher()
+	relay := runListening(t, db, pub, time.Minute)
 	// Let the relay take its shards and go idle.
 	deadline := time.Now().Add(10 * time.Second)
 	for relay.Stats().Shards < outbox.DefaultNumShards && time.Now().Before(deadline) {
@@ -165,13 +178,7 @@ func TestRelayWokenByNotify(t *testing.T) {
 // polls until they have ended.
 func TestRelayNotLostBehindADisarmedWake(t *testing.T) {
 	db := dbtest.Open(t, "postgres")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	l, err := pqnotify.New(ctx, db.DSN, quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	ctx := context.Background()
 	pub := outboxtest.NewFakePublisher()
 	var mu sync.Mutex
 	published := map[string]time.Time{}
@@ -181,16 +188,7 @@ func TestRelayNotLostBehindADisarmedWake(t *testing.T) {
 		published[r.MessageID] = time.Now()
 		return nil
 	})
-	relay, err := outbox.NewRelay(db.DB, pub, outbox.RelayConfig{
-		Dialect: db.Dialect, PollInterval: time.Minute, MinPollInterval: 5 * time.Millisecond,
-		Wake: l.Wake(), Logger: quiet(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runListening(t, db, pub, 5*time.Millisecond)
 	flag := func() int64 {
 		var v int64
 		if err := db.QueryRow("SELECT last_value FROM outbox_wake").Scan(&v); err != nil {

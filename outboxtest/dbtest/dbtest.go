@@ -127,40 +127,13 @@ func OpenOwnDatabase(tb testing.TB, name dialect.Name) *DB {
 	if name != dialect.NamePostgres {
 		return Open(tb, name)
 	}
-	base := PostgresDSN()
-	admin, err := sql.Open("postgres", base)
-	if err != nil {
-		tb.Fatalf("dbtest: %v", err)
-	}
-	defer admin.Close()
-	requireServer(tb, "postgres", admin)
-	dbname := uniqueName()
-	if _, err := admin.Exec("CREATE DATABASE " + dbname); err != nil {
-		tb.Fatalf("dbtest: create database: %v", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("dbtest: OUTBOX_TEST_POSTGRES_DSN must be a postgres:// URL")
-	}
-	u.Path = "/" + dbname
-	dsn := u.String()
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		tb.Fatalf("dbtest: %v", err)
-	}
-	tb.Cleanup(func() {
-		db.Close()
-		if a, err := sql.Open("postgres", base); err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + dbname + " WITH (FORCE)")
-			a.Close()
-		}
-	})
+	db := openPostgres(tb, true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := migrations.Up(ctx, db, dialect.Postgres()); err != nil {
+	if err := migrations.Up(ctx, db.DB, db.Dialect); err != nil {
 		tb.Fatalf("dbtest: migrate postgres: %v", err)
 	}
-	return &DB{DB: db, Name: dialect.NamePostgres, Dialect: dialect.Postgres(), DriverName: "postgres", DSN: dsn}
+	return db
 }
 
 // OpenEmpty is Open without the migrations.
@@ -168,7 +141,7 @@ func OpenEmpty(tb testing.TB, name dialect.Name) *DB {
 	tb.Helper()
 	switch name {
 	case dialect.NamePostgres:
-		return openPostgres(tb)
+		return openPostgres(tb, false)
 	case dialect.NameMySQL:
 		return openMySQL(tb)
 	case dialect.NameSQLite:
@@ -241,7 +214,9 @@ func uniqueName() string {
 	return "outbox_t_" + hex.EncodeToString(b[:])
 }
 
-func openPostgres(tb testing.TB) *DB {
+// openPostgres opens a fresh schema of the test database, or with own a
+// fresh database of its own.
+func openPostgres(tb testing.TB, own bool) *DB {
 	tb.Helper()
 	base := PostgresDSN()
 	admin, err := sql.Open("postgres", base)
@@ -250,17 +225,25 @@ func openPostgres(tb testing.TB) *DB {
 	}
 	defer admin.Close()
 	requireServer(tb, "postgres", admin)
-	schema := uniqueName()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatalf("dbtest: create schema: %v", err)
+	name := uniqueName()
+	create, drop := "CREATE SCHEMA "+name, "DROP SCHEMA "+name+" CASCADE"
+	if own {
+		create, drop = "CREATE DATABASE "+name, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"
+	}
+	if _, err := admin.Exec(create); err != nil {
+		tb.Fatalf("dbtest: %s: %v", create, err)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
 		tb.Fatalf("dbtest: OUTBOX_TEST_POSTGRES_DSN must be a postgres:// URL")
 	}
-	q := u.Query()
-	q.Set("search_path", schema) // lib/pq sends unknown keys as run-time parameters
-	u.RawQuery = q.Encode()
+	if own {
+		u.Path = "/" + name
+	} else {
+		q := u.Query()
+		q.Set("search_path", name) // lib/pq sends unknown keys as run-time parameters
+		u.RawQuery = q.Encode()
+	}
 	dsn := u.String()
 	db, err := sql.Open("postgres", dsn)
 	if err != nil {
@@ -269,7 +252,7 @@ func openPostgres(tb testing.TB) *DB {
 	tb.Cleanup(func() {
 		db.Close()
 		if a, err := sql.Open("postgres", base); err == nil {
-			_, _ = a.Exec("DROP SCHEMA " + schema + " CASCADE")
+			_, _ = a.Exec(drop)
 			a.Close()
 		}
 	})
