@@ -15,7 +15,7 @@ const DefaultRefreshInterval = 15 * time.Second
 // RefreshOnce reads the backlog gauges (outbox_pending_messages,
 // outbox_oldest_pending_age_seconds, outbox_dead_letters) with one bounded
 // query (dialect.ReadBacklog: at most limit rows counted per table, the
-// first 10000 rows by id looked at for the oldest due one; limit <= 0 means
+// first 10000 due rows by id looked at for the oldest; limit <= 0 means
 // dialect.DefaultBacklogLimit). The gauges cover the whole outbox, not only
 // this relay's shards: every relay of an outbox reports the same numbers.
 func (m *Metrics) RefreshOnce(ctx context.Context, d dialect.Dialect, db *sql.DB, limit int) error {
