@@ -46,6 +46,7 @@ var durationLimits = []struct {
 	{"publish-timeout", time.Millisecond, ""},
 	{"shutdown-timeout", time.Millisecond, ""},
 	{"wait-for-database", 0, "0 does not wait"},
+	{"lock-timeout", time.Millisecond, ""},
 	{"health-max-stall", 0, "0: the longer of --publish-timeout and --poll-interval, + --lease-duration + 30s"},
 	{"metrics-refresh-interval", time.Millisecond, ""},
 }
