@@ -44,6 +44,7 @@ type Relay struct {
 	// Worker-only state.
 	paused     map[string]topicPause // topics unavailable while others are not
 	probedBack bool                  // the last outage pause ended at a probe's answer
+	outageLog  outageLog             // when the broker went away, when it was last said
 	unacked    []int64               // published but not yet deleted
 	floor      *readFloor            // where reads start (shared with the read ahead)
 	arm        dialect.WakeArmer     // arms the wake-up before an idle wait; nil: none

@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -25,7 +27,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/localkafka"
+	"github.com/outboxrelay/outbox/internal/proctest"
 	"github.com/outboxrelay/outbox/internal/verify"
 	"github.com/outboxrelay/outbox/outboxtest/dbtest"
 	"github.com/outboxrelay/outbox/publisher/kafka"
@@ -599,4 +603,70 @@ func TestRelayKafkaRetriesKeepKeyOrder(t *testing.T) {
 		}
 		t.Logf("%v; %d produce requests rejected, %d acks lost; relay stats %+v", s, rejected(), lostAcks(), st)
 	})
+}
+
+// TestRelayKafkaOutageLogs takes the broker away for 20 s under a relay
+// with a backlog and counts what the relay logs: the first "unavailable"
+// line, a repeat at a growing interval, and one "broker is back" line
+// with how long the broker was gone, however it came back; at most
+// maxBrokerOutageLines in all.
+func TestRelayKafkaOutageLogs(t *testing.T) {
+	const maxBrokerOutageLines = 6
+	db := dbtest.Open(t, dialect.NamePostgres)
+	dir := t.TempDir()
+	port := ktFreePort(t)
+	broker := ktStartOnPort(t, port, dir)
+	w := ktNewWriter(t, db)
+	stopWriting := w.keepWriting(t, 43, 10, 50*time.Millisecond)
+	defer stopWriting()
+
+	var out proctest.Buffer
+	pub := ktNewPublisher(t, ktPublisherConfig(broker.Addrs))
+	cfg := ktRelayConfig(db)
+	// The defaults, as a relay run has them.
+	cfg.OutageBackoff, cfg.OutageBackoffMax, cfg.ProbeInterval = outbox.DefaultOutageBackoff, outbox.DefaultOutageBackoffMax, outbox.DefaultProbeInterval
+	cfg.Logger = slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	run := start(t, db.DB, pub, cfg)
+	waitFor(t, 10*time.Second, "the relay to publish", func() bool { return run.relay.Stats().Published >= 20 })
+
+	before := strings.Count(out.String(), "\n")
+	broker.Close()
+	down := time.Now()
+	time.Sleep(20 * time.Second)
+	ktStartOnPort(t, port, dir) // the same address and data; closed at cleanup
+	waitFor(t, 30*time.Second, `the "broker is back" line`, func() bool { return strings.Contains(out.String(), `"broker is back"`) })
+	gone := time.Since(down)
+	time.Sleep(2 * time.Second) // what follows the return
+	stopWriting()
+	run.stop(t)
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")[before:]
+	var during []string
+	back := 0
+	for _, line := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if m["msg"] == "outbox relay stopping" || m["msg"] == "outbox relay stopped" {
+			continue
+		}
+		during = append(during, line)
+		if m["msg"] == "broker is back" {
+			back++
+			ns, ok := m["down_for"].(float64) // slog's JSON handler writes nanoseconds
+			if d := time.Duration(ns); !ok {
+				t.Errorf("no down_for in %s", line)
+			} else if d < 19*time.Second || d > gone+time.Second {
+				t.Errorf("down_for %s, want about 20s (at most %s)", d, gone)
+			}
+		}
+	}
+	if back != 1 {
+		t.Errorf("%d \"broker is back\" lines, want 1", back)
+	}
+	if len(during) > maxBrokerOutageLines {
+		t.Errorf("%d lines during a 20 s broker outage, want at most %d:\n%s", len(during), maxBrokerOutageLines, strings.Join(during, "\n"))
+	}
+	t.Logf("%d lines:\n%s", len(during), strings.Join(during, "\n"))
 }

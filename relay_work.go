@@ -171,12 +171,18 @@ func (r *Relay) runBatch(ctx, work context.Context, p *pipeline, recs []dialect.
 func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Duration) time.Duration {
 	switch {
 	case out.published == 0 && out.unavailable != nil:
+		now := time.Now()
 		if outage == 0 {
 			outage = r.cfg.OutageBackoff
+			r.outageLog = outageLog{since: now, said: now, repeat: outageRepeat}
+			r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
 		} else {
 			outage = min(outage*2, r.cfg.OutageBackoffMax)
+			if now.Sub(r.outageLog.said) >= r.outageLog.repeat {
+				r.outageLog.said, r.outageLog.repeat = now, r.outageLog.repeat*2
+				r.log.Warn("broker still unavailable: backing off; messages untouched", "down_for", now.Sub(r.outageLog.since).Round(time.Second), "backoff", outage, "err", out.unavailable)
+			}
 		}
-		r.log.Warn("broker unavailable: backing off; messages untouched", "backoff", outage, "err", out.unavailable)
 		r.backoffEvent(BackoffUnavailable, "", outage)
 		if r.probedBack {
 			// The last pause ended because the broker answered a probe,
@@ -185,7 +191,7 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 			r.probedBack = false
 			ctxtime.Sleep(ctx, outage)
 		} else if r.probedBack = r.outageWait(ctx, outage); r.probedBack {
-			r.log.Info("broker answers again: resuming")
+			r.log.Debug("broker answers a probe: resuming")
 		}
 	case out.published == 0 && out.skipped > 0:
 		// Only records of paused topics: wait for the first to resume.
@@ -195,11 +201,25 @@ func (r *Relay) backOff(ctx context.Context, out batchOutcome, outage time.Durat
 	default:
 		r.probedBack = false
 		if outage != 0 {
-			r.log.Info("broker available again")
+			r.log.Info("broker is back", "down_for", time.Since(r.outageLog.since).Round(time.Millisecond))
 			outage = 0
 		}
 	}
 	return outage
+}
+
+// outageRepeat is how long after the first "broker unavailable" line the
+// relay says again that the broker is still away; the interval doubles
+// after each repeat.
+const outageRepeat = 10 * time.Second
+
+// outageLog is what the worker logs of a broker outage: one line when it
+// starts, repeats at a doubling interval, one line when a batch gets
+// through again, with how long the broker was away.
+type outageLog struct {
+	since  time.Time     // the first batch that found the broker unavailable
+	said   time.Time     // the last line logged
+	repeat time.Duration // the least time before the next repeat
 }
 
 // outageWait waits d, or until a publisher that is a Prober says the

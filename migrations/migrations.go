@@ -45,6 +45,27 @@ const lockTable = "outbox_goose_lock"
 // lockID is the PostgreSQL advisory lock id: the ASCII bytes of "outb".
 const lockID = 0x6f75_7462
 
+// DefaultLockTimeout is how long NewProvider's migrators wait for the
+// migration lock that another migrator holds.
+const DefaultLockTimeout = 10 * time.Minute
+
+// LockTimeoutError is returned when another migrator (relay migrate, an
+// application calling Up) held the migration lock for all of Waited. It
+// wraps ErrLockTimeout.
+type LockTimeoutError struct {
+	Waited time.Duration
+}
+
+func (e *LockTimeoutError) Error() string {
+	return fmt.Sprintf("migrations: migration lock still held by another session after %s", e.Waited)
+}
+
+// Unwrap returns ErrLockTimeout.
+func (e *LockTimeoutError) Unwrap() error { return ErrLockTimeout }
+
+// ErrLockTimeout is wrapped by LockTimeoutError.
+var ErrLockTimeout = errors.New("migrations: migration lock held by another session")
+
 // ErrUnsupportedDialect is returned for a dialect that has no migrations.
 var ErrUnsupportedDialect = errors.New("migrations: unsupported dialect")
 
@@ -79,6 +100,17 @@ func gooseDialect(d dialect.Dialect) (goose.Dialect, error) {
 // with the outbox version table and a lock that serializes concurrent
 // callers. Use it for Status, Down and the other Provider methods.
 func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
+	return NewProviderLockTimeout(db, d, DefaultLockTimeout)
+}
+
+// NewProviderLockTimeout is NewProvider whose migrators wait at most
+// lockTimeout for the migration lock held by another one, then fail with a
+// *LockTimeoutError. On SQLite a lock older than lockTimeout is taken as
+// abandoned by a crashed migrator and taken over instead.
+func NewProviderLockTimeout(db *sql.DB, d dialect.Dialect, lockTimeout time.Duration) (*goose.Provider, error) {
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
 	gd, err := gooseDialect(d)
 	if err != nil {
 		return nil, err
@@ -90,13 +122,13 @@ func NewProvider(db *sql.DB, d dialect.Dialect) (*goose.Provider, error) {
 	opts := []goose.ProviderOption{goose.WithTableName(VersionTable), goose.WithDisableGlobalRegistry(true)}
 	switch gd {
 	case goose.DialectPostgres:
-		opts = append(opts, goose.WithSessionLocker(postgresLocker{}))
+		opts = append(opts, goose.WithSessionLocker(postgresLocker{timeout: lockTimeout}))
 	case goose.DialectMySQL:
 		// MySQL DDL commits on its own: create goose's version table apart
 		// from the DML that records version 0.
-		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: 10 * time.Minute}), goose.WithIsolateDDL(true))
+		opts = append(opts, goose.WithSessionLocker(mysqlLocker{timeout: lockTimeout}), goose.WithIsolateDDL(true))
 	case goose.DialectSQLite3:
-		opts = append(opts, goose.WithLocker(&sqliteLocker{poll: 50 * time.Millisecond, stale: 10 * time.Minute}))
+		opts = append(opts, goose.WithLocker(&sqliteLocker{poll: 50 * time.Millisecond, stale: lockTimeout}))
 	}
 	return goose.NewProvider(gd, db, fsys, opts...)
 }
@@ -131,12 +163,13 @@ func Up(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
 // a statement holds a snapshot, and CREATE INDEX CONCURRENTLY (migration
 // 3), run by the lock's holder, waits for every older snapshot to end: the
 // two would deadlock, and PostgreSQL would fail the waiting migrator.
-type postgresLocker struct{}
+type postgresLocker struct{ timeout time.Duration }
 
 // lockPoll is how often a PostgreSQL migrator asks for the lock again.
 const lockPoll = 50 * time.Millisecond
 
-func (postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+func (l postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	deadline := time.Now().Add(l.timeout)
 	for {
 		var got bool
 		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockID).Scan(&got); err != nil {
@@ -144,6 +177,9 @@ func (postgresLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 		}
 		if got {
 			return nil
+		}
+		if time.Now().After(deadline) {
+			return &LockTimeoutError{Waited: l.timeout}
 		}
 		if !ctxtime.Sleep(ctx, lockPoll) {
 			return fmt.Errorf("migrations: taking the migration lock: %w", ctx.Err())
@@ -169,12 +205,12 @@ type mysqlLocker struct{ timeout time.Duration }
 
 func (l mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	var got sql.NullInt64
-	err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+mysqlLockName+", ?)", int(l.timeout.Seconds())).Scan(&got)
+	err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+mysqlLockName+", ?)", max(1, int(l.timeout.Seconds()))).Scan(&got)
 	if err != nil {
 		return fmt.Errorf("migrations: taking the migration lock: %w", err)
 	}
 	if got.Int64 != 1 {
-		return fmt.Errorf("migrations: migration lock still held by another session after %s", l.timeout)
+		return &LockTimeoutError{Waited: l.timeout}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/outboxrelay/outbox"
+	"github.com/outboxrelay/outbox/dialect"
 	"github.com/outboxrelay/outbox/internal/cli"
 	"github.com/outboxrelay/outbox/publisher/kafka"
 )
@@ -26,6 +27,7 @@ var intLimits = []struct {
 	{"max-attempts", 1, math.MaxInt64, ""},
 	{"db-max-conns", 2, 1000, "the relay uses one connection for leases and one for the outbox"},
 	{"kafka-max-message-bytes", 1024, int64(sarama.MaxRequestSize) - 1, "leave it unset to use the broker's message.max.bytes"},
+	{"chunk-size", 1, dialect.MaxReplayIDs, "dead letters changed per transaction"},
 }
 
 // durationLimits are the least values of the duration flags.
@@ -44,6 +46,9 @@ var durationLimits = []struct {
 	{"publish-timeout", time.Millisecond, ""},
 	{"shutdown-timeout", time.Millisecond, ""},
 	{"wait-for-database", 0, "0 does not wait"},
+	{"lock-timeout", time.Millisecond, ""},
+	{"health-max-stall", 0, "0: the longer of --publish-timeout and --poll-interval, + --lease-duration + 30s"},
+	{"metrics-refresh-interval", time.Millisecond, ""},
 }
 
 // choiceLimits are the values of the flags that take a name.

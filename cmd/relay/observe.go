@@ -53,9 +53,6 @@ func (o *observeOptions) start(ctx context.Context, d database, rcfg *outbox.Rel
 	if o.httpAddr == "" && o.livenessFile == "" {
 		return &observability{}, nil
 	}
-	if o.maxStall < 0 || o.refresh <= 0 {
-		return nil, fmt.Errorf("%w: --health-max-stall must not be negative and --metrics-refresh-interval must be positive", ErrUsage)
-	}
 	stall := o.maxStall
 	if stall == 0 {
 		// The longest turn of a healthy loop: a publish call, or an idle

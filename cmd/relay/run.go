@@ -299,7 +299,7 @@ func serve(ctx context.Context, db *sql.DB, d database, kcfg kafka.Config, rcfg 
 	}
 	if migrate {
 		if err := migrations.Up(ctx, db, d.dialect); err != nil {
-			return fmt.Errorf("migrations: %w", err)
+			return fmt.Errorf("--migrate: %w", explainMigrateError(err, d.display))
 		}
 		log.Info("migrations applied")
 	}
@@ -428,6 +428,7 @@ func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs := newFlagSet("migrate", migrateAbout, "  OUTBOX_DATABASE_URL=mysql://app:secret@db:3306/app relay migrate", stdout)
 	dbf := addDBFlags(fs)
 	wait := fs.Duration("wait-for-database", defaultMigrateWait, "how long to wait for a database that does not answer yet")
+	lockWait := fs.Duration("lock-timeout", migrations.DefaultLockTimeout, "how long to wait for the migration lock another relay migrate holds")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -442,17 +443,17 @@ func cmdMigrate(args []string, stdout, stderr io.Writer, getenv func(string) str
 	if err := waitForDatabaseFor(ctx, db, d, *wait, log); err != nil {
 		return err
 	}
-	p, err := migrations.NewProvider(db, d.dialect)
+	p, err := migrations.NewProviderLockTimeout(db, d.dialect, *lockWait)
 	if err != nil {
 		return err
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.display, err)
+		return explainMigrateError(err, d.display)
 	}
 	version, err := p.GetDBVersion(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.display, err)
+		return explainMigrateError(err, d.display)
 	}
 	fmt.Fprintf(stdout, "migrate: %s: applied %d, schema version %d\n", d.display, len(results), version)
 	return nil
