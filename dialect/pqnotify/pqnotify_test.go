@@ -257,3 +257,50 @@ func TestRelayNotLostBehindADisarmedWake(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A role that may only insert into the outbox enqueues whatever the state of
+// the flag: the trigger's WHEN reads the flag as that role, and the trigger
+// function, which sets it, runs as the migrations' owner.
+func TestEnqueueAsAnInsertOnlyRole(t *testing.T) {
+	db := dbtest.Open(t, "postgres")
+	ctx := context.Background()
+	var schema string
+	if err := db.QueryRow("SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	role := schema + "_writer"
+	for _, q := range []string{
+		"CREATE ROLE " + role,
+		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
+		"GRANT INSERT ON " + schema + ".outbox_messages TO " + role,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		db.Exec("REVOKE ALL ON " + schema + ".outbox_messages FROM " + role)
+		db.Exec("REVOKE ALL ON SCHEMA " + schema + " FROM " + role)
+		db.Exec("DROP ROLE " + role)
+	})
+	ob, _ := outbox.New(outbox.Config{Dialect: db.Dialect})
+	for _, flag := range []int{2, 1, 0} {
+		if _, err := db.Exec("SELECT setval('outbox_wake', $1)", flag); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("SET LOCAL ROLE " + role); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Enqueue(ctx, tx, outbox.Message{Topic: "t", Value: []byte("v")}); err != nil {
+			tx.Rollback()
+			t.Fatalf("flag %d: Enqueue as a role that may only insert: %v", flag, err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
