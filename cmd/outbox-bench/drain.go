@@ -238,35 +238,34 @@ func (b *drainBench) slim(ctx context.Context, e *env, res *drainResult, c *chec
 // rawDB is the raw_db phase: the preloaded outbox drained by a plain
 // SELECT + DELETE loop.
 func (b *drainBench) rawDB(ctx context.Context, e *env, res *drainResult, c *checks) error {
-	raw, err := rawDBDrain(ctx, e.db, outboxRaw, b.batch())
-	if err != nil {
-		return fmt.Errorf("raw_db: %w", err)
-	}
+	raw, err := b.rawLoop(ctx, e, c, "raw_db", outboxRaw)
 	res.RawDBDeleted, res.RawDBSeconds, res.RawDBMsgsPerSec = raw.deleted, secs(raw.took), rate(raw.deleted, raw.took)
 	res.RawDBSelectSecs, res.RawDBDeleteSecs = secs(raw.selecting), secs(raw.deleting)
-	fmt.Fprintf(e.stderr, "bench: raw_db: %d rows read and deleted in %.2fs (%.0f msg/s; %.2fs in SELECT, %.2fs in DELETE)\n",
-		raw.deleted, raw.took.Seconds(), res.RawDBMsgsPerSec, raw.selecting.Seconds(), raw.deleting.Seconds())
-	if raw.deleted != int64(b.load.n) {
-		c.failf("raw_db deleted %d rows, want %d", raw.deleted, b.load.n)
-	}
-	return nil
+	return err
 }
 
 // rawSlim is the raw_slim phase: the slim table drained by the loop of
 // raw_db.
 func (b *drainBench) rawSlim(ctx context.Context, e *env, res *drainResult, c *checks) error {
-	raw, err := rawDBDrain(ctx, e.db, slimRaw, b.batch())
-	if err != nil {
-		return fmt.Errorf("raw_slim: %w", err)
-	}
+	raw, err := b.rawLoop(ctx, e, c, "raw_slim", slimRaw)
 	res.RawSlimDeleted, res.RawSlimSeconds, res.RawSlimMsgsPerS = raw.deleted, secs(raw.took), rate(raw.deleted, raw.took)
 	res.RawSlimSelectSec, res.RawSlimDeleteSec = secs(raw.selecting), secs(raw.deleting)
-	fmt.Fprintf(e.stderr, "bench: raw_slim: %d rows read and deleted in %.2fs (%.0f msg/s; %.2fs in SELECT, %.2fs in DELETE)\n",
-		raw.deleted, raw.took.Seconds(), res.RawSlimMsgsPerS, raw.selecting.Seconds(), raw.deleting.Seconds())
-	if raw.deleted != int64(b.load.n) {
-		c.failf("raw_slim deleted %d rows, want %d", raw.deleted, b.load.n)
+	return err
+}
+
+// rawLoop runs the SELECT + DELETE loop of phase name over table, reports
+// it and checks that it deleted -n rows.
+func (b *drainBench) rawLoop(ctx context.Context, e *env, c *checks, name string, table rawTable) (rawDrain, error) {
+	raw, err := rawDBDrain(ctx, e.db, table, b.batch())
+	if err != nil {
+		return rawDrain{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	fmt.Fprintf(e.stderr, "bench: %s: %d rows read and deleted in %.2fs (%.0f msg/s; %.2fs in SELECT, %.2fs in DELETE)\n",
+		name, raw.deleted, raw.took.Seconds(), rate(raw.deleted, raw.took), raw.selecting.Seconds(), raw.deleting.Seconds())
+	if raw.deleted != int64(b.load.n) {
+		c.failf("%s deleted %d rows, want %d", name, raw.deleted, b.load.n)
+	}
+	return raw, nil
 }
 
 // relayPhase is the relay phase: --relays relays drain the reloaded
